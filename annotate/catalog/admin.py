@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "status", "overlap_target", "min_listen_seconds", "min_listen_fraction",
+                    "feedback_required", "comparison_count", "created_at")
+    list_filter = ("status", "feedback_required")
+    search_fields = ("name", "description")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        return super().get_queryset(request).annotate(_comparisons=Count("comparisons"))
+
+    @admin.display(ordering="_comparisons", description="comparisons")
+    def comparison_count(self, obj: Campaign) -> int:
+        return obj._comparisons  # type: ignore[attr-defined]
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = ("short_sha", "system", "is_vocal", "format", "duration_s", "sample_rate", "channels", "created_at")
+    list_filter = ("system", "is_vocal", "format", "sample_rate", "channels")
+    search_fields = ("sha256", "system", "original_name")
+    readonly_fields = ("sha256", "format", "duration_s", "sample_rate", "channels", "original_name", "created_at")
+
+    @admin.display(description="sha256")
+    def short_sha(self, obj: Clip) -> str:
+        return obj.sha256[:12]
+
+
+@admin.register(Instruction)
+class InstructionAdmin(admin.ModelAdmin):
+    list_display = ("prompt_id", "short_text", "modality", "created_at")
+    list_filter = ("modality",)
+    search_fields = ("prompt_id", "text", "lyrics")
+    readonly_fields = ("modality", "content_hash")
+    raw_id_fields = ("reference_clip",)
+
+    @admin.display(description="text")
+    def short_text(self, obj: Instruction) -> str:
+        return obj.text[:80]
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ("id", "campaign", "modality", "system_a", "system_b", "gold_alignment", "gold_musicality",
+                    "is_attention_check")
+    list_filter = ("campaign", "campaign__status", "instruction__modality", "clip_a__system", "is_attention_check")
+    search_fields = ("instruction__text", "instruction__prompt_id")
+    raw_id_fields = ("instruction", "clip_a", "clip_b")
+    list_select_related = ("campaign", "instruction", "clip_a", "clip_b")
+
+    @admin.display(ordering="instruction__modality", description="modality")
+    def modality(self, obj: Comparison) -> str:
+        return obj.instruction.modality
+
+    @admin.display(ordering="clip_a__system", description="system A")
+    def system_a(self, obj: Comparison) -> str:
+        return obj.clip_a.system
+
+    @admin.display(ordering="clip_b__system", description="system B")
+    def system_b(self, obj: Comparison) -> str:
+        return obj.clip_b.system

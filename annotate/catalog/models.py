@@ -1,0 +1,160 @@
+"""Catalog: campaigns, instructions, clips and the comparisons annotators judge."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Greatest, Least
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    overlap_target = models.PositiveSmallIntegerField(
+        default=3, help_text="Votes wanted per comparison."
+    )
+    # The listening requirement per clip is the smaller of the two when both are set
+    # (e.g. "10 s or 50% of the clip, whichever is less"); null disables that half.
+    min_listen_seconds = models.FloatField(null=True, blank=True, default=10.0)
+    min_listen_fraction = models.FloatField(null=True, blank=True, default=0.5)
+    feedback_required = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    license = models.CharField(
+        max_length=100, default="CC-BY-NC-SA-4.0", help_text="Licence written into exported data cards."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap_target__gte=1), name="campaign_overlap_target_positive"),
+            models.CheckConstraint(
+                condition=Q(min_listen_seconds__isnull=True) | Q(min_listen_seconds__gte=0),
+                name="campaign_min_listen_seconds_nonnegative",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_listen_fraction__isnull=True)
+                | (Q(min_listen_fraction__gte=0) & Q(min_listen_fraction__lte=1)),
+                name="campaign_min_listen_fraction_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def required_listen_seconds(self, clip_duration: float) -> float:
+        """Seconds of a clip that must be heard before a vote is accepted."""
+        candidates = []
+        if self.min_listen_seconds is not None:
+            candidates.append(self.min_listen_seconds)
+        if self.min_listen_fraction is not None:
+            candidates.append(self.min_listen_fraction * clip_duration)
+        if not candidates:
+            return 0.0
+        return min(min(candidates), clip_duration)
+
+
+class Clip(models.Model):
+    """An audio file, stored once under MEDIA_ROOT and identified by its content hash."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.FileField(upload_to="clips/", max_length=300)
+    format = models.CharField(max_length=10, help_text="Container format, e.g. WAV, FLAC, OGG, MP3.")
+    duration_s = models.FloatField()
+    sample_rate = models.PositiveIntegerField()
+    channels = models.PositiveSmallIntegerField()
+    # Never shown to annotators.
+    system = models.CharField(max_length=200, blank=True, db_index=True, help_text="Generating system.")
+    is_vocal = models.BooleanField(null=True, help_text="Vocal (true), instrumental (false) or unknown.")
+    original_name = models.CharField(max_length=500, blank=True)
+    # Waveform peaks for the listening page, computed at import: a list of max-abs values in [0, 1].
+    peaks = models.JSONField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(duration_s__gt=0), name="clip_duration_positive"),
+            models.CheckConstraint(condition=Q(channels__gte=1), name="clip_channels_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.sha256[:12]}"
+
+
+class Instruction(models.Model):
+    """Prompt text, optional lyrics and an optional reference clip. Modality is derived."""
+
+    class Modality(models.TextChoices):
+        TEXT = "T", "Text"
+        LYRICS = "L", "Text + lyrics"
+        AUDIO = "A", "Text + reference audio"
+        COMBINED = "C", "Text + lyrics + reference audio"
+
+    prompt_id = models.CharField(max_length=200, blank=True, db_index=True, help_text="External 'prompt id'.")
+    text = models.TextField()
+    lyrics = models.TextField(blank=True)
+    reference_clip = models.ForeignKey(
+        Clip, null=True, blank=True, on_delete=models.PROTECT, related_name="referenced_by"
+    )
+    # sha256 over (text, lyrics, reference sha): one row per distinct instruction.
+    content_hash = models.CharField(max_length=64, unique=True)
+    modality = models.GeneratedField(
+        expression=Case(
+            When(Q(reference_clip__isnull=False) & ~Q(lyrics=""), then=Value("C")),
+            When(Q(reference_clip__isnull=False), then=Value("A")),
+            When(~Q(lyrics=""), then=Value("L")),
+            default=Value("T"),
+        ),
+        output_field=models.CharField(max_length=1, choices=Modality.choices),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        head = self.text[:60] + ("…" if len(self.text) > 60 else "")
+        return f"[{self.prompt_id or self.pk}] {head}"
+
+
+class Comparison(models.Model):
+    """Two clips generated for the same instruction, judged within a campaign."""
+
+    class Side(models.TextChoices):
+        A = "a", "A (clip_a)"
+        B = "b", "B (clip_b)"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons")
+    instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="comparisons")
+    clip_a = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="+")
+    clip_b = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="+")
+    gold_alignment = models.CharField(max_length=1, choices=Side.choices, blank=True)
+    gold_musicality = models.CharField(max_length=1, choices=Side.choices, blank=True)
+    is_attention_check = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(clip_a=F("clip_b")), name="comparison_distinct_clips"),
+            models.UniqueConstraint(
+                F("campaign"),
+                F("instruction"),
+                Least("clip_a", "clip_b"),
+                Greatest("clip_a", "clip_b"),
+                name="comparison_unordered_pair_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_alignment__in=["", "a", "b"]) & Q(gold_musicality__in=["", "a", "b"]),
+                name="comparison_gold_values",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk}"
+
+    @property
+    def is_gold(self) -> bool:
+        return bool(self.gold_alignment or self.gold_musicality)

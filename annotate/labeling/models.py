@@ -1,0 +1,138 @@
+"""Labeling: annotator reservations (assignments), votes and skips.
+
+Votes are stored in canonical orientation: choice "a" means the comparison's clip_a,
+whichever side it was shown on; ``presented_swapped`` records the display order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.catalog.models import Comparison
+
+
+def _new_pseudonym() -> str:
+    return "ann-" + secrets.token_hex(6)
+
+
+class AnnotatorProfile(models.Model):
+    """Per-annotator data that is not Django auth's business."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotator")
+    # Stable, pseudonymous id written into exports instead of the username.
+    pseudonym = models.CharField(max_length=32, unique=True, default=_new_pseudonym, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Assignment(models.Model):
+    """A time-limited reservation of one comparison for one annotator."""
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Live"
+        VOTED = "voted", "Voted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    # Public id used in URLs, so annotators can't enumerate other assignments.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    # True when clip_b is shown on the left as "A".
+    swapped = models.BooleanField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "comparison"],
+                condition=Q(status="live"),
+                name="assignment_one_live_per_annotator_comparison",
+            ),
+        ]
+        indexes = [models.Index(fields=["comparison", "status"])]
+
+    def __str__(self) -> str:
+        return f"assignment {self.public_id}"
+
+
+class Choice(models.TextChoices):
+    A = "a", "clip_a"
+    B = "b", "clip_b"
+
+
+class Vote(models.Model):
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="vote"
+    )
+    alignment_choice = models.CharField(max_length=1, choices=Choice.choices)
+    alignment_confidence = models.PositiveSmallIntegerField()
+    musicality_choice = models.CharField(max_length=1, choices=Choice.choices)
+    musicality_confidence = models.PositiveSmallIntegerField()
+    feedback = models.TextField(blank=True)
+    presented_swapped = models.BooleanField()
+    # Merged play intervals, in seconds of each canonical clip (seeks don't count).
+    listened_a_s = models.FloatField(default=0)
+    listened_b_s = models.FloatField(default=0)
+    time_on_task_s = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "comparison"], name="vote_once_per_annotator_comparison"),
+            models.CheckConstraint(
+                condition=Q(alignment_confidence__gte=1) & Q(alignment_confidence__lte=5),
+                name="vote_alignment_confidence_1_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(musicality_confidence__gte=1) & Q(musicality_confidence__lte=5),
+                name="vote_musicality_confidence_1_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(alignment_choice__in=["a", "b"]) & Q(musicality_choice__in=["a", "b"]),
+                name="vote_choices_a_b",
+            ),
+            models.CheckConstraint(
+                condition=Q(listened_a_s__gte=0) & Q(listened_b_s__gte=0), name="vote_listened_nonnegative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.pk} on comparison {self.comparison_id}"
+
+
+class Skip(models.Model):
+    class Reason(models.TextChoices):
+        BROKEN_AUDIO = "broken_audio", "Broken audio"
+        CANT_JUDGE = "cant_judge", "Can't judge"
+        OTHER = "other", "Other"
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="skip"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "comparison"], name="skip_once_per_annotator_comparison"),
+        ]
+
+    def __str__(self) -> str:
+        return f"skip {self.pk} ({self.reason})"

@@ -1,0 +1,1 @@
+"""Django models of the reward-model service (model registry, training runs, predictions)."""

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running platform with demo data, on the embedded
+# defaults (SQLite under var/, Celery over the filesystem transport): no servers needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export DEBUG=${DEBUG:-1}
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+PORT=${PORT:-8000}
+PY=.venv/bin/python
+
+echo "==> migrating and loading demo data"
+$PY manage.py migrate --noinput -v0
+$PY manage.py collectstatic --noinput -v0
+$PY manage.py demo
+
+mkdir -p var/log
+echo "==> starting a Celery worker (queues default, rm) — log: var/log/worker.log"
+$PY -m celery -A annotate worker -Q default,rm --pool=solo --concurrency=1 --prefetch-multiplier=1 \
+  --loglevel=INFO >var/log/worker.log 2>&1 &
+WORKER=$!
+trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
+
+echo
+echo "    The platform is at http://127.0.0.1:$PORT/  (admin: http://127.0.0.1:$PORT/admin/)"
+echo "    Log in with one of the demo accounts printed above. Ctrl-C stops everything."
+echo
+.venv/bin/gunicorn -c deploy/gunicorn.conf.py --bind "127.0.0.1:$PORT" annotate.wsgi

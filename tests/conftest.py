@@ -1,0 +1,113 @@
+"""The fixed cast and shared fixtures.
+
+alice is staff, bob is an annotator, charlie is an annotator who must never reach bob's work.
+Tests run against real PostgreSQL and Redis (see [tool.pytest.ini_options] env in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from tests import factories
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = str(_session_media_root(tmp_path_factory))
+
+
+_MEDIA: dict[str, Path] = {}
+
+
+def _session_media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if "root" not in _MEDIA:
+        _MEDIA["root"] = tmp_path_factory.mktemp("media")
+    return _MEDIA["root"]
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return User.objects.create_user("alice", "alice@example.org", "alice-pass-123", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return User.objects.create_user("bob", "bob@example.org", "bob-pass-123")
+
+
+@pytest.fixture
+def charlie(db: None) -> User:
+    return User.objects.create_user("charlie", "charlie@example.org", "charlie-pass-123")
+
+
+@pytest.fixture
+def campaign(db: None):  # type: ignore[no-untyped-def]
+    return factories.make_campaign(name="Test campaign")
+
+
+@pytest.fixture
+def comparison(campaign):  # type: ignore[no-untyped-def]
+    return factories.make_comparison(campaign)
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a subprocess (worker, gunicorn) that must see the test database and media."""
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[subprocess.Popen[bytes]]:  # type: ignore[no-untyped-def]
+    """A real Celery worker on both queues, against the test database and the test Redis.
+
+    Tests that hand it work must use ``transactional_db`` so their rows are committed.
+    """
+    from annotate.celery import app
+
+    media = _session_media_root(tmp_path_factory)
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with django_db_blocker.unblock():
+        env = worker_env({"MEDIA_ROOT": str(media)})
+    app.control.purge()
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "default,rm", "--pool=solo",
+         "--concurrency=1", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
+         "--loglevel=INFO", f"--hostname=test-{os.getpid()}@%h"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                app.send_task("annotate.health.ping", args=["ready"]).get(timeout=2)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"celery worker never answered:\n{log_path.read_text()[-3000:]}") from None
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

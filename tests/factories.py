@@ -1,0 +1,89 @@
+"""Small builders for test data. Audio is synthesised, short and written under MEDIA_ROOT."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from annotate.catalog.audio import probe_audio
+from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.labeling.models import Vote
+
+_counter = itertools.count(1)
+
+
+def write_tone(path: Path, *, seconds: float = 2.0, sr: int = 16000, freq: float = 440.0,
+               channels: int = 1, seed: int = 0) -> Path:
+    """A short tone with a little seeded noise, so every seed gives different bytes."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    mono = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.shape[0])
+    audio = np.stack([mono] * channels, axis=1) if channels > 1 else mono
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio.astype(np.float32), sr)
+    return path
+
+
+def make_clip(*, system: str = "sys-x", seconds: float = 2.0, is_vocal: bool | None = False) -> Clip:
+    n = next(_counter)
+    relative = Path("clips") / "test" / f"clip-{n}-{np.random.randint(1 << 30)}.wav"
+    path = write_tone(Path(settings.MEDIA_ROOT) / relative, seconds=seconds, freq=200 + 7 * n, seed=n)
+    info = probe_audio(path)
+    return Clip.objects.create(
+        sha256=info.sha256, file=str(relative), format=info.format, duration_s=info.duration_s,
+        sample_rate=info.sample_rate, channels=info.channels, system=system, is_vocal=is_vocal,
+        original_name=path.name, peaks=info.peaks,
+    )
+
+
+def make_instruction(*, modality: str = "T", prompt_id: str = "") -> Instruction:
+    n = next(_counter)
+    lyrics = "la la la\nsecond line" if modality in ("L", "C") else ""
+    reference = make_clip(system="") if modality in ("A", "C") else None
+    text = f"An upbeat piano piece number {n}"
+    content = f"{text}|{lyrics}|{reference.sha256 if reference else ''}"
+    instruction = Instruction.objects.create(
+        prompt_id=prompt_id or f"p{n}", text=text, lyrics=lyrics, reference_clip=reference,
+        content_hash=hashlib.sha256(content.encode()).hexdigest(),
+    )
+    instruction.refresh_from_db()
+    return instruction
+
+
+def make_campaign(*, name: str | None = None, status: str = Campaign.Status.ACTIVE, **fields: object) -> Campaign:
+    return Campaign.objects.create(name=name or f"campaign {next(_counter)}", status=status, **fields)
+
+
+def make_comparison(campaign: Campaign, *, modality: str = "T", seconds: float = 2.0,
+                    systems: tuple[str, str] = ("sys-a", "sys-b"), **fields: object) -> Comparison:
+    instruction = make_instruction(modality=modality)
+    return Comparison.objects.create(
+        campaign=campaign, instruction=instruction,
+        clip_a=make_clip(system=systems[0], seconds=seconds), clip_b=make_clip(system=systems[1], seconds=seconds),
+        **fields,
+    )
+
+
+def make_annotator(username: str | None = None, *, is_staff: bool = False) -> User:
+    return User.objects.create_user(username=username or f"annotator{next(_counter)}", password="pw-123456-x",
+                                    is_staff=is_staff)
+
+
+def make_vote(comparison: Comparison, annotator: User, *, alignment: str = "a", musicality: str = "a",
+              alignment_confidence: int = 3, musicality_confidence: int = 3, swapped: bool = False,
+              **fields: object) -> Vote:
+    """A vote row written directly, for tests of readers (agreement, exports)."""
+    defaults: dict[str, object] = {"listened_a_s": comparison.clip_a.duration_s,
+                                   "listened_b_s": comparison.clip_b.duration_s, "time_on_task_s": 30.0}
+    defaults.update(fields)
+    return Vote.objects.create(
+        comparison=comparison, annotator=annotator, alignment_choice=alignment, musicality_choice=musicality,
+        alignment_confidence=alignment_confidence, musicality_confidence=musicality_confidence,
+        presented_swapped=swapped, **defaults,
+    )
