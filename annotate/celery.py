@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 
 app = Celery("annotate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("rm"))
+# Each queue has its own exchange and routing key, so a task routed to "rm" can never also
+# land on "default" (a shared direct exchange with one key would deliver it to both).
+app.conf.task_queues = (
+    Queue("default", Exchange("default", type="direct"), routing_key="default"),
+    Queue("rm", Exchange("rm", type="direct"), routing_key="rm"),
+)
+app.conf.task_default_exchange = "default"
+app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
 
 
