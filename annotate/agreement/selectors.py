@@ -1,0 +1,429 @@
+"""Agreement and quality statistics, read from votes in canonical orientation.
+
+All counting happens in SQL (GROUP BY comparison, window functions per vote); Python only
+receives per-comparison *patterns* (a few dozen distinct rows) or per-annotator rows, so the
+cost of a report is dominated by one or two scans of the vote table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connections
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    Value,
+    Window,
+)
+from django.db.models.functions import Cast, Least
+from scipy import stats
+
+from annotate.agreement import metrics
+from annotate.labeling.models import Vote
+
+QUESTIONS = ("alignment", "musicality")
+CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
+DISPUTED_LIMIT = 20
+
+
+# --- Filters ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementFilters:
+    """Subsets of a campaign's votes. ``vocal``: True vocal only, False instrumental only, None both."""
+
+    modalities: tuple[str, ...] = ()
+    vocal: bool | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.modalities and self.vocal is None and self.since is None and self.until is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "modalities": list(self.modalities),
+            "vocal": self.vocal,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def campaign_votes(*, campaign_id: int, filters: AgreementFilters | None = None) -> QuerySet[Vote]:
+    """The votes of one campaign, narrowed by modality, vocal/instrumental and a date range."""
+    votes = Vote.objects.filter(comparison__campaign_id=campaign_id)
+    filters = filters or AgreementFilters()
+    if filters.modalities:
+        votes = votes.filter(comparison__instruction__modality__in=filters.modalities)
+    if filters.vocal is True:
+        # A comparison counts as vocal when either clip has vocals.
+        votes = votes.filter(Q(comparison__clip_a__is_vocal=True) | Q(comparison__clip_b__is_vocal=True))
+    elif filters.vocal is False:
+        votes = votes.filter(comparison__clip_a__is_vocal=False, comparison__clip_b__is_vocal=False)
+    if filters.since is not None:
+        votes = votes.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        votes = votes.filter(created_at__lt=filters.until)
+    return votes
+
+
+# --- SQL helpers --------------------------------------------------------------
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median; other backends fall back to numpy (see ``_medians``)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _wrap(outer_sql: str, inner: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """Run ``outer_sql`` with ``{inner}`` replaced by the ORM-compiled SQL of ``inner``.
+
+    Lets the ORM express the filters and window functions while the second level of
+    aggregation (which Django can't nest) stays in SQL.
+    """
+    sql, params = inner.query.sql_with_params()
+    with connections[inner.db].cursor() as cursor:
+        cursor.execute(outer_sql.replace("{inner}", sql), params)
+        return list(cursor.fetchall())
+
+
+def _per_comparison(votes: QuerySet[Vote]) -> QuerySet[Any]:
+    return votes.order_by().values("comparison_id").annotate(
+        m=Count("id"),
+        al_a=Count("id", filter=Q(alignment_choice="a")),
+        mu_a=Count("id", filter=Q(musicality_choice="a")),
+    )
+
+
+def _per_vote(votes: QuerySet[Vote]) -> QuerySet[Any]:
+    """Each vote with m (votes on its comparison) and how many of them share its choice (itself included)."""
+    by_comparison = [F("comparison_id")]
+    return votes.order_by().annotate(
+        m=Window(Count("id"), partition_by=by_comparison),
+        al_same=Window(Count("id"), partition_by=[*by_comparison, F("alignment_choice")]),
+        mu_same=Window(Count("id"), partition_by=[*by_comparison, F("musicality_choice")]),
+    ).values("annotator_id", "alignment_confidence", "musicality_confidence", "m", "al_same", "mu_same")
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Distinct per-comparison vote splits with their multiplicities, for comparisons with 2+ votes."""
+
+    alignment: tuple[np.ndarray, np.ndarray]  # (patterns (K, 2) = [votes a, votes b], weights (K,))
+    musicality: tuple[np.ndarray, np.ndarray]
+
+
+def vote_patterns(*, votes: QuerySet[Vote]) -> Patterns:
+    """The ``value_counts`` of both questions, collapsed to distinct rows by a second GROUP BY."""
+    inner = _per_comparison(votes).filter(m__gte=2)
+    rows = _wrap("SELECT t.m, t.al_a, t.mu_a, COUNT(*) FROM ({inner}) t GROUP BY t.m, t.al_a, t.mu_a", inner)
+    table = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    m, al_a, mu_a, weight = table.T
+    return Patterns(
+        alignment=(np.stack([al_a, m - al_a], axis=1), weight),
+        musicality=(np.stack([mu_a, m - mu_a], axis=1), weight),
+    )
+
+
+# --- Label aggregation ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuestionLabel:
+    majority: str  # "a" | "b" | "tie"
+    votes_a: int
+    votes_b: int
+    mean_confidence: float
+    soft_label: float  # fraction of votes preferring clip_a
+
+
+@dataclass(frozen=True)
+class ComparisonLabel:
+    comparison_id: int
+    vote_count: int
+    alignment: QuestionLabel
+    musicality: QuestionLabel
+
+
+def _question_label(votes_a: int, total: int, mean_confidence: float | None) -> QuestionLabel:
+    votes_b = total - votes_a
+    majority = "a" if votes_a > votes_b else "b" if votes_b > votes_a else "tie"
+    return QuestionLabel(majority=majority, votes_a=votes_a, votes_b=votes_b,
+                         mean_confidence=float(mean_confidence or 0.0), soft_label=votes_a / total)
+
+
+def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
+    """Majority, split, mean confidence and soft label per comparison (one GROUP BY comparison)."""
+    rows = _per_comparison(votes).annotate(
+        al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence")
+    )
+    return {
+        row["comparison_id"]: ComparisonLabel(
+            comparison_id=row["comparison_id"],
+            vote_count=row["m"],
+            alignment=_question_label(row["al_a"], row["m"], row["al_conf"]),
+            musicality=_question_label(row["mu_a"], row["m"], row["mu_conf"]),
+        )
+        for row in rows
+    }
+
+
+# --- Headline agreement ---------------------------------------------------------
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def _alpha_block(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> dict[str, Any]:
+    paired = int(weights[patterns.sum(axis=1) >= 2].sum()) if weights.size else 0
+    block: dict[str, Any] = {"status": "ok", "value": None, "ci95_low": None, "ci95_high": None,
+                             "paired_comparisons": paired, "min_paired_comparisons": metrics.MIN_PAIRED_COMPARISONS,
+                             "bootstrap_samples": bootstrap_samples, "message": ""}
+    if paired < metrics.MIN_PAIRED_COMPARISONS:
+        block["status"] = "not_enough_overlap"
+        block["message"] = (f"Not enough overlapping votes: {paired} comparison(s) have two or more votes, "
+                            f"alpha needs at least {metrics.MIN_PAIRED_COMPARISONS}.")
+        return block
+    value = metrics.alpha_nominal(patterns, weights)
+    if value is None:
+        block["status"] = "no_variation"
+        block["message"] = "Every paired vote chose the same clip, so alpha is undefined (no expected disagreement)."
+        return block
+    block["value"] = value
+    ci = metrics.bootstrap_alpha_ci(patterns, weights, samples=bootstrap_samples) if bootstrap_samples else None
+    if ci is not None:
+        block["ci95_low"], block["ci95_high"] = ci
+    return block
+
+
+def _question_summary(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> dict[str, Any]:
+    counts = metrics.pair_counts(patterns, weights)
+    return {
+        "agreement_rate": counts.agreement_rate,
+        "comparisons_with_2plus_votes": counts.paired_units,
+        "votes_on_those_comparisons": counts.values_in_paired_units,
+        "vote_pairs": counts.pairs,
+        "agreeing_pairs": counts.agreeing_pairs,
+        "disagreeing_pairs": counts.disagreeing_pairs,
+        "alpha": _alpha_block(patterns, weights, bootstrap_samples=bootstrap_samples),
+    }
+
+
+def agreement_summary(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """Headline numbers per question: pairwise agreement rate with its counts, nominal alpha and its 95% CI.
+
+    JSON-serialisable. Alpha has ``status`` "ok", "not_enough_overlap" or "no_variation" and is
+    None unless "ok", so callers never see NaN or an exception for small or unanimous data.
+    """
+    totals = votes.order_by().aggregate(
+        votes=Count("id"), comparisons=Count("comparison_id", distinct=True),
+        annotators=Count("annotator_id", distinct=True),
+    )
+    patterns = vote_patterns(votes=votes)
+    return {
+        "vote_count": totals["votes"],
+        "comparison_count": totals["comparisons"],
+        "annotator_count": totals["annotators"],
+        "alignment": _question_summary(*patterns.alignment, bootstrap_samples=bootstrap_samples),
+        "musicality": _question_summary(*patterns.musicality, bootstrap_samples=bootstrap_samples),
+    }
+
+
+# --- Per-annotator quality --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    min_votes: int = 10  # side/confidence/speed flags need this many votes
+    same_side_fraction: float = 0.95  # of choices on the same displayed side
+    same_confidence_fraction: float = 0.95  # of confidences at one value
+    fast_vote_seconds: float = 10.0  # a vote faster than this is implausible for two clips
+    fast_vote_fraction: float = 0.5
+    position_bias_p: float = 0.01  # Holm-adjusted, across the campaign's annotators
+    min_gold_answers: int = 4
+    min_gold_accuracy: float = 0.6
+
+
+THRESHOLDS = QualityThresholds()
+
+
+@dataclass
+class AnnotatorQuality:
+    annotator_id: int
+    username: str
+    votes: int
+    median_time_on_task_s: float | None
+    median_listened_fraction: float | None
+    loo_shared_votes: int  # votes on comparisons that someone else voted on too
+    loo_agreement: float | None  # agreement with the leave-one-out majority, both questions pooled
+    loo_agreement_alignment: float | None
+    loo_agreement_musicality: float | None
+    gold_answers: int
+    gold_accuracy: float | None
+    left_choices: int
+    choices: int
+    left_fraction: float | None
+    position_bias_p: float | None
+    position_bias_p_holm: float | None
+    modal_confidence_fraction: float | None
+    fast_vote_fraction: float | None
+    flags: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _left(question: str) -> Q:
+    # The left clip is clip_a unless the display was swapped.
+    choice = f"{question}_choice"
+    return Q(presented_swapped=False, **{choice: "a"}) | Q(presented_swapped=True, **{choice: "b"})
+
+
+def _listened_fraction() -> Any:
+    def part(side: str) -> Any:
+        ratio = Cast(F(f"listened_{side}_s"), FloatField()) / F(f"comparison__clip_{side}__duration_s")
+        return Least(ratio, Value(1.0))
+
+    return (part("a") + part("b")) / Value(2.0)
+
+
+def _annotator_rows(votes: QuerySet[Vote]) -> list[dict[str, Any]]:
+    gold_al, gold_mu = ~Q(comparison__gold_alignment=""), ~Q(comparison__gold_musicality="")
+    aggregates: dict[str, Any] = {
+        "votes": Count("id"),
+        "left_al": Count("id", filter=_left("alignment")),
+        "left_mu": Count("id", filter=_left("musicality")),
+        "gold_n": Count("id", filter=gold_al) + Count("id", filter=gold_mu),
+        "gold_ok": Count("id", filter=gold_al & Q(alignment_choice=F("comparison__gold_alignment")))
+        + Count("id", filter=gold_mu & Q(musicality_choice=F("comparison__gold_musicality"))),
+        "fast": Count("id", filter=Q(time_on_task_s__lt=THRESHOLDS.fast_vote_seconds)),
+        "timed": Count("time_on_task_s"),
+    }
+    for level in CONFIDENCE_LEVELS:
+        aggregates[f"conf{level}"] = Count("id", filter=Q(alignment_confidence=level)) + Count(
+            "id", filter=Q(musicality_confidence=level)
+        )
+    if votes.db and connections[votes.db].vendor == "postgresql":
+        aggregates["median_time"] = Median("time_on_task_s")
+        aggregates["median_listened"] = Median(_listened_fraction())
+    rows = votes.order_by().values("annotator_id", "annotator__username").annotate(**aggregates)
+    return list(rows)
+
+
+def _medians(votes: QuerySet[Vote]) -> dict[int, tuple[float | None, float | None]]:
+    """Median time and listened fraction per annotator, in numpy, for backends without percentile_cont."""
+    values = votes.order_by().annotate(listened=_listened_fraction()).values_list(
+        "annotator_id", "time_on_task_s", "listened"
+    )
+    grouped: dict[int, tuple[list[float], list[float]]] = {}
+    for annotator_id, time_s, listened in values:
+        times, fractions = grouped.setdefault(annotator_id, ([], []))
+        if time_s is not None:
+            times.append(time_s)
+        fractions.append(listened)
+    return {
+        key: (float(np.median(t)) if t else None, float(np.median(f)) if f else None)
+        for key, (t, f) in grouped.items()
+    }
+
+
+def _leave_one_out(votes: QuerySet[Vote]) -> dict[int, tuple[int, ...]]:
+    """Per annotator: shared votes, then (agree, decided) per question against the strict majority of the others.
+
+    A vote agrees when the other votes on its comparison have a strict majority for its choice
+    (same - 1 > m - same); it is undecided, and left out, when the others are tied.
+    """
+    rows = _wrap(
+        """SELECT t.annotator_id, COUNT(*),
+           SUM(CASE WHEN t.al_same - 1 > t.m - t.al_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.al_same - 1 <> t.m - t.al_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.mu_same - 1 > t.m - t.mu_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.mu_same - 1 <> t.m - t.mu_same THEN 1 ELSE 0 END)
+           FROM ({inner}) t WHERE t.m >= 2 GROUP BY t.annotator_id""",
+        _per_vote(votes),
+    )
+    return {row[0]: tuple(int(value) for value in row[1:]) for row in rows}
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _holm(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def _flags(row: AnnotatorQuality) -> list[str]:
+    t = THRESHOLDS
+    flags = []
+    if row.votes >= t.min_votes:
+        if row.left_fraction is not None and max(row.left_fraction, 1 - row.left_fraction) >= t.same_side_fraction:
+            flags.append("same_side")
+        if (row.modal_confidence_fraction or 0) >= t.same_confidence_fraction:
+            flags.append("same_confidence")
+        if (row.fast_vote_fraction or 0) >= t.fast_vote_fraction:
+            flags.append("too_fast")
+    if row.position_bias_p_holm is not None and row.position_bias_p_holm < t.position_bias_p:
+        flags.append("position_bias")
+    if row.gold_answers >= t.min_gold_answers and (row.gold_accuracy or 0) < t.min_gold_accuracy:
+        flags.append("low_gold_accuracy")
+    return flags
+
+
+def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
+    """Quality-control numbers and flags per annotator, sorted by username."""
+    rows = _annotator_rows(votes)
+    medians = {} if rows and "median_time" in rows[0] else _medians(votes)
+    loo = _leave_one_out(votes)
+    result = []
+    for row in rows:
+        key = row["annotator_id"]
+        median_time, median_listened = medians.get(key) or (row.get("median_time"), row.get("median_listened"))
+        shared, al_ok, al_n, mu_ok, mu_n = loo.get(key, (0, 0, 0, 0, 0))
+        choices, left = 2 * row["votes"], row["left_al"] + row["left_mu"]
+        conf_counts = [row[f"conf{level}"] for level in CONFIDENCE_LEVELS]
+        result.append(AnnotatorQuality(
+            annotator_id=key, username=row["annotator__username"], votes=row["votes"],
+            median_time_on_task_s=median_time, median_listened_fraction=median_listened,
+            loo_shared_votes=shared, loo_agreement=_ratio(al_ok + mu_ok, al_n + mu_n),
+            loo_agreement_alignment=_ratio(al_ok, al_n), loo_agreement_musicality=_ratio(mu_ok, mu_n),
+            gold_answers=row["gold_n"], gold_accuracy=_ratio(row["gold_ok"], row["gold_n"]),
+            left_choices=left, choices=choices, left_fraction=_ratio(left, choices),
+            position_bias_p=stats.binomtest(left, choices, 0.5).pvalue if choices else None,
+            position_bias_p_holm=None, modal_confidence_fraction=_ratio(max(conf_counts), choices),
+            fast_vote_fraction=_ratio(row["fast"], row["timed"]), flags=[],
+        ))
+    tested = [r for r in result if r.position_bias_p is not None]
+    for r, adjusted in zip(tested, _holm([r.position_bias_p or 1.0 for r in tested]), strict=True):
+        r.position_bias_p_holm = adjusted
+    for r in result:
+        r.flags = _flags(r)
+    return sorted(result, key=lambda r: r.username)
+
+
+def flagged_annotator_ids(*, campaign_id: int) -> set[int]:
+    """Annotators of a campaign flagged by quality control (straight-lining, too fast, position bias, low gold)."""
+    return {r.annotator_id for r in annotator_quality(votes=campaign_votes(campaign_id=campaign_id)) if r.flags}

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pytest
+
+from annotate.agreement import metrics
+from annotate.agreement.selectors import (
+    agreement_summary,
+    campaign_votes,
+    comparison_labels,
+    vote_patterns,
+)
+from tests import factories
+from tests.agreement.conftest import vote_matrix
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example A: binary data,
+# two observers, ten units, no missing data; published nominal alpha = 0.095 (exactly 2/21).
+OBSERVER_A = "abaaaaaaba"
+OBSERVER_B = "bbbaabaaaa"
+
+
+def test_it_reproduces_krippendorffs_binary_worked_example(campaign, comparisons, annotators):
+    items = comparisons(10)
+    vote_matrix(items, annotators, [OBSERVER_A, OBSERVER_B])
+
+    summary = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=0)
+
+    for question in ("alignment", "musicality"):
+        block = summary[question]
+        assert block["alpha"]["status"] == "ok"
+        assert block["alpha"]["value"] == pytest.approx(2 / 21, abs=1e-12)
+        assert round(block["alpha"]["value"], 3) == 0.095
+        # Hand count: units 1, 3, 6 and 9 disagree, the other six agree.
+        assert block["vote_pairs"] == 10
+        assert block["agreeing_pairs"] == 6
+        assert block["disagreeing_pairs"] == 4
+        assert block["agreement_rate"] == pytest.approx(0.6)
+    assert summary["vote_count"] == 20
+
+
+def test_it_matches_the_krippendorff_package_with_missing_data(campaign, comparisons, annotators):
+    # Annotator sets differ per unit; the single-vote unit (column 8) must be ignored.
+    rows = ["aab.bab.a", "abba.b.ab", "ab.abb..b", "bbaa.ab.."]
+    items = comparisons(9)
+    vote_matrix(items, annotators, rows)
+    reliability = np.array([[{"a": 0, "b": 1}.get(c, np.nan) for c in row] for row in rows], dtype=float)
+    expected = krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal")
+
+    summary = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=0)
+
+    assert abs(summary["alignment"]["alpha"]["value"] - expected) < 1e-9
+    # Hand count per column: 4, 4, 3, 3, 2, 4, 2, (1: ignored), 3.
+    assert summary["alignment"]["comparisons_with_2plus_votes"] == 8
+    assert summary["alignment"]["votes_on_those_comparisons"] == 25
+    assert summary["vote_count"] == 26
+
+
+def test_it_reports_not_enough_overlap_instead_of_nan(campaign, comparisons, annotators):
+    items = comparisons(3)
+    vote_matrix(items, annotators, ["aba", "ab."])
+
+    summary = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk))
+
+    alpha = summary["alignment"]["alpha"]
+    assert alpha["status"] == "not_enough_overlap"
+    assert alpha["value"] is None and alpha["ci95_low"] is None
+    assert "Not enough overlapping votes" in alpha["message"]
+    assert summary["alignment"]["agreement_rate"] == 1.0
+
+
+def test_it_reports_no_variation_when_every_vote_is_the_same(campaign, comparisons, annotators):
+    items = comparisons(5)
+    vote_matrix(items, annotators, ["aaaaa", "aaaaa"])
+
+    alpha = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk))["alignment"]["alpha"]
+
+    assert alpha["status"] == "no_variation" and alpha["value"] is None
+
+
+def test_it_handles_an_empty_campaign(campaign):
+    summary = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk))
+    assert summary["vote_count"] == 0
+    assert summary["alignment"]["agreement_rate"] is None
+    assert summary["alignment"]["alpha"]["status"] == "not_enough_overlap"
+
+
+def test_it_does_not_change_when_the_display_order_is_swapped(campaign, comparisons, annotators):
+    rows = ["abab.a", "aabbba", "abb.ab"]
+    items = comparisons(6)
+    vote_matrix(items, annotators, rows, swapped=False)
+    before = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=200)
+
+    campaign_votes(campaign_id=campaign.pk).update(presented_swapped=True)
+    after = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=200)
+
+    assert before == after
+    assert before["alignment"]["alpha"]["status"] == "ok"
+
+
+def test_it_aggregates_labels_per_comparison(campaign, comparisons, annotators):
+    first, second = comparisons(2)
+    factories.make_vote(first, annotators[0], alignment="a", musicality="b", alignment_confidence=5,
+                        musicality_confidence=2)
+    factories.make_vote(first, annotators[1], alignment="a", musicality="a", alignment_confidence=3,
+                        musicality_confidence=4)
+    factories.make_vote(first, annotators[2], alignment="b", musicality="b", alignment_confidence=1,
+                        musicality_confidence=3)
+    factories.make_vote(second, annotators[0], alignment="b", musicality="a")
+    factories.make_vote(second, annotators[1], alignment="a", musicality="a")
+
+    labels = comparison_labels(votes=campaign_votes(campaign_id=campaign.pk))
+
+    one, two = labels[first.pk], labels[second.pk]
+    assert one.vote_count == 3
+    assert (one.alignment.majority, one.alignment.votes_a, one.alignment.votes_b) == ("a", 2, 1)
+    assert one.alignment.soft_label == pytest.approx(2 / 3)
+    assert one.alignment.mean_confidence == pytest.approx(3.0)
+    assert (one.musicality.majority, one.musicality.soft_label) == ("b", pytest.approx(1 / 3))
+    assert one.musicality.mean_confidence == pytest.approx(3.0)
+    assert two.alignment.majority == "tie" and two.alignment.soft_label == 0.5
+    assert two.musicality.majority == "a" and two.musicality.soft_label == 1.0
+
+
+def test_it_builds_value_counts_patterns_in_sql(campaign, comparisons, annotators):
+    items = comparisons(4)
+    vote_matrix(items, annotators, ["aab.", "abb.", "a.ba"])
+
+    patterns, weights = vote_patterns(votes=campaign_votes(campaign_id=campaign.pk)).alignment
+
+    matrix = sorted(map(tuple, metrics.expand_patterns(patterns, weights).tolist()))
+    # Column 4 has one vote and is not a paired unit.
+    assert matrix == [(0, 3), (1, 1), (3, 0)]
+
+
+def test_it_filters_by_modality_vocal_and_date(campaign, annotators):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from annotate.agreement.selectors import AgreementFilters
+
+    text = factories.make_comparison(campaign, modality="T", seconds=1.0)
+    lyrics = factories.make_comparison(campaign, modality="L", seconds=1.0)
+    lyrics.clip_a.is_vocal = True
+    lyrics.clip_a.save()
+    old = factories.make_vote(text, annotators[0])
+    factories.make_vote(lyrics, annotators[0])
+    type(old).objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=10))
+
+    def count(**kwargs: object) -> int:
+        return campaign_votes(campaign_id=campaign.pk, filters=AgreementFilters(**kwargs)).count()
+
+    assert count() == 2
+    assert count(modalities=("L",)) == 1
+    assert count(modalities=("T", "L")) == 2
+    assert count(modalities=("A", "C")) == 0
+    assert count(vocal=True) == 1
+    assert count(vocal=False) == 1
+    assert count(since=timezone.now() - dt.timedelta(days=1)) == 1
+    assert count(until=timezone.now() - dt.timedelta(days=1)) == 1
