@@ -182,13 +182,15 @@ if REDIS_URL:
     }
 else:
     # kombu's filesystem transport: a real broker with no server, for the embedded demo.
-    for sub in ("queue", "processed", "results"):
+    for sub in ("queue", "processed", "results", "control"):
         (CELERY_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_DIR / "queue"),
         "data_folder_out": str(CELERY_DIR / "queue"),
         "processed_folder": str(CELERY_DIR / "processed"),
+        # Exchange bindings; kombu's default is a "control" folder in the working directory.
+        "control_folder": str(CELERY_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_DIR / 'results'}"
