@@ -427,3 +427,124 @@ def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
 def flagged_annotator_ids(*, campaign_id: int) -> set[int]:
     """Annotators of a campaign flagged by quality control (straight-lining, too fast, position bias, low gold)."""
     return {r.annotator_id for r in annotator_quality(votes=campaign_votes(campaign_id=campaign_id)) if r.flags}
+
+
+# --- Cross-question consistency and confidence -------------------------------------
+
+
+def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
+    """How often a vote's alignment choice equals its musicality choice (paper table 7), with mean confidences."""
+    same = Q(alignment_choice=F("musicality_choice"))
+    row = votes.order_by().aggregate(
+        votes=Count("id"), same=Count("id", filter=same),
+        al_conf_same=Avg("alignment_confidence", filter=same), mu_conf_same=Avg("musicality_confidence", filter=same),
+        al_conf_diff=Avg("alignment_confidence", filter=~same), mu_conf_diff=Avg("musicality_confidence", filter=~same),
+    )
+    return {
+        "votes": row["votes"],
+        "same_choice": row["same"],
+        "consistency_rate": _ratio(row["same"], row["votes"]),
+        "when_same": {"alignment_mean_confidence": row["al_conf_same"],
+                      "musicality_mean_confidence": row["mu_conf_same"]},
+        "when_different": {"alignment_mean_confidence": row["al_conf_diff"],
+                           "musicality_mean_confidence": row["mu_conf_diff"]},
+    }
+
+
+def _confidence_distribution(votes: QuerySet[Vote], question: str) -> dict[str, int]:
+    rows = votes.order_by().values(f"{question}_confidence").annotate(n=Count("id"))
+    counts = {str(level): 0 for level in CONFIDENCE_LEVELS}
+    counts.update({str(row[f"{question}_confidence"]): row["n"] for row in rows})
+    return counts
+
+
+def _agreement_by_confidence(votes: QuerySet[Vote], question: str) -> list[dict[str, Any]]:
+    """Per confidence level: of the pairs a vote at that level forms with other votes on its comparison,
+    how many agree (each pair is counted once from each end)."""
+    short = "al" if question == "alignment" else "mu"
+    rows = _wrap(
+        f"""SELECT t.{question}_confidence, COUNT(*), SUM(t.{short}_same - 1), SUM(t.m - 1)
+            FROM ({{inner}}) t WHERE t.m >= 2 GROUP BY t.{question}_confidence""",
+        _per_vote(votes),
+    )
+    found = {int(level): (int(n), int(agree), int(pairs)) for level, n, agree, pairs in rows}
+    result = []
+    for level in CONFIDENCE_LEVELS:
+        n, agree, pairs = found.get(level, (0, 0, 0))
+        result.append({"confidence": level, "paired_votes": n, "pairs": pairs, "agreeing_pairs": agree,
+                       "agreement_rate": _ratio(agree, pairs)})
+    return result
+
+
+CONFIDENCE_BINS = (("low", "mean confidence < 3"), ("medium", "3 <= mean < 4"), ("high", "mean confidence >= 4"))
+
+
+def _split_by_confidence(votes: QuerySet[Vote], question: str) -> dict[str, Any]:
+    """Are comparisons decided with low mean confidence more often split? Bins plus Fisher's exact test low vs high."""
+    short = "al" if question == "alignment" else "mu"
+    inner = _per_comparison(votes).annotate(conf=Avg(f"{question}_confidence")).filter(m__gte=2)
+    rows = _wrap(
+        f"""SELECT CASE WHEN t.conf < 3 THEN 'low' WHEN t.conf < 4 THEN 'medium' ELSE 'high' END AS bin,
+                   COUNT(*), SUM(CASE WHEN t.{short}_a > 0 AND t.{short}_a < t.m THEN 1 ELSE 0 END),
+                   SUM(t.m * (t.m - 1) / 2),
+                   SUM(t.{short}_a * (t.{short}_a - 1) / 2 + (t.m - t.{short}_a) * (t.m - t.{short}_a - 1) / 2)
+            FROM ({{inner}}) t GROUP BY bin""",
+        inner,
+    )
+    found = {name: tuple(int(v) for v in values) for name, *values in rows}
+    bins = []
+    for name, description in CONFIDENCE_BINS:
+        n, split, pairs, agree = found.get(name, (0, 0, 0, 0))
+        bins.append({"bin": name, "description": description, "comparisons": n, "split": split,
+                     "split_rate": _ratio(split, n), "agreement_rate": _ratio(agree, pairs)})
+    low, high = bins[0], bins[2]
+    test: dict[str, Any] = {"odds_ratio": None, "p_value": None}
+    if low["comparisons"] and high["comparisons"]:
+        table = [[low["split"], low["comparisons"] - low["split"]],
+                 [high["split"], high["comparisons"] - high["split"]]]
+        result = stats.fisher_exact(table, alternative="greater")
+        test = {"odds_ratio": _round(float(result.statistic)), "p_value": float(result.pvalue)}
+    return {"bins": bins, "low_vs_high_split_test": test}
+
+
+def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
+    return {
+        question: {
+            "distribution": _confidence_distribution(votes, question),
+            "agreement_by_confidence": _agreement_by_confidence(votes, question),
+            "split_by_mean_confidence": _split_by_confidence(votes, question),
+        }
+        for question in QUESTIONS
+    }
+
+
+# --- Disputed comparisons and the full report ---------------------------------------
+
+
+def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
+    """Comparisons closest to an even split over both questions, most votes first among equals."""
+    rows = _per_comparison(votes).filter(m__gte=2).annotate(
+        dispute=(Least(F("al_a"), F("m") - F("al_a")) + Least(F("mu_a"), F("m") - F("mu_a"))) * Value(1.0) / F("m"),
+        prompt_id=F("comparison__instruction__prompt_id"),
+        modality=F("comparison__instruction__modality"),
+    ).filter(dispute__gt=0).order_by("-dispute", "-m", "comparison_id")[:limit]
+    return [
+        {"comparison_id": row["comparison_id"], "prompt_id": row["prompt_id"], "modality": row["modality"],
+         "votes": row["m"], "alignment_a": row["al_a"], "alignment_b": row["m"] - row["al_a"],
+         "musicality_a": row["mu_a"], "musicality_b": row["m"] - row["mu_a"],
+         "dispute": _round(float(row["dispute"]) / 2, 4),
+         "admin_url": f"/admin/catalog/comparison/{row['comparison_id']}/change/"}
+        for row in rows
+    ]
+
+
+def agreement_report(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """Everything the dashboard, the API and the command show, as one JSON-serialisable dict."""
+    return {
+        "summary": agreement_summary(votes=votes, bootstrap_samples=bootstrap_samples),
+        "cross_question": cross_question_consistency(votes=votes),
+        "confidence": confidence_analysis(votes=votes),
+        "annotators": [row.as_dict() for row in annotator_quality(votes=votes)],
+        "disputed": disputed_comparisons(votes=votes),
+        "thresholds": asdict(THRESHOLDS),
+    }
