@@ -1,0 +1,369 @@
+"""REST API of the reward-model service (DRF; documented in the OpenAPI schema at /api/schema/).
+
+Scoring endpoints (score, rank, jobs) take **token auth only** and are throttled per token with the
+``score`` rate. Training runs, model versions and model agreement are staff-only (session or token).
+Annotators get 403 everywhere: predictions and everything derived from them are never shown to them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from celery.result import AsyncResult
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from annotate.permissions import IsStaff
+from rm_service import selectors, services
+from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The reward-model service is unavailable."
+    default_code = "rm_unavailable"
+
+
+class CanUseRewardModel(BasePermission):
+    message = "The scoring API is not available to this account (staff or scoring permission required)."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return selectors.can_use_reward_model(request.user)
+
+
+class ScoreRateThrottle(ScopedRateThrottle):
+    """Per-token rate limit (``score`` rate); a dead cache (Redis) means a 503, not a 500."""
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:
+            raise ServiceUnavailable(selectors.rm_unavailable_reason() or f"Rate limiter unavailable: {exc}") from exc
+
+
+def _sync_timeout_s() -> float:
+    return float(getattr(settings, "RM_SCORE_SYNC_TIMEOUT_S", 30))
+
+
+def _sync_max_items() -> int:
+    return int(getattr(settings, "RM_SCORE_SYNC_MAX_ITEMS", 16))
+
+
+class ScoringApi(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated, CanUseRewardModel]
+    throttle_classes = [ScoreRateThrottle]
+    throttle_scope = "score"
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def payload(self, request: Request) -> Any:
+        """JSON body, or for multipart uploads the JSON in the ``payload`` form field."""
+        if request.content_type.startswith("multipart/"):
+            try:
+                return json.loads(request.data.get("payload", ""))
+            except json.JSONDecodeError as exc:
+                message = f"multipart requests carry the JSON body in the 'payload' field: {exc}"
+                raise ValidationError({"payload": message}) from exc
+        return request.data
+
+    def check_available(self) -> ModelVersion:
+        reason = selectors.rm_unavailable_reason()
+        if reason:
+            raise ServiceUnavailable(reason)
+        version = selectors.model_version_active()
+        if version is None:
+            raise ServiceUnavailable("No reward model is active yet: train one and activate it first.")
+        return version
+
+    def audio(self, request: Request, data: dict[str, Any], prefix: str, label: str, required: bool) -> dict[str, str]:
+        names = [f"{prefix}clip_id", f"{prefix}url", f"{prefix}upload"]
+        given = [n for n in names if data.get(n) not in (None, "")]
+        if len(given) != 1:
+            if not required and not given:
+                return {}
+            raise services.RmServiceError(f"{label}: give exactly one of {', '.join(names)}")
+        upload = None
+        if given[0].endswith("upload"):
+            upload = request.FILES.get(data[given[0]])
+            if upload is None:
+                raise services.RmServiceError(f"{label}: no uploaded file named {data[given[0]]!r}")
+        spec = services.ItemSpec(clip_id=data.get(f"{prefix}clip_id"), url=data.get(f"{prefix}url") or "",
+                                 upload=upload)
+        return services.scoring_audio_resolve(spec=spec, label=label)
+
+    def submit(self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any],
+               version: ModelVersion) -> Response:
+        try:
+            job = services.scoring_job_create(user=request.user, kind=kind, items=items, params=params,
+                                              version=version)
+        except Exception as exc:  # the broker went away between the availability check and the send
+            raise ServiceUnavailable(f"The reward-model service is unavailable: cannot queue work ({exc}).") from exc
+        if len(items) > _sync_max_items() or params.get("async"):
+            return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+        try:
+            AsyncResult(str(job.public_id)).get(timeout=_sync_timeout_s(), propagate=False, interval=0.01)
+        except Exception:  # TimeoutError: answer 202 and let the client poll the job
+            pass
+        job.refresh_from_db()
+        if job.status == JobStatus.SUCCEEDED:
+            return Response(_job_body(job), status=status.HTTP_200_OK)
+        if job.status == JobStatus.FAILED:
+            return Response(_job_body(job), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+
+def _job_body(job: ScoringJob) -> dict[str, Any]:
+    result = job.result or {}
+    body: dict[str, Any] = {
+        "job": str(job.public_id), "kind": job.kind, "status": job.status,
+        "model_version": {"id": job.model_version_id, "name": job.model_version.name},
+        "progress": job.progress, "created_at": job.created_at, "finished_at": job.finished_at,
+        "status_url": f"/api/v1/jobs/{job.public_id}",
+    }
+    if job.error:
+        body["error"] = job.error
+    if job.status == JobStatus.SUCCEEDED:
+        body.update({k: v for k, v in result.items() if k != "model_version"})
+    return body
+
+
+class ScoringJobScoreApi(ScoringApi):
+    class ItemSerializer(serializers.Serializer):
+        clip_id = serializers.IntegerField(required=False)
+        url = serializers.CharField(required=False, allow_blank=True)
+        upload = serializers.CharField(required=False, allow_blank=True, help_text="Multipart file field name.")
+        text = serializers.CharField(required=False, allow_blank=True, default="")
+        lyrics = serializers.CharField(required=False, allow_blank=True, default="")
+        reference_clip_id = serializers.IntegerField(required=False)
+        reference_url = serializers.CharField(required=False, allow_blank=True)
+        reference_upload = serializers.CharField(required=False, allow_blank=True)
+
+    class InputSerializer(serializers.Serializer):
+        items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
+        batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
+        max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
+        async_ = serializers.BooleanField(required=False, default=False, source="async")
+
+    @extend_schema(request=InputSerializer, responses={200: dict, 202: dict, 400: dict, 503: dict},
+                   summary="Score clips against instructions: {alignment, musicality} per item.")
+    def post(self, request: Request) -> Response:
+        version = self.check_available()
+        data = self.InputSerializer(data=self.payload(request))
+        data.is_valid(raise_exception=True)
+        items = []
+        try:
+            for i, raw in enumerate(data.validated_data["items"]):
+                item = self.ItemSerializer(data=raw)
+                if not item.is_valid():
+                    raise services.RmServiceError(f"item {i}: {item.errors}")
+                items.append(self.resolve_item(request, item.validated_data, i))
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        params = {k: data.validated_data[k] for k in ("batch_size", "max_dur", "async")}
+        return self.submit(request, kind=ScoringJob.Kind.SCORE, items=items, params=params, version=version)
+
+    def resolve_item(self, request: Request, item: dict[str, Any], i: int) -> dict[str, Any]:
+        audio = self.audio(request, item, "", f"item {i} audio", required=True)
+        ref = self.audio(request, item, "reference_", f"item {i} reference audio", required=False)
+        return {"audio": audio["audio"], "audio_sha256": audio["sha256"], "text": item.get("text", ""),
+                "lyrics": item.get("lyrics", ""), "ref_audio": ref.get("audio")}
+
+
+class ScoringJobRankApi(ScoringApi):
+    class InputSerializer(serializers.Serializer):
+        instruction = serializers.DictField()
+        candidates = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
+        weights = serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2,
+                                        default=[0.5, 0.5], help_text="[alignment, musicality] weights.")
+        top_k = serializers.IntegerField(min_value=1, default=1)
+        batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
+        max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
+        async_ = serializers.BooleanField(required=False, default=False, source="async")
+
+        def validate_weights(self, value: list[float]) -> list[float]:
+            if sum(value) <= 0:
+                raise serializers.ValidationError("weights must not both be zero")
+            return value
+
+    @extend_schema(request=InputSerializer, responses={200: dict, 202: dict, 400: dict, 503: dict},
+                   summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.")
+    def post(self, request: Request) -> Response:
+        version = self.check_available()
+        data = self.InputSerializer(data=self.payload(request))
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        instruction = v["instruction"]
+        try:
+            ref = self.audio(request, instruction, "reference_", "instruction reference audio", required=False)
+            items = []
+            for i, candidate in enumerate(v["candidates"]):
+                audio = self.audio(request, candidate, "", f"candidate {i} audio", required=True)
+                items.append({"audio": audio["audio"], "audio_sha256": audio["sha256"],
+                              "text": str(instruction.get("text", "")), "lyrics": str(instruction.get("lyrics", "")),
+                              "ref_audio": ref.get("audio")})
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        params = {k: v[k] for k in ("weights", "top_k", "batch_size", "max_dur", "async")}
+        return self.submit(request, kind=ScoringJob.Kind.RANK, items=items, params=params, version=version)
+
+
+class ScoringJobDetailApi(APIView):
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated, CanUseRewardModel]
+
+    @extend_schema(responses={200: dict}, summary="Status, progress and result of a scoring or ranking job.")
+    def get(self, request: Request, public_id: str) -> Response:
+        job = selectors.scoring_job_get(user=request.user, public_id=public_id)
+        return Response(_job_body(job))
+
+
+# --- Training runs and the registry (staff) -------------------------------------------------------------
+
+
+class TrainingRunOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "name", "status", "campaign", "source", "export_id", "train_jsonl", "validation_jsonl",
+                  "test_jsonl", "pseudo_jsonl", "dataset_root", "data_sha256", "encoder", "preset", "config",
+                  "step", "total_steps", "loss", "val_metrics", "history", "attempts", "cancel_requested",
+                  "resumable", "error", "model_version", "worker", "heartbeat_at", "created_at", "started_at",
+                  "finished_at"]
+
+
+def _unavailable_guard() -> None:
+    reason = selectors.rm_unavailable_reason()
+    if reason:
+        raise ServiceUnavailable(reason)
+
+
+class TrainingRunCreateApi(APIView):
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        export_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        campaign_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        train_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
+        validation_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
+        test_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
+        dataset_root = serializers.CharField(required=False, allow_blank=True, default="")
+        pseudo_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
+        encoder = serializers.CharField(required=False, default="builtin")
+        preset = serializers.CharField(required=False, default="tiny")
+        config = serializers.DictField(required=False, default=dict)
+        resume_from = serializers.CharField(required=False, allow_blank=True, default="")
+        name = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={201: TrainingRunOutputSerializer},
+                   summary="Start a training run from a campaign export or a JSONL file (staff).")
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _unavailable_guard()
+        args = dict(data.validated_data)
+        campaign_id = args.pop("campaign_id")
+        campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id) if campaign_id else None
+        try:
+            run = services.training_run_create(user=request.user, campaign=campaign, **args)
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetailApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: TrainingRunOutputSerializer}, summary="A training run with live progress.")
+    def get(self, request: Request, run_id: int) -> Response:
+        run = selectors.training_run_get(user=request.user, run_id=run_id)
+        return Response(TrainingRunOutputSerializer(run).data)
+
+
+class TrainingRunCancelApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: TrainingRunOutputSerializer}, summary="Cancel a training run.")
+    def post(self, request: Request, run_id: int) -> Response:
+        run = selectors.training_run_get(user=request.user, run_id=run_id)
+        try:
+            run = services.training_run_cancel(run=run)
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(TrainingRunOutputSerializer(run).data)
+
+
+class TrainingRunResumeApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: TrainingRunOutputSerializer},
+                   summary="Resume a failed or cancelled run from its last checkpoint.")
+    def post(self, request: Request, run_id: int) -> Response:
+        run = selectors.training_run_get(user=request.user, run_id=run_id)
+        _unavailable_guard()
+        try:
+            run = services.training_run_resume(run=run)
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(TrainingRunOutputSerializer(run).data)
+
+
+class ModelVersionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "campaign", "checkpoint_path", "config", "encoder", "encoder_id", "training_data",
+                  "metrics", "is_active", "activated_at", "created_at"]
+
+
+class ModelVersionListApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: ModelVersionOutputSerializer(many=True)}, summary="The model registry.")
+    def get(self, request: Request) -> Response:
+        return Response(ModelVersionOutputSerializer(ModelVersion.objects.all()[:200], many=True).data)
+
+
+class ModelVersionActivateApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: ModelVersionOutputSerializer},
+                   summary="Make a version the active model; queues its predictions for active campaigns.")
+    def post(self, request: Request, version_id: int) -> Response:
+        version = selectors.model_version_get(user=request.user, version_id=version_id)
+        _unavailable_guard()
+        try:
+            version = services.model_version_activate(version=version)
+        except services.RmServiceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(ModelVersionOutputSerializer(version).data)
+
+
+class CampaignModelAgreementApi(APIView):
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        model_version = serializers.IntegerField(required=False)
+        confident = serializers.FloatField(required=False, min_value=0.5, max_value=1.0, default=0.7)
+
+    @extend_schema(parameters=[InputSerializer], responses={200: dict},
+                   summary="Model vs human agreement for a campaign (the dashboard's numbers).")
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        version_id = params.validated_data.get("model_version")
+        version = (selectors.model_version_get(user=request.user, version_id=version_id) if version_id
+                   else selectors.model_version_active())
+        if version is None:
+            return Response({"detail": "No model version is active; pass ?model_version=<id>."}, status=404)
+        return Response(selectors.model_agreement(campaign=campaign, version=version,
+                                                  confident=params.validated_data["confident"]))
+

@@ -1,0 +1,142 @@
+"""Staff pages of the reward-model service: training, the registry, the model-vs-human dashboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.authentication import TokenAuthentication
+
+from annotate.catalog.models import Clip
+from annotate.permissions import staff_required
+from rm_service import runtime, selectors, services
+from rm_service.models import ModelVersion
+
+TRAIN_FIELDS = ("train_jsonl", "validation_jsonl", "test_jsonl", "dataset_root", "pseudo_jsonl", "name")
+
+
+def _exports_for(campaign_id: int) -> list[Any]:
+    """The campaign's exports, if the exports app provides them (issue 6)."""
+    try:
+        from annotate.exports.models import Export  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    return list(Export.objects.filter(campaign_id=campaign_id).order_by("-pk")[:50])
+
+
+@staff_required
+def registry(request: HttpRequest) -> HttpResponse:
+    return render(request, "rm_service/registry.html", {
+        "versions": ModelVersion.objects.select_related("campaign")[:100],
+        "runs": selectors.training_run_list()[:50], "unavailable": selectors.rm_unavailable_reason(),
+    })
+
+
+@staff_required
+def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    if request.method == "POST":
+        return _start_training(request, campaign)
+    return render(request, "rm_service/campaign_models.html", {
+        "campaign": campaign, "runs": selectors.training_run_list(campaign=campaign)[:50],
+        "versions": ModelVersion.objects.select_related("campaign")[:100], "exports": _exports_for(campaign.pk),
+        "presets": list(runtime.PRESETS), "encoders": services.ENCODERS,
+        "unavailable": selectors.rm_unavailable_reason(),
+    })
+
+
+def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
+    post = request.POST
+    reason = selectors.rm_unavailable_reason()
+    if reason:
+        messages.error(request, reason)
+        return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
+    try:
+        config = json.loads(post.get("config") or "{}")
+        run = services.training_run_create(
+            user=request.user, campaign=campaign, export_id=int(post["export_id"]) if post.get("export_id") else None,
+            encoder=post.get("encoder", "builtin"), preset=post.get("preset", "tiny"), config=config,
+            **{f: post.get(f, "").strip() for f in TRAIN_FIELDS},
+        )
+    except (services.RmServiceError, json.JSONDecodeError, ValueError) as exc:
+        messages.error(request, f"Training run not started: {exc}")
+        return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
+    messages.success(request, f"Training run {run.pk} queued.")
+    return redirect("rm_service:run-detail", run_id=run.pk)
+
+
+@staff_required
+def training_run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.training_run_get(user=request.user, run_id=run_id)
+    return render(request, "rm_service/run_detail.html", {"run": run})
+
+
+@staff_required
+@require_POST
+def training_run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
+    run = selectors.training_run_get(user=request.user, run_id=run_id)
+    try:
+        if action == "cancel":
+            services.training_run_cancel(run=run)
+        elif action == "resume":
+            services.training_run_resume(run=run)
+        else:
+            raise Http404(f"unknown action {action!r}")
+    except services.RmServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("rm_service:run-detail", run_id=run.pk)
+
+
+@staff_required
+@require_POST
+def model_version_action(request: HttpRequest, version_id: int, action: str) -> HttpResponse:
+    version = selectors.model_version_get(user=request.user, version_id=version_id)
+    try:
+        if action == "activate":
+            services.model_version_activate(version=version)
+            messages.success(request, f"{version} is active; its predictions are being computed.")
+        elif action == "deactivate":
+            services.model_version_deactivate(version=version)
+        elif action == "predict":
+            campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=int(request.POST["campaign"]))
+            services.predictions_request(version=version, campaign=campaign)
+            messages.success(request, f"Predictions of {version} for {campaign} queued.")
+        else:
+            raise Http404(f"unknown action {action!r}")
+    except services.RmServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(request.POST.get("next") or "rm_service:registry")
+
+
+@staff_required
+def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    versions = list(selectors.model_versions_with_predictions(campaign=campaign))
+    version_id = request.GET.get("model_version")
+    version = (selectors.model_version_get(user=request.user, version_id=int(version_id)) if version_id
+               else selectors.model_version_active() or (versions[0] if versions else None))
+    agreement = selectors.model_agreement(campaign=campaign, version=version) if version else None
+    return render(request, "rm_service/agreement.html", {
+        "campaign": campaign, "version": version, "versions": versions, "agreement": agreement,
+    })
+
+
+def clip_audio(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """A clip's audio for scoring pipelines (token or staff session); the platform URL the score API accepts."""
+    user = request.user
+    if not user.is_authenticated:
+        auth = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+        user = auth[0] if auth else user
+    if not selectors.can_use_reward_model(user):
+        raise PermissionDenied("Clip audio over the API is for staff and scoring accounts.")
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        raise Http404(f"clip {clip_id} does not exist")
+    return FileResponse((Path(settings.MEDIA_ROOT) / clip.file.name).open("rb"))
