@@ -1,0 +1,160 @@
+"""Reads for exports: the permission-checked fetches, the filtered votes and per-comparison facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from annotate.catalog.models import Campaign, Comparison
+from annotate.exports.models import Export
+from annotate.labeling.models import Vote
+
+if TYPE_CHECKING:
+    from annotate.exports.services import ExportParameters
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def export_dir_for(export: Export) -> Path:
+    """Where a finished export's directory is (it exists only once ``export.status`` is succeeded).
+
+    Layout: votes.jsonl, train.jsonl, validation.jsonl, test.jsonl, comparisons.jsonl,
+    audio/<sha256>.<ext>, manifest.json, README.md. Paths inside the JSONL are relative to it.
+    """
+    return Path(settings.EXPORT_ROOT) / f"export-{export.pk}"
+
+
+def _require_staff(user: User) -> None:
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_staff", False):
+        raise PermissionDenied("Only staff may export data.")
+
+
+def campaign_get_for_export(*, user: User, campaign_id: int) -> Campaign:
+    """The campaign to export, for staff only (403 before 404, so annotators learn nothing)."""
+    _require_staff(user)
+    try:
+        return Campaign.objects.get(pk=campaign_id)
+    except Campaign.DoesNotExist:
+        raise Http404(f"No campaign {campaign_id}.") from None
+
+
+def export_get_for_user(*, user: User, export_id: int) -> Export:
+    """The one way a view gets an Export: staff only, 404 for an unknown id."""
+    _require_staff(user)
+    try:
+        return Export.objects.select_related("campaign", "requested_by").get(pk=export_id)
+    except Export.DoesNotExist:
+        raise Http404(f"No export {export_id}.") from None
+
+
+def export_list_for_campaign(*, user: User, campaign: Campaign) -> QuerySet[Export]:
+    _require_staff(user)
+    return Export.objects.filter(campaign=campaign).select_related("requested_by").order_by("-created_at", "-pk")
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def export_votes(*, campaign: Campaign, params: ExportParameters, flagged_annotator_ids: set[int]) -> QuerySet[Vote]:
+    """The votes an export writes: vote filters first, then comparisons with too few remaining votes go."""
+    votes = Vote.objects.filter(comparison__campaign=campaign)
+    if params.exclude_gold:
+        votes = votes.exclude(~Q(comparison__gold_alignment="") | ~Q(comparison__gold_musicality=""))
+    if params.exclude_attention_checks:
+        votes = votes.exclude(comparison__is_attention_check=True)
+    if params.min_confidence > 1:
+        votes = votes.filter(
+            alignment_confidence__gte=params.min_confidence, musicality_confidence__gte=params.min_confidence
+        )
+    if params.date_from is not None:
+        votes = votes.filter(created_at__gte=_day_start(params.date_from))
+    if params.date_to is not None:
+        # date_to is inclusive: everything before the start of the next day (UTC).
+        votes = votes.filter(created_at__lt=_day_start(params.date_to + dt.timedelta(days=1)))
+    if flagged_annotator_ids:
+        votes = votes.exclude(annotator_id__in=sorted(flagged_annotator_ids))
+    if params.min_votes_per_comparison > 1:
+        enough = (
+            votes.order_by()
+            .values("comparison_id")
+            .annotate(n=Count("id"))
+            .filter(n__gte=params.min_votes_per_comparison)
+            .values("comparison_id")
+        )
+        votes = votes.filter(comparison_id__in=enough)
+    return votes
+
+
+@dataclass(frozen=True)
+class ComparisonFacts:
+    """What the export needs to know about one comparison, read once (one row per comparison)."""
+
+    comparison_id: int
+    prompt_id: str
+    instruction_hash: str
+    prompt: str
+    lyrics: str
+    modality: str
+    reference_sha: str
+    reference_file: str
+    clip_a_sha: str
+    clip_a_file: str
+    clip_a_system: str
+    clip_a_vocal: bool | None
+    clip_b_sha: str
+    clip_b_file: str
+    clip_b_system: str
+    clip_b_vocal: bool | None
+    gold_alignment: str
+    gold_musicality: str
+    is_attention_check: bool
+    vote_count: int
+
+    @property
+    def prompt_key(self) -> str:
+        # Instructions without a prompt id are their own prompt.
+        return self.prompt_id or f"instruction:{self.instruction_hash}"
+
+    @property
+    def vocal(self) -> bool | None:
+        """Vocal when either clip is; instrumental when both are known instrumental; else unknown."""
+        flags = (self.clip_a_vocal, self.clip_b_vocal)
+        if True in flags:
+            return True
+        return None if None in flags else False
+
+
+_FACT_FIELDS = (
+    "id", "instruction__prompt_id", "instruction__content_hash", "instruction__text", "instruction__lyrics",
+    "instruction__modality", "instruction__reference_clip__sha256", "instruction__reference_clip__file",
+    "clip_a__sha256", "clip_a__file", "clip_a__system", "clip_a__is_vocal",
+    "clip_b__sha256", "clip_b__file", "clip_b__system", "clip_b__is_vocal",
+    "gold_alignment", "gold_musicality", "is_attention_check",
+)
+
+
+def export_comparison_facts(*, votes: QuerySet[Vote]) -> dict[int, ComparisonFacts]:
+    """Facts for every comparison that has at least one of ``votes``, keyed by comparison id, in id order."""
+    counts = dict(votes.order_by().values("comparison_id").annotate(n=Count("id")).values_list("comparison_id", "n"))
+    rows = (
+        Comparison.objects.filter(pk__in=votes.order_by().values("comparison_id"))
+        .order_by("pk")
+        .values_list(*_FACT_FIELDS)
+    )
+    facts: dict[int, ComparisonFacts] = {}
+    for row in rows.iterator(chunk_size=5000):
+        pk = row[0]
+        facts[pk] = ComparisonFacts(
+            pk, row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7] or "",
+            *row[8:16], row[16], row[17], row[18], counts[pk],
+        )
+    return facts
