@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connections
 from django.db.models import (
     Aggregate,
@@ -26,9 +28,13 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, Least
+from django.http import Http404
+from django.utils import timezone
 from scipy import stats
 
 from annotate.agreement import metrics
+from annotate.agreement.models import AgreementSnapshot
+from annotate.catalog.models import Campaign
 from annotate.labeling.models import Vote
 
 QUESTIONS = ("alignment", "musicality")
@@ -548,3 +554,51 @@ def agreement_report(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.
         "disputed": disputed_comparisons(votes=votes),
         "thresholds": asdict(THRESHOLDS),
     }
+
+
+# --- Campaign-level entry point (live or snapshot) -----------------------------------
+
+
+def agreement_campaign_get(*, campaign_id: int) -> Campaign:
+    """The one fetch of a campaign for agreement pages and APIs (callers are staff-only); 404 if unknown."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404(f"No campaign with id {campaign_id}.")
+    return campaign
+
+
+def _snapshot_freshness(campaign: Campaign, snapshot: AgreementSnapshot) -> dict[str, Any]:
+    computed_at = snapshot.computed_at
+    newer = campaign_votes(campaign_id=campaign.pk).filter(created_at__gt=computed_at).count() if computed_at else 0
+    return {
+        "source": "snapshot",
+        "computed_at": computed_at.isoformat() if computed_at else None,
+        "compute_seconds": snapshot.compute_seconds,
+        "votes_since": newer,
+        "refresh_pending": snapshot.refresh_requested_at is not None,
+    }
+
+
+def live_max_votes() -> int:
+    """Campaigns with more votes than this are served from a stored snapshot (unfiltered view)."""
+    return int(getattr(settings, "AGREEMENT_LIVE_MAX_VOTES", 50_000))
+
+
+def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None = None) -> dict[str, Any]:
+    """The report for one campaign, with ``freshness`` saying whether it was computed now or stored.
+
+    Filtered views, and campaigns up to ``live_max_votes()`` votes, are computed on request. The
+    unfiltered view of a larger campaign is served from its snapshot when one has been computed.
+    """
+    filters = filters or AgreementFilters()
+    votes = campaign_votes(campaign_id=campaign.pk, filters=filters)
+    snapshot = AgreementSnapshot.objects.filter(campaign=campaign, computed_at__isnull=False).first()
+    header = {"campaign": {"id": campaign.pk, "name": campaign.name}, "filters": filters.as_dict()}
+    if filters.is_empty and snapshot is not None and votes.count() > live_max_votes():
+        return {**header, **snapshot.report, "freshness": _snapshot_freshness(campaign, snapshot)}
+    started = time.perf_counter()
+    computed_at = timezone.now()
+    report = agreement_report(votes=votes)
+    freshness = {"source": "live", "computed_at": computed_at.isoformat(),
+                 "compute_seconds": time.perf_counter() - started, "votes_since": 0, "refresh_pending": False}
+    return {**header, **report, "freshness": freshness}

@@ -1,0 +1,212 @@
+"""REST API of the agreement app: one class per operation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.agreement.selectors import AgreementFilters, agreement_campaign_get, campaign_agreement
+from annotate.permissions import IsStaff
+
+
+class FiltersSerializer(serializers.Serializer):
+    """Query-string filters shared by the API and the dashboard."""
+
+    modality = serializers.CharField(required=False, allow_blank=True, default="",
+                                     help_text="Instruction modalities to keep, e.g. 'T' or 'TL' or 'T,L' (T/L/A/C).")
+    vocal = serializers.ChoiceField(choices=["", "vocal", "instrumental"], required=False, default="",
+                                    help_text="'vocal' (either clip has vocals) or 'instrumental' (neither has).")
+    since = serializers.DateField(required=False, allow_null=True, default=None,
+                                  help_text="Votes cast on or after this date (UTC).")
+    until = serializers.DateField(required=False, allow_null=True, default=None,
+                                  help_text="Votes cast on or before this date (UTC).")
+
+    def validate_modality(self, value: str) -> tuple[str, ...]:
+        letters = tuple(dict.fromkeys(c for c in value.upper() if c not in ", "))
+        unknown = [c for c in letters if c not in "TLAC"]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown modality {''.join(unknown)!r}; use T, L, A or C.")
+        return letters
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": "'until' is before 'since'."})
+        return attrs
+
+    def to_filters(self) -> AgreementFilters:
+        data = self.validated_data
+        vocal = {"vocal": True, "instrumental": False}.get(data["vocal"])
+        return AgreementFilters(modalities=data["modality"], vocal=vocal, since=_day_start(data["since"]),
+                                until=_day_start(data["until"] + dt.timedelta(days=1)) if data["until"] else None)
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+# --- Response documentation ----------------------------------------------------------
+
+class _Alpha(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "not_enough_overlap", "no_variation"])
+    value = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha, nominal; null unless status ok.")
+    ci95_low = serializers.FloatField(allow_null=True, help_text="Percentile bootstrap over comparisons.")
+    ci95_high = serializers.FloatField(allow_null=True)
+    paired_comparisons = serializers.IntegerField()
+    min_paired_comparisons = serializers.IntegerField()
+    bootstrap_samples = serializers.IntegerField()
+    message = serializers.CharField(allow_blank=True)
+
+
+class _QuestionSummary(serializers.Serializer):
+    agreement_rate = serializers.FloatField(allow_null=True, help_text="Agreeing / all vote pairs per comparison.")
+    comparisons_with_2plus_votes = serializers.IntegerField()
+    votes_on_those_comparisons = serializers.IntegerField()
+    vote_pairs = serializers.IntegerField()
+    agreeing_pairs = serializers.IntegerField()
+    disagreeing_pairs = serializers.IntegerField()
+    alpha = _Alpha()
+
+
+class _Summary(serializers.Serializer):
+    vote_count = serializers.IntegerField()
+    comparison_count = serializers.IntegerField()
+    annotator_count = serializers.IntegerField()
+    alignment = _QuestionSummary()
+    musicality = _QuestionSummary()
+
+
+class _MeanConfidences(serializers.Serializer):
+    alignment_mean_confidence = serializers.FloatField(allow_null=True)
+    musicality_mean_confidence = serializers.FloatField(allow_null=True)
+
+
+class _CrossQuestion(serializers.Serializer):
+    votes = serializers.IntegerField()
+    same_choice = serializers.IntegerField()
+    consistency_rate = serializers.FloatField(allow_null=True)
+    when_same = _MeanConfidences()
+    when_different = _MeanConfidences()
+
+
+class _ConfidenceLevel(serializers.Serializer):
+    confidence = serializers.IntegerField()
+    paired_votes = serializers.IntegerField()
+    pairs = serializers.IntegerField()
+    agreeing_pairs = serializers.IntegerField()
+    agreement_rate = serializers.FloatField(allow_null=True)
+
+
+class _ConfidenceBin(serializers.Serializer):
+    bin = serializers.ChoiceField(choices=["low", "medium", "high"])
+    description = serializers.CharField()
+    comparisons = serializers.IntegerField()
+    split = serializers.IntegerField(help_text="Comparisons whose votes are not unanimous.")
+    split_rate = serializers.FloatField(allow_null=True)
+    agreement_rate = serializers.FloatField(allow_null=True)
+
+
+class _SplitTest(serializers.Serializer):
+    odds_ratio = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True, help_text="Fisher's exact test, low split more than high.")
+
+
+class _SplitByConfidence(serializers.Serializer):
+    bins = _ConfidenceBin(many=True)
+    low_vs_high_split_test = _SplitTest()
+
+
+class _QuestionConfidence(serializers.Serializer):
+    distribution = serializers.DictField(child=serializers.IntegerField(), help_text="Votes per confidence 1-5.")
+    agreement_by_confidence = _ConfidenceLevel(many=True)
+    split_by_mean_confidence = _SplitByConfidence()
+
+
+class _Confidence(serializers.Serializer):
+    alignment = _QuestionConfidence()
+    musicality = _QuestionConfidence()
+
+
+class _Annotator(serializers.Serializer):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    votes = serializers.IntegerField()
+    median_time_on_task_s = serializers.FloatField(allow_null=True)
+    median_listened_fraction = serializers.FloatField(allow_null=True)
+    loo_shared_votes = serializers.IntegerField()
+    loo_agreement = serializers.FloatField(allow_null=True, help_text="Agreement with the others' strict majority.")
+    loo_agreement_alignment = serializers.FloatField(allow_null=True)
+    loo_agreement_musicality = serializers.FloatField(allow_null=True)
+    gold_answers = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    left_choices = serializers.IntegerField()
+    choices = serializers.IntegerField()
+    left_fraction = serializers.FloatField(allow_null=True, help_text="Choices of the clip shown on the left.")
+    position_bias_p = serializers.FloatField(allow_null=True, help_text="Two-sided binomial test against 0.5.")
+    position_bias_p_holm = serializers.FloatField(allow_null=True)
+    modal_confidence_fraction = serializers.FloatField(allow_null=True)
+    fast_vote_fraction = serializers.FloatField(allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class _Disputed(serializers.Serializer):
+    comparison_id = serializers.IntegerField()
+    prompt_id = serializers.CharField(allow_blank=True)
+    modality = serializers.CharField()
+    votes = serializers.IntegerField()
+    alignment_a = serializers.IntegerField()
+    alignment_b = serializers.IntegerField()
+    musicality_a = serializers.IntegerField()
+    musicality_b = serializers.IntegerField()
+    dispute = serializers.FloatField(help_text="Mean minority share over both questions (0.5 = even split).")
+    admin_url = serializers.CharField()
+
+
+class _Freshness(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["live", "snapshot"])
+    computed_at = serializers.DateTimeField(allow_null=True)
+    compute_seconds = serializers.FloatField(allow_null=True)
+    votes_since = serializers.IntegerField(help_text="Votes newer than a snapshot (0 when live).")
+    refresh_pending = serializers.BooleanField()
+
+
+class _Campaign(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class AgreementReportApi(APIView):
+    """Agreement and quality statistics of one campaign."""
+
+    permission_classes = [IsStaff]
+
+    InputSerializer = FiltersSerializer
+
+    class OutputSerializer(serializers.Serializer):
+        campaign = _Campaign()
+        filters = serializers.DictField()
+        summary = _Summary()
+        cross_question = _CrossQuestion()
+        confidence = _Confidence()
+        annotators = _Annotator(many=True)
+        disputed = _Disputed(many=True)
+        thresholds = serializers.DictField(help_text="Quality-control thresholds behind the flags.")
+        freshness = _Freshness()
+
+    @extend_schema(
+        operation_id="campaign_agreement",
+        summary="Agreement rate, Krippendorff's alpha, confidence and per-annotator quality of a campaign",
+        parameters=[FiltersSerializer],
+        responses={200: OutputSerializer},
+        tags=["agreement"],
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = agreement_campaign_get(campaign_id=campaign_id)
+        filters = self.InputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        report = campaign_agreement(campaign=campaign, filters=filters.to_filters())
+        return Response(self.OutputSerializer(report).data)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import re
+
+from tests import factories
+from tests.agreement.conftest import vote_matrix
+
+
+def test_it_shows_the_dashboard_to_staff(client, alice, campaign, comparisons, annotators):
+    items = comparisons(6)
+    vote_matrix(items, annotators, ["abab.a", "aabbba", "abbbab"], swapped=True)
+    client.force_login(alice)
+
+    response = client.get(f"/campaigns/{campaign.pk}/agreement/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Krippendorff" in html and 'data-alpha-status="ok"' in html
+    assert html.count("<svg") == 4
+    assert 'id="annotator-table"' in html and "rater2" in html
+    assert f"/admin/catalog/comparison/{items[1].pk}/change/" in html  # split b:a:b
+    assert f"/admin/catalog/comparison/{items[0].pk}/change/" not in html  # unanimous
+    assert "Computed live" in html
+
+
+def test_it_says_when_votes_do_not_overlap(client, alice, campaign, comparisons, annotators):
+    vote_matrix(comparisons(2), annotators, ["ab"])
+    client.force_login(alice)
+
+    html = client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+
+    assert "not enough overlapping votes" in html
+    assert "nan" not in html.lower().replace("nan-", "")
+
+
+def test_it_refuses_annotators(client, charlie, campaign):
+    client.force_login(charlie)
+    assert client.get(f"/campaigns/{campaign.pk}/agreement/").status_code == 403
+
+
+def test_it_links_the_dashboard_from_the_home_page_for_staff_only(client, alice, bob, campaign):
+    client.force_login(alice)
+    assert f"/campaigns/{campaign.pk}/agreement/" in client.get("/").content.decode()
+    client.force_login(bob)
+    assert f"/campaigns/{campaign.pk}/agreement/" not in client.get("/").content.decode()
+
+
+def test_it_escapes_usernames_in_charts(client, alice, campaign, comparisons):
+    sneaky = factories.make_annotator("<b>x</b>")
+    for comparison in comparisons(2):
+        factories.make_vote(comparison, sneaky)
+    client.force_login(alice)
+
+    html = client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+
+    assert "<b>x</b>" not in html
+    assert re.search(r"&lt;b&gt;x&lt;/b&gt;", html)
