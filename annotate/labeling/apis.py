@@ -1,0 +1,185 @@
+"""REST for annotators: the same operations the listening page uses (session + CSRF, or a token)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.labeling.models import Skip, Vote
+from annotate.labeling.selectors import (
+    AssignmentNotFound,
+    CampaignNotFound,
+    annotator_progress,
+    assignment_payload,
+    campaign_get_for_labeling,
+)
+from annotate.labeling.services import (
+    FEEDBACK_MAX_CHARS,
+    LabelingError,
+    ListeningRequirementNotMet,
+    assignment_next,
+    skip_submit,
+    vote_submit,
+)
+
+_ERROR = inline_serializer("LabelingError", {
+    "detail": serializers.CharField(),
+    "code": serializers.CharField(),
+    "field": serializers.CharField(allow_null=True),
+})
+
+
+def error_response(exc: LabelingError | AssignmentNotFound | CampaignNotFound) -> Response:
+    body: dict[str, object] = {"detail": exc.message, "code": exc.code, "field": exc.field}
+    if isinstance(exc, ListeningRequirementNotMet):
+        body.update(clip=exc.side, listened_s=round(exc.listened_s, 2), required_s=round(exc.required_s, 2))
+    return Response(body, status=exc.status)
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    total = serializers.IntegerField()
+    campaign_votes = serializers.IntegerField()
+    campaign_votes_target = serializers.IntegerField()
+
+
+class _ClipSerializer(serializers.Serializer):
+    audio_url = serializers.CharField()
+    duration_s = serializers.FloatField()
+    required_listen_s = serializers.FloatField()
+    peaks = serializers.ListField(child=serializers.FloatField())
+
+
+class _ReferenceSerializer(serializers.Serializer):
+    audio_url = serializers.CharField()
+    duration_s = serializers.FloatField()
+    peaks = serializers.ListField(child=serializers.FloatField())
+
+
+class AssignmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    campaign = inline_serializer("AssignmentCampaign", {
+        "id": serializers.IntegerField(), "name": serializers.CharField(),
+        "feedback_required": serializers.BooleanField()})
+    instruction = inline_serializer("AssignmentInstruction", {
+        "prompt": serializers.CharField(), "lyrics": serializers.CharField(),
+        "reference": _ReferenceSerializer(allow_null=True)})
+    clips = inline_serializer("AssignmentClips", {"A": _ClipSerializer(), "B": _ClipSerializer()})
+    vote_url = serializers.CharField()
+    skip_url = serializers.CharField()
+    next_url = serializers.CharField()
+
+
+class AssignmentNextApi(APIView):
+    """Reserve (or resume) the caller's next comparison in a campaign."""
+
+    class OutputSerializer(serializers.Serializer):
+        assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
+        progress = ProgressSerializer()
+
+    @extend_schema(operation_id="assignment_next", responses={200: OutputSerializer, 404: _ERROR, 409: _ERROR})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        try:
+            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
+            assignment = assignment_next(annotator=request.user, campaign=campaign)
+        except (CampaignNotFound, LabelingError) as exc:
+            return error_response(exc)
+        progress = annotator_progress(annotator=request.user, campaign=campaign)
+        payload = assignment_payload(assignment=assignment) if assignment is not None else None
+        return Response({"assignment": payload, "progress": progress.as_dict()})
+
+
+class _ListenedSerializer(serializers.Serializer):
+    A = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
+                                                          max_length=2), max_length=10_000, default=list)
+    B = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
+                                                          max_length=2), max_length=10_000, default=list)
+
+
+class VoteSubmitApi(APIView):
+    """Vote on an assignment. Sides are as displayed ("A" left, "B" right); intervals are seconds played."""
+
+    class InputSerializer(serializers.Serializer):
+        alignment = serializers.ChoiceField(choices=["A", "B"], help_text="Q1: which clip follows the instruction.")
+        alignment_confidence = serializers.IntegerField(min_value=1, max_value=5)
+        musicality = serializers.ChoiceField(choices=["A", "B"], help_text="Q2: which clip sounds more finished.")
+        musicality_confidence = serializers.IntegerField(min_value=1, max_value=5)
+        feedback = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
+        listened = _ListenedSerializer(help_text="Play intervals [[start_s, end_s], ...] per displayed side.")
+        time_on_task_s = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
+        started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        alignment = serializers.CharField(help_text="As displayed.")
+        alignment_confidence = serializers.IntegerField()
+        musicality = serializers.CharField(help_text="As displayed.")
+        musicality_confidence = serializers.IntegerField()
+        listened_s = inline_serializer("ListenedSeconds", {"A": serializers.FloatField(),
+                                                           "B": serializers.FloatField()})
+        created_at = serializers.DateTimeField()
+        next_url = serializers.CharField()
+
+    @extend_schema(operation_id="vote_submit", request=InputSerializer,
+                   responses={201: OutputSerializer, 400: OpenApiResponse(_ERROR, description="Malformed input or "
+                              "listening requirement not met (the body names the field or clip)."),
+                              404: _ERROR, 409: OpenApiResponse(_ERROR, description="Duplicate vote, or the "
+                              "reservation expired and the comparison is full.")})
+    def post(self, request: Request, assignment_id: UUID) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            vote = vote_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
+        except (LabelingError, AssignmentNotFound) as exc:
+            return error_response(exc)
+        return Response(self.OutputSerializer(_vote_as_displayed(vote)).data, status=status.HTTP_201_CREATED)
+
+
+def _vote_as_displayed(vote: Vote) -> dict[str, object]:
+    def shown(choice: str) -> str:
+        return {"a": "A", "b": "B"}[choice] if not vote.presented_swapped else {"a": "B", "b": "A"}[choice]
+
+    first, second = (vote.listened_b_s, vote.listened_a_s) if vote.presented_swapped else (vote.listened_a_s,
+                                                                                           vote.listened_b_s)
+    return {
+        "id": vote.pk, "alignment": shown(vote.alignment_choice), "alignment_confidence": vote.alignment_confidence,
+        "musicality": shown(vote.musicality_choice), "musicality_confidence": vote.musicality_confidence,
+        "listened_s": {"A": round(first, 2), "B": round(second, 2)}, "created_at": vote.created_at,
+        "next_url": reverse("labeling:campaign-next", args=[vote.comparison.campaign_id]),
+    }
+
+
+class SkipSubmitApi(APIView):
+    """Pass on an assignment with a reason; the reservation is released and the skip recorded."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=Skip.Reason.choices)
+        note = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        reason = serializers.CharField()
+        next_url = serializers.CharField()
+
+    @extend_schema(operation_id="skip_submit", request=InputSerializer,
+                   responses={201: OutputSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR})
+    def post(self, request: Request, assignment_id: UUID) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            skip = skip_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
+        except (LabelingError, AssignmentNotFound) as exc:
+            return error_response(exc)
+        next_url = reverse("labeling:campaign-next", args=[skip.comparison.campaign_id])
+        return Response(self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,165 @@
+"""Reads for labeling. ``assignment_get_for_annotator`` is the only way a view gets an assignment."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count
+from django.urls import reverse
+
+from annotate.catalog.audio import AudioError, probe_audio
+from annotate.catalog.models import Campaign, Clip
+from annotate.labeling.models import Assignment, Skip, Vote
+
+
+class AssignmentNotFound(Exception):
+    """Unknown id, or someone else's assignment: both look the same, so ids can't be probed."""
+
+    status = 404
+    code = "not_found"
+    field = None
+    message = "No such assignment for you."
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+
+
+class CampaignNotFound(Exception):
+    status = 404
+    code = "not_found"
+    field = None
+    message = "No such campaign open for listening."
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+
+
+def assignment_get_for_annotator(
+    *, annotator: AbstractBaseUser | AnonymousUser, assignment_id: UUID | str, allow_staff: bool = False
+) -> Assignment:
+    """The annotator's own assignment by public id; with ``allow_staff``, staff may read anyone's.
+
+    Raises:
+        AssignmentNotFound: the id is malformed or unknown, or the assignment belongs to someone else.
+    """
+    if not getattr(annotator, "is_authenticated", False):
+        raise AssignmentNotFound()
+    try:
+        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
+    except ValueError:
+        raise AssignmentNotFound() from None
+    assignments = Assignment.objects.select_related(
+        "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
+    )
+    if not (allow_staff and getattr(annotator, "is_staff", False)):
+        assignments = assignments.filter(annotator=annotator)
+    assignment = assignments.filter(public_id=public_id).first()
+    if assignment is None:
+        raise AssignmentNotFound()
+    return assignment
+
+
+def campaign_get_for_labeling(*, user: AbstractBaseUser | AnonymousUser, campaign_id: int) -> Campaign:
+    """An active campaign; anything else (draft, closed, unknown) is a 404 to annotators and staff alike."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
+    if campaign is None or not getattr(user, "is_authenticated", False):
+        raise CampaignNotFound()
+    return campaign
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # votes this annotator cast in the campaign
+    skipped: int
+    remaining: int  # comparisons still open to this annotator (not done, not skipped, below the overlap target)
+    total: int  # comparisons in the campaign
+    campaign_votes: int
+    campaign_votes_target: int  # total × overlap target
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def annotator_progress(*, annotator: AbstractBaseUser, campaign: Campaign) -> Progress:
+    comparisons = campaign.comparisons.all()
+    done = Vote.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
+    skipped = Skip.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
+    open_to_annotator = (
+        comparisons.exclude(votes__annotator=annotator).exclude(skips__annotator=annotator)
+        .annotate(n_votes=Count("votes")).filter(n_votes__lt=campaign.overlap_target).count()
+    )
+    total = comparisons.count()
+    campaign_votes = Vote.objects.filter(comparison__campaign=campaign).count()
+    return Progress(done=done, skipped=skipped, remaining=open_to_annotator, total=total,
+                    campaign_votes=campaign_votes, campaign_votes_target=total * campaign.overlap_target)
+
+
+def assignment_clip(*, assignment: Assignment, side: str) -> Clip | None:
+    """The clip shown as ``side``: "A" (left), "B" (right) or "R" (the instruction's reference)."""
+    comparison = assignment.comparison
+    if side == "R":
+        return comparison.instruction.reference_clip
+    if side not in ("A", "B"):
+        return None
+    first, second = (comparison.clip_b, comparison.clip_a) if assignment.swapped else (comparison.clip_a,
+                                                                                         comparison.clip_b)
+    return first if side == "A" else second
+
+
+def clip_peaks(*, clip: Clip) -> list[float]:
+    """Waveform peaks, computed from the file and cached on the row when the import didn't store them."""
+    if clip.peaks is None:
+        try:
+            clip.peaks = probe_audio(Path(settings.MEDIA_ROOT) / clip.file.name).peaks
+        except (AudioError, OSError):
+            return []
+        Clip.objects.filter(pk=clip.pk, peaks__isnull=True).update(peaks=clip.peaks)
+    return [round(float(p), 3) for p in clip.peaks]
+
+
+def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
+    """Everything the annotator may see about an assignment: no system, file name or clip id."""
+    comparison = assignment.comparison
+    campaign = comparison.campaign
+    instruction = comparison.instruction
+    clips: dict[str, Any] = {}
+    for side in ("A", "B"):
+        clip = assignment_clip(assignment=assignment, side=side)
+        assert clip is not None
+        clips[side] = {
+            "audio_url": reverse("labeling:audio", args=[assignment.public_id, side]),
+            "duration_s": round(clip.duration_s, 3),
+            "required_listen_s": round(campaign.required_listen_seconds(clip.duration_s), 3),
+            "peaks": clip_peaks(clip=clip),
+        }
+    reference = None
+    if instruction.reference_clip is not None:
+        reference = {
+            "audio_url": reverse("labeling:audio", args=[assignment.public_id, "R"]),
+            "duration_s": round(instruction.reference_clip.duration_s, 3),
+            "peaks": clip_peaks(clip=instruction.reference_clip),
+        }
+    return {
+        "id": str(assignment.public_id),
+        "status": assignment.status,
+        "expires_at": assignment.expires_at.isoformat(),
+        "campaign": {"id": campaign.pk, "name": campaign.name, "feedback_required": campaign.feedback_required},
+        "instruction": {"prompt": instruction.text, "lyrics": instruction.lyrics, "reference": reference},
+        "clips": clips,
+        "vote_url": reverse("labeling:api-vote", args=[assignment.public_id]),
+        "skip_url": reverse("labeling:api-skip", args=[assignment.public_id]),
+        "next_url": reverse("labeling:campaign-next", args=[campaign.pk]),
+    }
+
+
+def assignment_audio_allowed(*, user: AbstractBaseUser, assignment: Assignment) -> bool:
+    """Staff always; the annotator while the assignment is open (live, or lapsed but not yet voted or skipped)."""
+    if getattr(user, "is_staff", False):
+        return True
+    return assignment.annotator_id == user.pk and assignment.status in (
+        Assignment.Status.LIVE, Assignment.Status.EXPIRED)

@@ -1,0 +1,416 @@
+"""Writes for labeling: hand out assignments, record votes and skips.
+
+Public contract (the listening page, the REST API, the benchmark and other apps call these):
+
+``assignment_next(*, annotator, campaign, now=None, rng_seed=None) -> Assignment | None``
+    Resume the annotator's live reservation in the campaign, or reserve the comparison with the fewest
+    votes that still has room (votes + live reservations < overlap target) and that the annotator has not
+    voted on or skipped. Ties are broken by a seeded hash, so ``rng_seed`` makes the order deterministic.
+    Expired reservations are reclaimed first. Safe under concurrency: the chosen comparison row is locked
+    (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock.
+
+``vote_submit(*, annotator, assignment_id, alignment, alignment_confidence, musicality, musicality_confidence,
+feedback, listened, time_on_task_s, started_at=None, now=None) -> Vote``
+    ``alignment``/``musicality`` are the sides as DISPLAYED ("A" left, "B" right); the vote stores them in
+    canonical orientation ("a" = comparison.clip_a) using ``assignment.swapped``. ``listened`` maps the
+    displayed side to the play intervals ``[(start_s, end_s), ...]`` the page reported; they are merged
+    into covered seconds (a seek is a gap, so it never counts) and checked against
+    ``campaign.required_listen_seconds(clip.duration_s)``.
+
+``skip_submit(*, annotator, assignment_id, reason, note="", now=None) -> Skip``
+
+Errors are ``LabelingError`` subclasses carrying an HTTP status and a stable ``code``; nothing is
+written when one is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, TextField, Value
+from django.db.models.functions import MD5, Cast, Concat
+from django.utils import timezone
+
+from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
+from annotate.labeling.selectors import assignment_get_for_annotator
+
+SIDES = ("A", "B")
+FEEDBACK_MAX_CHARS = 5000
+# Timer granularity (the page samples currentTime every ~250 ms) must never fail an honest listener.
+LISTEN_TOLERANCE_S = 0.25
+# A clip can't have been heard for longer than its reservation has existed (plus request latency).
+LISTEN_WALL_CLOCK_SLACK_S = 1.0
+# How many candidates one call tries before concluding that everything left is locked by others.
+_CANDIDATES_PER_CALL = 25
+
+
+class LabelingError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class VoteInvalid(LabelingError):
+    """Malformed input; ``field`` names the offending field."""
+
+
+class ListeningRequirementNotMet(LabelingError):
+    code = "listening_requirement_not_met"
+
+    def __init__(self, message: str, *, side: str, listened_s: float, required_s: float) -> None:
+        super().__init__(message, field="listened")
+        self.side = side
+        self.listened_s = listened_s
+        self.required_s = required_s
+
+
+class DuplicateVote(LabelingError):
+    status = 409
+    code = "duplicate_vote"
+
+
+class ComparisonFull(LabelingError):
+    status = 409
+    code = "comparison_full"
+
+
+class AssignmentClosed(LabelingError):
+    status = 409
+    code = "assignment_closed"
+
+
+class CampaignNotActive(LabelingError):
+    status = 409
+    code = "campaign_not_active"
+
+
+def annotator_profile_ensure(*, user: AbstractBaseUser) -> AnnotatorProfile:
+    profile, _ = AnnotatorProfile.objects.get_or_create(user=user)
+    return profile
+
+
+# --- assignment ----------------------------------------------------------------------------------
+
+def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaign | None = None) -> int:
+    """Mark lapsed live reservations expired so their slots count as free again; returns how many."""
+    now = now or timezone.now()
+    lapsed = Assignment.objects.filter(status=Assignment.Status.LIVE, expires_at__lte=now)
+    if campaign is not None:
+        lapsed = lapsed.filter(comparison__campaign=campaign)
+    return lapsed.update(status=Assignment.Status.EXPIRED, closed_at=now)
+
+
+def _slots_taken(*, comparison_id: int, now: datetime, annotator: AbstractBaseUser | None = None) -> int:
+    """Votes plus unexpired live reservations, optionally not counting ``annotator``'s own reservations."""
+    votes = Vote.objects.filter(comparison_id=comparison_id).count()
+    live = Assignment.objects.filter(comparison_id=comparison_id, status=Assignment.Status.LIVE, expires_at__gt=now)
+    if annotator is not None:
+        live = live.exclude(annotator=annotator)
+    return votes + live.count()
+
+
+def _candidate_ids(*, annotator: AbstractBaseUser, campaign: Campaign, now: datetime, seed: str) -> list[int]:
+    """Comparisons with room that the annotator hasn't done: fewest votes, then fewest live, then seeded hash."""
+    live = Q(assignments__status=Assignment.Status.LIVE, assignments__expires_at__gt=now)
+    return list(
+        Comparison.objects.filter(campaign=campaign)
+        .exclude(votes__annotator=annotator)
+        .exclude(skips__annotator=annotator)
+        .annotate(
+            n_votes=Count("votes", distinct=True),
+            n_live=Count("assignments", filter=live, distinct=True),
+            tie=MD5(Concat(Cast("pk", output_field=TextField()), Value(":" + seed), output_field=TextField())),
+        )
+        .annotate(n_taken=F("n_votes") + F("n_live"))
+        .filter(n_taken__lt=campaign.overlap_target)
+        .order_by("n_votes", "n_live", "tie")
+        .values_list("pk", flat=True)[:_CANDIDATES_PER_CALL]
+    )
+
+
+def _swapped(*, seed: str, comparison_id: int) -> bool:
+    # Derived from the seed so tests are deterministic; with no seed the seed itself is random.
+    digest = hashlib.md5(f"swap:{seed}:{comparison_id}".encode(), usedforsecurity=False).hexdigest()
+    return int(digest[:8], 16) % 2 == 1
+
+
+def _current_assignment(*, annotator: AbstractBaseUser, campaign: Campaign, now: datetime) -> Assignment | None:
+    return (
+        Assignment.objects.filter(annotator=annotator, comparison__campaign=campaign,
+                                  status=Assignment.Status.LIVE, expires_at__gt=now)
+        .exclude(comparison__votes__annotator=annotator)
+        .exclude(comparison__skips__annotator=annotator)
+        .order_by("created_at").first()
+    )
+
+
+def _reserve(*, annotator: AbstractBaseUser, campaign: Campaign, comparison_id: int, now: datetime,
+             seed: str) -> Assignment | None:
+    ttl = timedelta(minutes=settings.ASSIGNMENT_TTL_MINUTES)
+    with transaction.atomic():
+        # The row lock serialises everyone reserving this comparison; a busy row is skipped, not waited on.
+        locked = Comparison.objects.select_for_update(skip_locked=True).filter(pk=comparison_id).first()
+        if locked is None:
+            return None
+        # Recount under the lock: the candidate query's snapshot may predate a reservation just committed.
+        if _slots_taken(comparison_id=comparison_id, now=now) >= campaign.overlap_target:
+            return None
+        return Assignment.objects.create(
+            annotator=annotator, comparison=locked, swapped=_swapped(seed=seed, comparison_id=comparison_id),
+            expires_at=now + ttl,
+        )
+
+
+def assignment_next(
+    *, annotator: AbstractBaseUser, campaign: Campaign, now: datetime | None = None, rng_seed: int | str | None = None
+) -> Assignment | None:
+    if campaign.status != Campaign.Status.ACTIVE:
+        raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
+    now = now or timezone.now()
+    seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
+    assignment_reclaim_expired(now=now, campaign=campaign)
+    current = _current_assignment(annotator=annotator, campaign=campaign, now=now)
+    if current is not None:
+        return current
+    # A few rounds, because every candidate of one round may be locked or filled by concurrent callers.
+    for _ in range(3):
+        candidates = _candidate_ids(annotator=annotator, campaign=campaign, now=now, seed=seed)
+        if not candidates:
+            return None
+        for comparison_id in candidates:
+            assignment = _reserve(annotator=annotator, campaign=campaign, comparison_id=comparison_id, now=now,
+                                  seed=seed)
+            if assignment is not None:
+                return assignment
+    return None
+
+
+# --- vote ----------------------------------------------------------------------------------------
+
+def merge_intervals(intervals: Iterable[tuple[float, float]], *, duration_s: float) -> float:
+    """Seconds of the clip covered by the union of ``intervals``, clipped to ``[0, duration_s]``."""
+    clipped = sorted((max(0.0, start), min(duration_s, end)) for start, end in intervals)
+    covered = 0.0
+    current_start, current_end = None, None
+    for start, end in clipped:
+        if end <= start:
+            continue
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                covered += current_end - current_start  # type: ignore[operator]
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        covered += current_end - current_start  # type: ignore[operator]
+    return covered
+
+
+def _parse_side(value: object, *, field: str) -> str:
+    if value not in SIDES:
+        raise VoteInvalid(f"{field} must be 'A' or 'B' (the side shown on the page), got {value!r}.", field=field)
+    return str(value)
+
+
+def _parse_confidence(value: object, *, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise VoteInvalid(f"{field} must be a whole number from 1 to 5, got {value!r}.", field=field)
+    return value
+
+
+def _parse_listened(listened: object) -> dict[str, list[tuple[float, float]]]:
+    if not isinstance(listened, Mapping):
+        raise VoteInvalid("listened must map 'A' and 'B' to lists of [start, end] seconds.", field="listened")
+    unknown = set(listened) - set(SIDES)
+    if unknown:
+        raise VoteInvalid(f"listened has unknown sides {sorted(map(str, unknown))}; use 'A' and 'B'.",
+                          field="listened")
+    parsed: dict[str, list[tuple[float, float]]] = {}
+    for side in SIDES:
+        raw = listened.get(side, [])
+        if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) > 10_000:
+            raise VoteInvalid(f"listened.{side} must be a list of [start, end] pairs.", field="listened")
+        intervals = []
+        for pair in raw:
+            if (not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2
+                    or not all(_is_finite_number(x) for x in pair) or not 0 <= pair[0] <= pair[1]):
+                raise VoteInvalid(f"listened.{side} has a bad interval {pair!r}: need [start, end], "
+                                  "0 <= start <= end, in seconds.", field="listened")
+            intervals.append((float(pair[0]), float(pair[1])))
+        parsed[side] = intervals
+    return parsed
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_feedback(feedback: object, *, required: bool) -> str:
+    if not isinstance(feedback, str):
+        raise VoteInvalid("feedback must be text.", field="feedback")
+    text = feedback.strip()
+    if required and not text:
+        raise VoteInvalid("feedback is required in this campaign: 1–3 sentences of audible evidence.",
+                          field="feedback")
+    if len(text) > FEEDBACK_MAX_CHARS:
+        raise VoteInvalid(f"feedback is limited to {FEEDBACK_MAX_CHARS} characters.", field="feedback")
+    return text
+
+
+def _parse_time_on_task(value: object) -> float | None:
+    if value is None:
+        return None
+    if not _is_finite_number(value) or value < 0:  # type: ignore[operator]
+        raise VoteInvalid(f"time_on_task_s must be a non-negative number of seconds, got {value!r}.",
+                          field="time_on_task_s")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _displayed_clips(assignment: Assignment) -> dict[str, Clip]:
+    comparison = assignment.comparison
+    if assignment.swapped:
+        return {"A": comparison.clip_b, "B": comparison.clip_a}
+    return {"A": comparison.clip_a, "B": comparison.clip_b}
+
+
+def _canonical(side: str, *, swapped: bool) -> str:
+    shown_first = Choice.B if swapped else Choice.A
+    shown_second = Choice.A if swapped else Choice.B
+    return shown_first if side == "A" else shown_second
+
+
+def _covered_seconds(assignment: Assignment, listened: dict[str, list[tuple[float, float]]],
+                     now: datetime) -> dict[str, float]:
+    """Covered seconds per displayed side, after checking the campaign's listening requirement."""
+    campaign = assignment.comparison.campaign
+    open_for_s = (now - assignment.created_at).total_seconds() + LISTEN_WALL_CLOCK_SLACK_S
+    covered: dict[str, float] = {}
+    for side, clip in _displayed_clips(assignment).items():
+        seconds = merge_intervals(listened[side], duration_s=clip.duration_s)
+        if seconds > open_for_s:
+            raise VoteInvalid(f"listened.{side} claims {seconds:.1f} s of listening, but this comparison was "
+                              f"handed out only {open_for_s:.1f} s ago.", field="listened")
+        required = campaign.required_listen_seconds(clip.duration_s)
+        if seconds + LISTEN_TOLERANCE_S < required:
+            raise ListeningRequirementNotMet(
+                f"Clip {side} still needs listening: {seconds:.1f} s heard of the {required:.1f} s required.",
+                side=side, listened_s=seconds, required_s=required,
+            )
+        covered[side] = seconds
+    return covered
+
+
+def _check_room(assignment: Assignment, now: datetime) -> None:
+    """A lapsed reservation may still vote if the comparison has room; the row lock makes the count exact."""
+    if assignment.status == Assignment.Status.LIVE and assignment.expires_at > now:
+        return
+    Comparison.objects.select_for_update().filter(pk=assignment.comparison_id).first()
+    taken = _slots_taken(comparison_id=assignment.comparison_id, now=now, annotator=assignment.annotator)
+    if taken >= assignment.comparison.campaign.overlap_target:
+        raise ComparisonFull("Your reservation for this comparison expired and it has since received all the "
+                             "votes it needs. Your answer was not recorded; please continue with the next one.")
+
+
+def vote_submit(
+    *,
+    annotator: AbstractBaseUser,
+    assignment_id: UUID,
+    alignment: str,
+    alignment_confidence: int,
+    musicality: str,
+    musicality_confidence: int,
+    feedback: str,
+    listened: Mapping[str, Sequence[Sequence[float]]],
+    time_on_task_s: float | None,
+    started_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Vote:
+    now = now or timezone.now()
+    alignment = _parse_side(alignment, field="alignment")
+    alignment_confidence = _parse_confidence(alignment_confidence, field="alignment_confidence")
+    musicality = _parse_side(musicality, field="musicality")
+    musicality_confidence = _parse_confidence(musicality_confidence, field="musicality_confidence")
+    intervals = _parse_listened(listened)
+    time_on_task = _parse_time_on_task(time_on_task_s)
+    with transaction.atomic():
+        assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
+        # Lock the reservation: a double submit (two tabs, a retry) queues here and then sees status=voted.
+        assignment = (Assignment.objects.select_for_update(of=("self",))
+                      .select_related("comparison__campaign", "comparison__clip_a", "comparison__clip_b")
+                      .get(pk=assignment.pk))
+        _check_open(assignment, annotator)
+        campaign = assignment.comparison.campaign
+        text = _parse_feedback(feedback, required=campaign.feedback_required)
+        covered = _covered_seconds(assignment, intervals, now)
+        _check_room(assignment, now)
+        swapped = assignment.swapped
+        try:
+            with transaction.atomic():
+                vote = Vote.objects.create(
+                    comparison=assignment.comparison, annotator=annotator, assignment=assignment,
+                    alignment_choice=_canonical(alignment, swapped=swapped), alignment_confidence=alignment_confidence,
+                    musicality_choice=_canonical(musicality, swapped=swapped),
+                    musicality_confidence=musicality_confidence, feedback=text, presented_swapped=swapped,
+                    listened_a_s=covered["B" if swapped else "A"], listened_b_s=covered["A" if swapped else "B"],
+                    time_on_task_s=time_on_task, started_at=started_at or assignment.created_at,
+                )
+        except IntegrityError:
+            raise DuplicateVote("You have already voted on this comparison; the first vote was kept.") from None
+        assignment.status = Assignment.Status.VOTED
+        assignment.closed_at = now
+        assignment.save(update_fields=["status", "closed_at"])
+        # A newer reservation of the same comparison (after this one lapsed) has nothing left to do.
+        Assignment.objects.filter(annotator=annotator, comparison_id=assignment.comparison_id,
+                                  status=Assignment.Status.LIVE).update(status=Assignment.Status.EXPIRED, closed_at=now)
+        annotator_profile_ensure(user=annotator)
+    return vote
+
+
+def _check_open(assignment: Assignment, annotator: AbstractBaseUser) -> None:
+    if assignment.status == Assignment.Status.VOTED or Vote.objects.filter(
+            annotator=annotator, comparison_id=assignment.comparison_id).exists():
+        raise DuplicateVote("You have already voted on this comparison; the first vote was kept.")
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise AssignmentClosed("You skipped this comparison, so it can't take a vote any more.")
+
+
+# --- skip ----------------------------------------------------------------------------------------
+
+def skip_submit(
+    *, annotator: AbstractBaseUser, assignment_id: UUID, reason: str, note: str = "", now: datetime | None = None
+) -> Skip:
+    """Record why the annotator passed on a comparison and release the reservation."""
+    now = now or timezone.now()
+    if reason not in Skip.Reason.values:
+        raise VoteInvalid(f"reason must be one of {', '.join(Skip.Reason.values)}, got {reason!r}.", field="reason")
+    if not isinstance(note, str) or len(note) > FEEDBACK_MAX_CHARS:
+        raise VoteInvalid(f"note must be text of at most {FEEDBACK_MAX_CHARS} characters.", field="note")
+    if reason == Skip.Reason.OTHER and not note.strip():
+        raise VoteInvalid("Please say briefly why you skip when the reason is 'other'.", field="note")
+    with transaction.atomic():
+        assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
+        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        _check_open(assignment, annotator)
+        try:
+            with transaction.atomic():
+                skip = Skip.objects.create(comparison_id=assignment.comparison_id, annotator=annotator,
+                                           assignment=assignment, reason=reason, note=note.strip())
+        except IntegrityError:
+            raise AssignmentClosed("You have already skipped this comparison.") from None
+        assignment.status = Assignment.Status.SKIPPED
+        assignment.closed_at = now
+        assignment.save(update_fields=["status", "closed_at"])
+    return skip
