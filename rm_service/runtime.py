@@ -150,7 +150,7 @@ def train_run(run: TrainingRun, *, on_progress: ProgressFn) -> TrainOutcome:
     )
     if result.status == "cancelled" or result.checkpoint is None:
         return TrainOutcome(checkpoint="", cancelled=True)
-    metrics: dict[str, Any] = {"validation": result.metrics.get("best_val"), "steps": result.steps}
+    metrics: dict[str, Any] = {"validation": json_safe(result.metrics.get("best_val")), "steps": result.steps}
     test = run.test_jsonl or run.validation_jsonl
     if test:
         metrics["test"] = evaluate(str(result.checkpoint), test, run.dataset_root, out_dir / "eval")
@@ -171,42 +171,49 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> bool:
 
 
 def evaluate(checkpoint: str, jsonl: str, dataset_root: str, out_dir: Path) -> dict[str, Any]:
-    """Per-head pairwise accuracy overall, by modality and by confidence bin (CMI-RewardBench semantics).
+    """Test metrics of a checkpoint through the core's ``evaluate`` (CMI-RewardBench semantics).
 
-    Uses the core's ``evaluate`` when it is available; otherwise scores the pairs here with the same rules
-    (a ``both``/tie label counts 0.5; confidence bins <3, =3, >3).
+    Returns per head (``alignment``, ``musicality``) ``{group: {"accuracy", "n"}}`` with groups ``overall``,
+    ``modality:T|L|A|C``, ``confidence:<3|=3|>3`` and ``vocal:instru|vocal``, plus the core's raw summary rows
+    (which also hold LCC/SRCC/KTAU for MOS rows) under ``summary``.
     """
-    try:
-        from rm_service.evaluate import evaluate as core_evaluate  # type: ignore[import-not-found]
-    except ImportError:
-        core_evaluate = None
-    if core_evaluate is not None:
-        result = core_evaluate(jsonl, dataset_root, checkpoint=checkpoint, out_dir=out_dir, device=device())
-        return result if isinstance(result, dict) else dict(result)
-    return _evaluate_pairs(checkpoint, jsonl, dataset_root)
+    from rm_service.evaluate import evaluate as core_evaluate
 
-
-def _evaluate_pairs(checkpoint: str, jsonl: str, dataset_root: str) -> dict[str, Any]:
-    from rm_service.data import load_dataset
-
-    dataset = load_dataset(jsonl, dataset_root=dataset_root)
-    scorer = load_scorer(checkpoint)
-    inputs = [{"audio": str(a), "text": p.instruction.text, "lyrics": p.instruction.lyrics,
-               "ref_audio": str(p.instruction.ref_audio) if p.instruction.ref_audio else None}
-              for p in dataset.pairs for a in (p.audio_a, p.audio_b)]
-    scores = scorer.score_batch(inputs, batch_size=32) if inputs else []
-    out: dict[str, Any] = {"n_pairs": len(dataset.pairs)}
-    for head, attr in ((0, "alignment"), (1, "musicality")):
-        groups: dict[str, list[float]] = {}
-        for i, pair in enumerate(dataset.pairs):
-            label = getattr(pair, attr)
-            if label is None:
-                continue
-            diff = float(scores[2 * i][head] - scores[2 * i + 1][head])
-            correct = 0.5 if label == 0 else float((diff > 0) == (label > 0))
-            conf = getattr(pair, f"confidence_{attr}")
-            conf_bin = "" if conf is None else ("<3" if conf < 3 else "=3" if conf == 3 else ">3")
-            for group in ("overall", f"modality:{pair.modality}", *([f"confidence:{conf_bin}"] if conf_bin else [])):
-                groups.setdefault(group, []).append(correct)
-        out[attr] = {g: {"accuracy": sum(v) / len(v), "n": len(v)} for g, v in sorted(groups.items())}
+    report = core_evaluate(jsonl=jsonl, dataset_root=dataset_root, scorer=load_scorer(checkpoint), out_dir=out_dir)
+    out: dict[str, Any] = {"summary": json_safe(report.summary)}
+    for task in ("alignment", "musicality"):
+        groups: dict[str, list[tuple[float, int]]] = {}
+        for row in report.summary:
+            if row["task"] == task and row.get("ACC") is not None:
+                groups.setdefault("overall", []).append((row["ACC"], row["n"]))
+        for row in report.detail:
+            key = _detail_group(row)
+            if row["task"] == task and key and row.get("ACC") is not None:
+                groups.setdefault(key, []).append((row["ACC"], row["n"]))
+        out[task] = {g: {"accuracy": sum(a * n for a, n in v) / max(1, sum(n for _, n in v)), "n": sum(n for _, n in v)}
+                     for g, v in groups.items()}
     return out
+
+
+def _detail_group(row: dict[str, Any]) -> str | None:
+    key, value = row.get("group_key"), row.get("group_value")
+    if key == "modality":
+        return f"modality:{value}"
+    if key == "confidence" and row.get("ref_category") == "all":
+        return f"confidence:{value}"
+    if key == "modality_type":
+        return f"vocal:{value}"
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become None (PostgreSQL's jsonb rejects them)."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -215,13 +215,19 @@ class _ProgressWriter:
         self.run = run
         self.last_write = 0.0
         self.cancelled = False
+        self.first = True
 
     def __call__(self, step: int, total: int, loss: float | None, val: dict[str, Any] | None) -> bool:
+        from rm_service.runtime import json_safe
+
         now = time.monotonic()
+        val = json_safe(val)
         if val:
             self.run.val_metrics = val
-        point = {"step": step, "loss": _finite(loss), **({"val": val} if val else {})}
-        self.run.history = [*self.run.history[-499:], point] if (val or step % 10 == 0) else self.run.history
+        point = {"step": step, "loss": _finite(loss), "attempt": self.run.attempts, **({"val": val} if val else {})}
+        if val or step % 10 == 0 or self.first:  # the first point of an attempt shows where a resume started
+            self.run.history = [*self.run.history[-499:], point]
+            self.first = False
         if val or step >= total or now - self.last_write >= PROGRESS_WRITE_INTERVAL_S:
             self.last_write = now
             fields = {"step": step, "total_steps": total, "loss": _finite(loss), "val_metrics": self.run.val_metrics,

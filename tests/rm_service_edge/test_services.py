@@ -1,0 +1,130 @@
+"""Services of the reward-model edge, called directly (tasks are thin wrappers around these)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from rm_service import selectors, services
+from rm_service.models import JobStatus, ModelVersion, Prediction, TrainingRun
+from tests import factories
+from tests.rm_service_edge.conftest import FAST_CONFIG, empty_jsonl
+
+
+def _create(synthetic_data: Path, **overrides: object) -> TrainingRun:
+    args: dict[str, object] = dict(
+        user=None, train_jsonl=str(synthetic_data / "train.jsonl"),
+        validation_jsonl=str(synthetic_data / "validation.jsonl"), test_jsonl=str(synthetic_data / "test.jsonl"),
+        dataset_root=str(synthetic_data), preset="tiny", config=dict(FAST_CONFIG), enqueue=False,
+    )
+    args.update(overrides)
+    return services.training_run_create(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_it_rejects_an_empty_training_split(synthetic_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(services.RmServiceError, match="empty"):
+        _create(synthetic_data, train_jsonl=str(empty_jsonl(tmp_path)))
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_rejects_an_unknown_encoder(synthetic_data: Path) -> None:
+    with pytest.raises(services.RmServiceError, match="unknown encoder 'clap'"):
+        _create(synthetic_data, encoder="clap")
+
+
+@pytest.mark.django_db
+def test_it_rejects_a_missing_checkpoint(synthetic_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(services.RmServiceError, match="does not exist"):
+        _create(synthetic_data, resume_from=str(tmp_path / "nope"))
+
+
+@pytest.mark.django_db
+def test_it_trains_registers_activates_and_predicts(synthetic_data: Path, bob) -> None:  # type: ignore[no-untyped-def]
+    run = _create(synthetic_data)
+    assert services.training_run_execute(run_id=run.pk, worker="w1") == "succeeded"
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED and run.attempts == 1
+    assert run.step == FAST_CONFIG["stage2_max_steps"] and run.loss is not None and run.history
+    version = run.model_version
+    assert version is not None and version.encoder == "builtin" and version.training_data["sha256"] == run.data_sha256
+    test_metrics = version.metrics["test"]
+    assert test_metrics["split"] == "test"
+    for head in ("alignment", "musicality"):
+        assert 0.0 <= test_metrics[head]["overall"]["accuracy"] <= 1.0
+        assert any(key.startswith("modality:") for key in test_metrics[head])
+
+    campaign = factories.make_campaign()
+    comparisons = [factories.make_comparison(campaign, modality=m) for m in ("T", "L")]
+    services.model_version_activate(version=version, predict=False)
+    assert services.predictions_compute(version=version, campaign=campaign) == 2
+    assert Prediction.objects.filter(model_version=version).count() == 2
+    prediction = Prediction.objects.get(comparison=comparisons[0])
+    assert prediction.alignment_choice == ("a" if prediction.alignment_a >= prediction.alignment_b else "b")
+
+    before = selectors.model_agreement(campaign=campaign, version=version)
+    assert before["votes"] == 0
+    factories.make_vote(comparisons[0], bob, alignment=prediction.alignment_choice, alignment_confidence=5)
+    after = selectors.model_agreement(campaign=campaign, version=version)
+    assert after["votes"] == 1
+    assert after["questions"]["alignment"]["single_votes"] == {"accuracy": 1.0, "n": 1}
+    assert after["questions"]["alignment"]["by_confidence"]["5"] == {"accuracy": 1.0, "n": 1}
+
+
+@pytest.mark.django_db
+def test_it_does_nothing_for_a_second_delivery(synthetic_data: Path) -> None:
+    run = _create(synthetic_data)
+    assert services.training_run_claim(run_id=run.pk, worker="first") is not None
+    assert services.training_run_execute(run_id=run.pk, worker="second") == "skipped"
+    run.refresh_from_db()
+    assert (run.status, run.worker, run.attempts) == (JobStatus.RUNNING, "first", 1)
+
+
+@pytest.mark.django_db
+def test_it_cancels_a_running_run_and_resumes_it_from_its_checkpoint(synthetic_data: Path) -> None:
+    run = _create(synthetic_data, config={**FAST_CONFIG, "checkpoint_every": 2})
+    # The cancel arrives while the run is running (set here before the claim): the first progress report sees it.
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    assert services.training_run_execute(run_id=run.pk, worker="w") == "cancelled"
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.resumable and run.model_version is None
+    stopped_at = run.step
+
+    with pytest.raises(services.RmServiceError, match="only failed or cancelled"):
+        services.training_run_resume(run=TrainingRun.objects.create(source="jsonl", output_dir=run.output_dir))
+    run = services.training_run_resume(run=run, enqueue=False)
+    assert run.status == JobStatus.QUEUED and run.resume_from.endswith(f"step-{stopped_at:06d}")
+    assert services.training_run_execute(run_id=run.pk, worker="w") == "succeeded"
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED and run.attempts == 2
+    resumed = [point["step"] for point in run.history if point["attempt"] == 2]
+    assert resumed[0] == stopped_at + 1, "the resumed run restarted instead of continuing from its checkpoint"
+
+
+@pytest.mark.django_db
+def test_it_fails_runs_whose_worker_stopped_beating(synthetic_data: Path) -> None:
+    run = _create(synthetic_data)
+    services.training_run_claim(run_id=run.pk, worker="dead@host")
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    fresh = _create(synthetic_data)
+    services.training_run_claim(run_id=fresh.pk, worker="alive@host")
+    assert services.stale_work_reap(stale_after_s=120) == 1
+    run.refresh_from_db()
+    fresh.refresh_from_db()
+    assert run.status == JobStatus.FAILED and "dead@host stopped" in run.error and not run.resumable
+    assert fresh.status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_it_keeps_one_active_version(tiny_checkpoint: Path) -> None:
+    first = ModelVersion.objects.create(name="one", checkpoint_path=str(tiny_checkpoint))
+    second = ModelVersion.objects.create(name="two", checkpoint_path=str(tiny_checkpoint))
+    services.model_version_activate(version=first, predict=False)
+    services.model_version_activate(version=second, predict=False)
+    assert list(ModelVersion.objects.filter(is_active=True)) == [second]
+    with pytest.raises(services.RmServiceError, match="does not exist"):
+        services.model_version_activate(version=ModelVersion.objects.create(name="x", checkpoint_path="/nope"))
