@@ -1,0 +1,155 @@
+"""REST for annotators: next assignment, vote, skip; status codes, JSON and database state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from annotate.catalog.models import Campaign
+from annotate.labeling.models import Assignment, Skip, Vote
+from tests import factories
+
+
+def login(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
+    client.force_login(user)
+    return client
+
+
+def next_url(campaign: Campaign) -> str:
+    return f"/api/v1/campaigns/{campaign.pk}/next-assignment"
+
+
+def post(client: Client, url: str, body: dict) -> object:
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+def vote_body(**overrides: object) -> dict:
+    body: dict = {"alignment": "B", "alignment_confidence": 5, "musicality": "A", "musicality_confidence": 3,
+                  "feedback": "B has the requested piano.", "listened": {"A": [[0, 2]], "B": [[0, 2]]},
+                  "time_on_task_s": 30.5}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def served(small_campaign, bob, client) -> dict:
+    """bob, logged in, holding an assignment handed out a minute ago."""
+    comparison = factories.make_comparison(small_campaign, systems=("secret-gen-x", "secret-gen-y"))
+    login(client, bob)
+    body = client.get(next_url(small_campaign)).json()
+    Assignment.objects.filter(public_id=body["assignment"]["id"]).update(
+        created_at=Assignment.objects.get(public_id=body["assignment"]["id"]).created_at.replace(year=2020))
+    return {"body": body, "comparison": comparison, "client": client}
+
+
+def test_it_returns_the_next_assignment_without_revealing_systems_or_files(served) -> None:
+    body, comparison = served["body"], served["comparison"]
+    assignment = body["assignment"]
+    text = json.dumps(body)
+    for secret in ("secret-gen", comparison.clip_a.sha256, comparison.clip_a.original_name,
+                   comparison.clip_b.original_name, "clips/", '"clip_id"'):
+        assert secret not in text
+    assert set(assignment["clips"]) == {"A", "B"}
+    assert assignment["clips"]["A"]["audio_url"] == f"/listen/{assignment['id']}/audio/A"
+    assert assignment["clips"]["A"]["required_listen_s"] == 1.0
+    assert len(assignment["clips"]["B"]["peaks"]) > 100
+    assert assignment["instruction"]["prompt"] == comparison.instruction.text
+    assert body["progress"] == {"done": 0, "skipped": 0, "remaining": 1, "total": 1, "campaign_votes": 0,
+                                "campaign_votes_target": 2}
+
+
+def test_it_says_when_nothing_is_left(small_campaign, bob, client) -> None:
+    login(client, bob)
+    response = client.get(next_url(small_campaign))
+    assert response.status_code == 200 and response.json()["assignment"] is None
+
+
+def test_it_hides_draft_and_unknown_campaigns(bob, client) -> None:
+    draft = factories.make_campaign(status=Campaign.Status.DRAFT)
+    login(client, bob)
+    assert client.get(next_url(draft)).status_code == 404
+    assert client.get("/api/v1/campaigns/999999/next-assignment").status_code == 404
+
+
+def test_it_requires_authentication(small_campaign, client) -> None:
+    assert client.get(next_url(small_campaign)).status_code in (401, 403)
+
+
+def test_it_records_a_vote_in_canonical_orientation(served, bob) -> None:
+    assignment = Assignment.objects.get(public_id=served["body"]["assignment"]["id"])
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body())
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert (data["alignment"], data["musicality"]) == ("B", "A")
+    assert data["next_url"] == f"/campaigns/{served['comparison'].campaign_id}/listen/"
+    vote = Vote.objects.get(annotator=bob)
+    expected_alignment = "a" if assignment.swapped else "b"
+    assert vote.alignment_choice == expected_alignment and vote.presented_swapped == assignment.swapped
+    assert vote.time_on_task_s == 30.5
+
+
+def test_it_answers_409_to_a_double_submit(served) -> None:
+    url = served["body"]["assignment"]["vote_url"]
+    assert post(served["client"], url, vote_body()).status_code == 201
+    second = post(served["client"], url, vote_body(alignment="A"))
+    assert second.status_code == 409
+    assert second.json()["code"] == "duplicate_vote"
+    assert Vote.objects.count() == 1
+
+
+def test_it_answers_400_naming_the_clip_that_needs_listening(served) -> None:
+    response = post(served["client"], served["body"]["assignment"]["vote_url"],
+                    vote_body(listened={"A": [[0, 2]], "B": [[0.2, 0.3]]}))
+    assert response.status_code == 400
+    data = response.json()
+    assert data["code"] == "listening_requirement_not_met" and data["clip"] == "B"
+    assert "Clip B" in data["detail"]
+    assert Vote.objects.count() == 0
+
+
+@pytest.mark.parametrize(("field", "value"), [("alignment", "C"), ("alignment_confidence", 9),
+                                              ("musicality_confidence", None), ("listened", {"A": [[1]]}),
+                                              ("feedback", "")])
+def test_it_answers_400_naming_the_malformed_field(served, field, value) -> None:
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(**{field: value}))
+    assert response.status_code == 400
+    data = response.json()
+    assert field in data or data.get("field") == field
+    assert Vote.objects.count() == 0
+
+
+def test_it_records_a_skip(served, bob) -> None:
+    response = post(served["client"], served["body"]["assignment"]["skip_url"], {"reason": "broken_audio"})
+    assert response.status_code == 201
+    assert Skip.objects.get(annotator=bob).reason == "broken_audio"
+    assert post(served["client"], served["body"]["assignment"]["vote_url"], vote_body()).status_code == 409
+
+
+def test_charlie_cannot_vote_or_skip_on_bobs_assignment(served, charlie) -> None:
+    other = login(Client(), charlie)
+    assignment = served["body"]["assignment"]
+    assert post(other, assignment["vote_url"], vote_body()).status_code == 404
+    assert post(other, assignment["skip_url"], {"reason": "other", "note": "x"}).status_code == 404
+    assert Vote.objects.count() == 0 and Skip.objects.count() == 0
+
+
+def test_session_posts_need_a_csrf_token(served, bob) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(bob)
+    response = post(strict, served["body"]["assignment"]["vote_url"], vote_body())
+    assert response.status_code == 403
+    assert Vote.objects.count() == 0
+
+
+def test_the_schema_documents_the_annotator_endpoints(alice, client) -> None:
+    login(client, alice)
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    paths = schema["paths"]
+    assert "/api/v1/campaigns/{campaign_id}/next-assignment" in paths
+    vote = paths["/api/v1/assignments/{assignment_id}/vote"]["post"]
+    assert {"201", "400", "404", "409"} <= set(vote["responses"])
+    assert "/api/v1/assignments/{assignment_id}/skip" in paths
