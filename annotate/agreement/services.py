@@ -159,7 +159,7 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
     comparison is easy, so agreement rises with confidence. Gold answers, where set, are the truth.
     Problem personas: a straight-liner (always left, always 3, fast), a position-biased rater and a
     rusher. Users are ``synthetic-annotator-N``; every vote's feedback says it is synthetic.
-    Re-running is idempotent per (annotator, comparison).
+    Never duplicates an (annotator, comparison) vote; re-running with the same seed adds nothing.
     """
     rng = np.random.default_rng(seed)
     users = _synthetic_annotators(annotators)
@@ -177,15 +177,18 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
         ease = float(rng.beta(2.0, 1.6))
         for index in rng.choice(len(users), size=per_comparison, replace=False):
             user = users[int(index)]
-            if (user.pk, comparison.pk) in existing:
-                continue
             created_at = now - dt.timedelta(days=float(rng.uniform(0, 14)))
-            votes.append(_synthetic_vote(comparison, user, personas[user.pk],
-                                         {"alignment": alignment, "musicality": musicality}, ease, rng, created_at))
+            # Drawn before the existence check so the random stream, and thus a re-run, is reproducible.
+            vote = _synthetic_vote(comparison, user, personas[user.pk],
+                                   {"alignment": alignment, "musicality": musicality}, ease, rng, created_at)
+            if (user.pk, comparison.pk) not in existing:
+                votes.append(vote)
+    # auto_now_add stamps "now" on insert (on these very objects); restore the spread over two weeks
+    # afterwards so the date filters have something to do.
+    wanted = [vote.created_at for vote in votes]
     with transaction.atomic():
         created = Vote.objects.bulk_create(votes, batch_size=2000)
-        # auto_now_add stamps "now" on insert; spread them over two weeks so date filters have something to do.
-        for vote, wanted in zip(created, votes, strict=True):
-            vote.created_at = wanted.created_at
-        Vote.objects.bulk_update([v for v in created if v.pk], ["created_at"], batch_size=2000)
+        for vote, created_at in zip(created, wanted, strict=True):
+            vote.created_at = created_at
+        Vote.objects.bulk_update(created, ["created_at"], batch_size=2000)
     return len(created)
