@@ -192,7 +192,7 @@ def _balanced_shortfall(
     for modality in MODALITIES:
         selected = sum(n for (m, _), n in taken.items() if m == modality)
         cells = {
-            vocal: {"requested": quotas[modality, vocal], "selected": taken[modality, vocal]}
+            vocal: {"requested": quotas.get((modality, vocal), 0), "selected": taken[modality, vocal]}
             for vocal in (*VOCAL_KEYS, "unknown")
             if quotas.get((modality, vocal)) or taken[modality, vocal]
         }
