@@ -7,6 +7,11 @@ const pageOpenedAt = new Date();
 const pageOpenedMs = performance.now();
 const SEEK_STEP_S = 5;
 
+// The reservation's end, in the annotator's own time zone.
+for (const el of document.querySelectorAll("time[datetime]")) {
+  el.textContent = new Date(el.getAttribute("datetime")).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
 function formatTime(seconds) {
   if (!Number.isFinite(seconds)) return "0:00";
   const s = Math.max(0, Math.floor(seconds));
