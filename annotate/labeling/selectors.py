@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 
 from annotate.catalog.audio import AudioError, probe_audio
@@ -87,14 +87,15 @@ class Progress:
 
 def annotator_progress(*, annotator: AbstractBaseUser, campaign: Campaign) -> Progress:
     comparisons = campaign.comparisons.all()
-    done = Vote.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
+    votes = Vote.objects.filter(comparison__campaign=campaign).aggregate(
+        everyone=Count("pk"), mine=Count("pk", filter=Q(annotator=annotator)))
     skipped = Skip.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
     open_to_annotator = (
         comparisons.exclude(votes__annotator=annotator).exclude(skips__annotator=annotator)
         .annotate(n_votes=Count("votes")).filter(n_votes__lt=campaign.overlap_target).count()
     )
     total = comparisons.count()
-    campaign_votes = Vote.objects.filter(comparison__campaign=campaign).count()
+    done, campaign_votes = votes["mine"], votes["everyone"]
     return Progress(done=done, skipped=skipped, remaining=open_to_annotator, total=total,
                     campaign_votes=campaign_votes, campaign_votes_target=total * campaign.overlap_target)
 

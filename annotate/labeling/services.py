@@ -153,6 +153,8 @@ def _current_assignment(*, annotator: AbstractBaseUser, campaign: Campaign, now:
                                   status=Assignment.Status.LIVE, expires_at__gt=now)
         .exclude(comparison__votes__annotator=annotator)
         .exclude(comparison__skips__annotator=annotator)
+        .select_related("comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a",
+                        "comparison__clip_b")
         .order_by("created_at").first()
     )
 
@@ -194,8 +196,15 @@ def assignment_next(
             assignment = _reserve(annotator=annotator, campaign=campaign, comparison_id=comparison_id, now=now,
                                   seed=seed)
             if assignment is not None:
-                return assignment
+                return _with_related(assignment.pk)
     return None
+
+
+def _with_related(pk: int) -> Assignment:
+    # Callers render the assignment (instruction, both clips, reference): fetch them in one query.
+    return Assignment.objects.select_related(
+        "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
+    ).get(pk=pk)
 
 
 # --- vote ----------------------------------------------------------------------------------------
