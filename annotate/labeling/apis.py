@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -83,6 +83,7 @@ class AssignmentSerializer(serializers.Serializer):
 class AssignmentNextApi(APIView):
     """Reserve (or resume) the caller's next comparison in a campaign."""
 
+    @extend_schema_serializer(component_name="AssignmentNextOutput")
     class OutputSerializer(serializers.Serializer):
         assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
         progress = ProgressSerializer()
@@ -109,6 +110,7 @@ class _ListenedSerializer(serializers.Serializer):
 class VoteSubmitApi(APIView):
     """Vote on an assignment. Sides are as displayed ("A" left, "B" right); intervals are seconds played."""
 
+    @extend_schema_serializer(component_name="VoteSubmitInput")
     class InputSerializer(serializers.Serializer):
         alignment = serializers.ChoiceField(choices=["A", "B"], help_text="Q1: which clip follows the instruction.")
         alignment_confidence = serializers.IntegerField(min_value=1, max_value=5)
@@ -119,6 +121,7 @@ class VoteSubmitApi(APIView):
         time_on_task_s = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
         started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
+    @extend_schema_serializer(component_name="VoteSubmitOutput")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         alignment = serializers.CharField(help_text="As displayed.")
@@ -162,10 +165,12 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
 class SkipSubmitApi(APIView):
     """Pass on an assignment with a reason; the reservation is released and the skip recorded."""
 
+    @extend_schema_serializer(component_name="SkipSubmitInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.ChoiceField(choices=Skip.Reason.choices)
         note = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
 
+    @extend_schema_serializer(component_name="SkipSubmitOutput")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         reason = serializers.CharField()
