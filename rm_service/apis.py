@@ -108,7 +108,7 @@ class ScoringApi(APIView):
                                               version=version)
         except Exception as exc:  # the broker went away between the availability check and the send
             raise ServiceUnavailable(f"The reward-model service is unavailable: cannot queue work ({exc}).") from exc
-        if len(items) > _sync_max_items() or params.get("async"):
+        if len(items) > _sync_max_items() or not params.get("wait", True):
             return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
         try:
             AsyncResult(str(job.public_id)).get(timeout=_sync_timeout_s(), propagate=False, interval=0.01)
@@ -152,7 +152,8 @@ class ScoringJobScoreApi(ScoringApi):
         items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
-        async_ = serializers.BooleanField(required=False, default=False, source="async")
+        wait = serializers.BooleanField(required=False, default=True,
+                                        help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>).")
 
     @extend_schema(request=InputSerializer, responses={200: dict, 202: dict, 400: dict, 503: dict},
                    summary="Score clips against instructions: {alignment, musicality} per item.")
@@ -169,7 +170,7 @@ class ScoringJobScoreApi(ScoringApi):
                 items.append(self.resolve_item(request, item.validated_data, i))
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        params = {k: data.validated_data[k] for k in ("batch_size", "max_dur", "async")}
+        params = {k: data.validated_data[k] for k in ("batch_size", "max_dur", "wait")}
         return self.submit(request, kind=ScoringJob.Kind.SCORE, items=items, params=params, version=version)
 
     def resolve_item(self, request: Request, item: dict[str, Any], i: int) -> dict[str, Any]:
@@ -188,7 +189,8 @@ class ScoringJobRankApi(ScoringApi):
         top_k = serializers.IntegerField(min_value=1, default=1)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
-        async_ = serializers.BooleanField(required=False, default=False, source="async")
+        wait = serializers.BooleanField(required=False, default=True,
+                                        help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>).")
 
         def validate_weights(self, value: list[float]) -> list[float]:
             if sum(value) <= 0:
@@ -213,7 +215,7 @@ class ScoringJobRankApi(ScoringApi):
                               "ref_audio": ref.get("audio")})
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        params = {k: v[k] for k in ("weights", "top_k", "batch_size", "max_dur", "async")}
+        params = {k: v[k] for k in ("weights", "top_k", "batch_size", "max_dur", "wait")}
         return self.submit(request, kind=ScoringJob.Kind.RANK, items=items, params=params, version=version)
 
 

@@ -70,7 +70,8 @@ def stale_work_reap() -> int:
 
 def _consumes_rm(consumer: Any) -> bool:
     try:
-        return any(q.name == "rm" for q in consumer.task_consumer.queues)
+        # "rm" or a dedicated variant of it ("rm-gpu1", ...) routed with apply_async(queue=...)
+        return any(q.name == "rm" or q.name.startswith("rm-") for q in consumer.task_consumer.queues)
     except AttributeError:
         return True
 
@@ -99,9 +100,9 @@ def _beat(stop: threading.Event) -> None:
 
 @worker_ready.connect
 def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    _state["hostname"] = getattr(sender, "hostname", "") or socket.gethostname()
     if not _consumes_rm(sender):
         return
-    _state["hostname"] = getattr(sender, "hostname", "") or socket.gethostname()
     # Whatever this hostname was running before it (re)started is dead: fail it now (resumable if it can).
     reaped = services.stale_work_reap(stale_after_s=stale_after_s(), worker=_worker_name())
     if reaped:
