@@ -81,20 +81,21 @@ def _check_split(path: str, *, dataset_root: str, name: str, required: bool) -> 
         raise RmServiceError(f"the training split {path} is empty: it has no labelled rows")
 
 
-def _export_paths(export_id: int) -> dict[str, str]:
-    """Split files of a campaign export (issue 6's export directory layout)."""
-    from annotate.exports import models as export_models
+def _export_paths(export_id: int) -> dict[str, Any]:
+    """Split files of a finished campaign export (issue 6's layout: train/validation/test.jsonl + audio/)."""
+    from annotate.exports.models import Export
+    from annotate.exports.selectors import export_dir_for
 
-    export = export_models.Export.objects.filter(pk=export_id).first()  # type: ignore[attr-defined]
+    export = Export.objects.filter(pk=export_id).first()
     if export is None:
         raise RmServiceError(f"export {export_id} does not exist")
-    from annotate.exports.services import export_dir_for  # type: ignore[attr-defined]
-
+    if export.status != Export.Status.SUCCEEDED:
+        raise RmServiceError(f"export {export_id} is {export.status}, not finished; wait for it to succeed")
     root = Path(export_dir_for(export))
-    paths = {"dataset_root": str(root), "campaign_id": getattr(export, "campaign_id", None)}
-    for split, name in (("train_jsonl", "train"), ("validation_jsonl", "validation"), ("test_jsonl", "test")):
+    paths: dict[str, Any] = {"dataset_root": str(root), "campaign_id": export.campaign_id}
+    for key, name in (("train_jsonl", "train"), ("validation_jsonl", "validation"), ("test_jsonl", "test")):
         candidate = root / f"{name}.jsonl"
-        paths[split] = str(candidate) if candidate.is_file() else ""
+        paths[key] = str(candidate) if candidate.is_file() else ""
     return paths
 
 

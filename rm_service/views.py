@@ -23,12 +23,10 @@ TRAIN_FIELDS = ("train_jsonl", "validation_jsonl", "test_jsonl", "dataset_root",
 
 
 def _exports_for(campaign_id: int) -> list[Any]:
-    """The campaign's exports, if the exports app provides them (issue 6)."""
-    try:
-        from annotate.exports.models import Export  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    return list(Export.objects.filter(campaign_id=campaign_id).order_by("-pk")[:50])
+    """The campaign's finished exports (issue 6), newest first: what a training run can be built from."""
+    from annotate.exports.models import Export
+
+    return list(Export.objects.filter(campaign_id=campaign_id, status=Export.Status.SUCCEEDED)[:50])
 
 
 @staff_required
