@@ -344,7 +344,7 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
 
 
 def _audio_name(sha: str, file: str) -> str:
-    return f"audio/{sha}{Path(file).suffix.lower()}"
+    return f"audio/{sha}{os.path.splitext(file)[1].lower()}"
 
 
 def comparison_key(facts: ComparisonFacts) -> str:
@@ -353,7 +353,7 @@ def comparison_key(facts: ComparisonFacts) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
-def _shared_fields(facts: ComparisonFacts, split: str) -> dict[str, Any]:
+def _shared_fields(facts: ComparisonFacts) -> dict[str, Any]:
     """Fields of a comparison in CMI-RewardBench names, in a fixed order."""
     return {
         "audio-path": _audio_name(facts.clip_a_sha, facts.clip_a_file),
@@ -387,26 +387,55 @@ _VOTE_FIELDS = (
 )
 
 
-def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
-    """One votes.jsonl row; ``vote`` is a tuple in ``_VOTE_FIELDS`` order, choices in canonical orientation."""
-    (_, _, alignment, musicality, alignment_conf, musicality_conf, feedback, swapped,
-     listened_a, listened_b, time_on_task, created_at) = vote
+def _vote_core(pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
     return {
-        **_shared_fields(facts, split),
         "user id": pseudonym,
-        "preference-alignment": PREFERENCE[alignment],
-        "preference-musicality": PREFERENCE[musicality],
-        "confidence_preference-alignment": alignment_conf,
-        "confidence_preference-musicality": musicality_conf,
-        **_comparison_tail(facts, split),
-        "feedback": feedback,
-        "listened_seconds_a": listened_a,
-        "listened_seconds_b": listened_b,
+        "preference-alignment": PREFERENCE[vote[2]],
+        "preference-musicality": PREFERENCE[vote[3]],
+        "confidence_preference-alignment": vote[4],
+        "confidence_preference-musicality": vote[5],
+    }
+
+
+def _vote_extras(vote: tuple[Any, ...]) -> dict[str, Any]:
+    swapped, created_at = vote[7], vote[11]
+    return {
+        "feedback": vote[6],
+        "listened_seconds_a": vote[8],
+        "listened_seconds_b": vote[9],
         # Display order, left first: which canonical clip the annotator saw as "A".
         "presented_order": ["model_b", "model_a"] if swapped else ["model_a", "model_b"],
-        "time_on_task_s": time_on_task,
+        "time_on_task_s": vote[10],
         "vote_time": created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
     }
+
+
+def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
+    """One votes.jsonl row; ``vote`` is a tuple in ``_VOTE_FIELDS`` order, choices in canonical orientation."""
+    return {
+        **_shared_fields(facts),
+        **_vote_core(pseudonym, vote),
+        **_comparison_tail(facts, split),
+        **_vote_extras(vote),
+    }
+
+
+class _VoteLines:
+    """Encodes vote rows as JSONL lines, byte-identical to ``_dumps(vote_row(...))``, but serialising the
+    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison)."""
+
+    def __init__(self) -> None:
+        self.comparison_id: int | None = None
+        self.head = self.tail = ""
+
+    def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> bytes:
+        if facts.comparison_id != self.comparison_id:
+            self.comparison_id = facts.comparison_id
+            self.head = json.dumps(_shared_fields(facts), ensure_ascii=False)[:-1]
+            self.tail = json.dumps(_comparison_tail(facts, split), ensure_ascii=False)[1:-1]
+        core = json.dumps(_vote_core(pseudonym, vote), ensure_ascii=False)[1:-1]
+        extras = json.dumps(_vote_extras(vote), ensure_ascii=False)[1:-1]
+        return f"{self.head}, {core}, {self.tail}, {extras}}}\n".encode()
 
 
 def _dumps(row: dict[str, Any]) -> bytes:
@@ -453,11 +482,12 @@ def _write_votes(
     total = sum(f.vote_count for f in facts.values())
     writers = {name: _HashingFile(out / f"{name}.jsonl") for name in ("votes", *SPLITS)}
     counts: Counter[tuple[str, str, str]] = Counter()
+    lines = _VoteLines()
     try:
         for index, vote in enumerate(_stream_votes(plan.votes), start=1):
             comparison = facts[vote[0]]
             split = split_plan.split_of[comparison.comparison_id]
-            line = _dumps(vote_row(comparison, split, pseudonyms[vote[1]], vote))
+            line = lines.line(comparison, split, pseudonyms[vote[1]], vote)
             writers["votes"].write(line)
             writers[split].write(line)
             counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
@@ -472,7 +502,7 @@ def _write_votes(
 
 
 def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -> dict[str, Any]:
-    row = {**_shared_fields(facts, split), "vote_count": label.vote_count}
+    row = {**_shared_fields(facts), "vote_count": label.vote_count}
     for question in ("alignment", "musicality"):
         answer = getattr(label, question)
         row[f"preference-{question}"] = PREFERENCE[answer.majority]
@@ -653,7 +683,7 @@ def _write_archive(workdir: Path, out: Path, archive: str) -> str:
                     shutil.copyfileobj(source, target, 1 << 20)
         return name
     name = f"{out.name}.tar.gz"
-    with (workdir / name).open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+    with (workdir / name).open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in paths:
             info = tar.gettarinfo(str(path), arcname=f"{out.name}/{path.relative_to(out).as_posix()}")

@@ -334,3 +334,14 @@ def test_it_records_progress_and_timestamps(dataset: Dataset) -> None:
     export, _ = run_export(dataset.campaign)
     assert export.progress == 1.0 and export.progress_message == "done"
     assert before <= export.started_at <= export.finished_at
+
+
+def test_it_encodes_each_line_exactly_as_the_row_dict_would_be(dataset: Dataset) -> None:
+    from annotate.exports.selectors import export_comparison_facts
+    from annotate.exports.services import _VOTE_FIELDS, _dumps, _VoteLines, vote_row
+
+    facts = export_comparison_facts(votes=Vote.objects.all())
+    lines = _VoteLines()
+    for vote in Vote.objects.order_by("comparison_id", "id").values_list(*_VOTE_FIELDS):
+        comparison = facts[vote[0]]
+        assert lines.line(comparison, "train", "ann-x", vote) == _dumps(vote_row(comparison, "train", "ann-x", vote))
