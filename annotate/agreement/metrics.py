@@ -83,11 +83,12 @@ def alpha_nominal(patterns: np.ndarray, weights: np.ndarray) -> float | None:
     Returns None when alpha is undefined: no unit has two values, or all pairable values are
     the same category (zero expected disagreement).
     """
-    value_counts = expand_patterns(patterns, weights)
-    if value_counts.size == 0:
-        return None
-    pairable = value_counts[value_counts.sum(axis=1) >= 2]
-    if pairable.size == 0 or np.count_nonzero(pairable.sum(axis=0)) < 2:
+    patterns = np.asarray(patterns, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.int64)
+    # Single-value units contribute nothing to alpha; dropping them first only saves memory.
+    keep = (patterns.sum(axis=1) >= 2) & (weights > 0) if patterns.size else np.zeros(0, dtype=bool)
+    value_counts = expand_patterns(patterns[keep], weights[keep])
+    if value_counts.size == 0 or np.count_nonzero(value_counts.sum(axis=0)) < 2:
         return None
     return float(krippendorff.alpha(value_counts=value_counts, level_of_measurement="nominal"))
 

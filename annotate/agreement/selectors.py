@@ -128,15 +128,28 @@ def _per_vote(votes: QuerySet[Vote]) -> QuerySet[Any]:
 
 @dataclass(frozen=True)
 class Patterns:
-    """Distinct per-comparison vote splits with their multiplicities, for comparisons with 2+ votes."""
+    """Distinct per-comparison vote splits with their multiplicities (all comparisons with a vote).
+
+    Units with a single vote are kept so the totals come from the same scan; every metric
+    ignores them (they form no pair), exactly as Krippendorff's alpha does.
+    """
 
     alignment: tuple[np.ndarray, np.ndarray]  # (patterns (K, 2) = [votes a, votes b], weights (K,))
     musicality: tuple[np.ndarray, np.ndarray]
 
+    @property
+    def vote_count(self) -> int:
+        patterns, weights = self.alignment
+        return int((patterns.sum(axis=1) * weights).sum())
+
+    @property
+    def comparison_count(self) -> int:
+        return int(self.alignment[1].sum())
+
 
 def vote_patterns(*, votes: QuerySet[Vote]) -> Patterns:
     """The ``value_counts`` of both questions, collapsed to distinct rows by a second GROUP BY."""
-    inner = _per_comparison(votes).filter(m__gte=2)
+    inner = _per_comparison(votes)
     rows = _wrap("SELECT t.m, t.al_a, t.mu_a, COUNT(*) FROM ({inner}) t GROUP BY t.m, t.al_a, t.mu_a", inner)
     table = np.array(rows, dtype=np.int64).reshape(-1, 4)
     m, al_a, mu_a, weight = table.T
@@ -237,15 +250,12 @@ def agreement_summary(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics
     JSON-serialisable. Alpha has ``status`` "ok", "not_enough_overlap" or "no_variation" and is
     None unless "ok", so callers never see NaN or an exception for small or unanimous data.
     """
-    totals = votes.order_by().aggregate(
-        votes=Count("id"), comparisons=Count("comparison_id", distinct=True),
-        annotators=Count("annotator_id", distinct=True),
-    )
     patterns = vote_patterns(votes=votes)
     return {
-        "vote_count": totals["votes"],
-        "comparison_count": totals["comparisons"],
-        "annotator_count": totals["annotators"],
+        "vote_count": patterns.vote_count,
+        "comparison_count": patterns.comparison_count,
+        # A DISTINCT subquery (hash aggregate) rather than COUNT(DISTINCT), which sorts.
+        "annotator_count": votes.order_by().values("annotator_id").distinct().count(),
         "alignment": _question_summary(*patterns.alignment, bootstrap_samples=bootstrap_samples),
         "musicality": _question_summary(*patterns.musicality, bootstrap_samples=bootstrap_samples),
     }

@@ -126,11 +126,13 @@ def test_it_builds_value_counts_patterns_in_sql(campaign, comparisons, annotator
     items = comparisons(4)
     vote_matrix(items, annotators, ["aab.", "abb.", "a.ba"])
 
-    patterns, weights = vote_patterns(votes=campaign_votes(campaign_id=campaign.pk)).alignment
+    result = vote_patterns(votes=campaign_votes(campaign_id=campaign.pk))
 
-    matrix = sorted(map(tuple, metrics.expand_patterns(patterns, weights).tolist()))
-    # Column 4 has one vote and is not a paired unit.
-    assert matrix == [(0, 3), (1, 1), (3, 0)]
+    matrix = sorted(map(tuple, metrics.expand_patterns(*result.alignment).tolist()))
+    # Column 4 has one vote: it stays in the totals but is not a paired unit.
+    assert matrix == [(0, 3), (1, 0), (1, 1), (3, 0)]
+    assert (result.vote_count, result.comparison_count) == (9, 4)
+    assert metrics.pair_counts(*result.alignment).paired_units == 3
 
 
 def test_it_filters_by_modality_vocal_and_date(campaign, annotators):
