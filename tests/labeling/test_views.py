@@ -201,3 +201,18 @@ def test_annotators_get_403_on_staff_pages(bob, small_campaign) -> None:
         present.append(url)
         assert client.get(url).status_code == 403, url
     assert present, "no staff page is routed yet"
+
+
+def test_audio_stays_available_while_a_lapsed_reservation_can_still_vote(held, bob) -> None:
+    Assignment.objects.filter(pk=held.pk).update(status=Assignment.Status.EXPIRED)
+    assert client_for(bob).get(audio_url(held, "A")).status_code == 200
+
+
+def test_it_computes_missing_peaks_on_first_request_and_caches_them(held, bob) -> None:
+    clip = held.comparison.clip_b  # displayed as A
+    Clip.objects.filter(pk=clip.pk).update(peaks=None)
+    response = client_for(bob).get(f"/api/v1/campaigns/{held.comparison.campaign_id}/next-assignment")
+    peaks = response.json()["assignment"]["clips"]["A"]["peaks"]
+    assert len(peaks) > 100 and max(peaks) > 0.1
+    clip.refresh_from_db()
+    assert clip.peaks is not None and len(clip.peaks) == len(peaks)
