@@ -149,6 +149,9 @@ class ScoringJobScoreApi(ScoringApi):
         reference_upload = serializers.CharField(required=False, allow_blank=True)
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScoreRequest"
+
         items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
@@ -182,6 +185,9 @@ class ScoringJobScoreApi(ScoringApi):
 
 class ScoringJobRankApi(ScoringApi):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RankRequest"
+
         instruction = serializers.DictField()
         candidates = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
         weights = serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2,
@@ -252,6 +258,9 @@ class TrainingRunCreateApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TrainingRunRequest"
+
         export_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         campaign_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         train_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
@@ -352,6 +361,9 @@ class CampaignModelAgreementApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ModelAgreementQuery"
+
         model_version = serializers.IntegerField(required=False)
         confident = serializers.FloatField(required=False, min_value=0.5, max_value=1.0, default=0.7)
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Clip, Comparison
@@ -199,14 +199,10 @@ def _last_checkpoint(run: TrainingRun) -> Path | None:
 def training_run_claim(*, run_id: int, worker: str) -> TrainingRun | None:
     """queued -> running; None when another delivery (or a cancel) got there first."""
     claimed = TrainingRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, worker=worker, heartbeat_at=_now(), started_at=_now(), error=""
+        status=JobStatus.RUNNING, worker=worker, heartbeat_at=_now(), started_at=_now(), error="",
+        attempts=F("attempts") + 1,
     )
-    if not claimed:
-        return None
-    run = TrainingRun.objects.get(pk=run_id)
-    TrainingRun.objects.filter(pk=run_id).update(attempts=run.attempts + 1)
-    run.attempts += 1
-    return run
+    return TrainingRun.objects.get(pk=run_id) if claimed else None
 
 
 class _ProgressWriter:
