@@ -165,7 +165,7 @@ def test_it_fails_a_killed_workers_run_and_resumes_it(alice, synthetic_data: Pat
     hostname = f"crash-{os.getpid()}@{socket.gethostname()}"
     worker = _start_worker("rm-crash", hostname, tmp_path / "crash.log")
     try:
-        body = _train_body(synthetic_data, stage2_max_steps=40, checkpoint_every=3, eval_every=20)
+        body = _train_body(synthetic_data, stage2_max_steps=24, checkpoint_every=3, eval_every=12)
         run = services.training_run_create(user=alice, enqueue=False, **{k: v for k, v in body.items()})
         tasks.training_run_execute.apply_async(args=[run.pk], queue="rm-crash")
         _wait(lambda: TrainingRun.objects.get(pk=run.pk).step >= 7, timeout=150, what="training progress")
@@ -188,7 +188,7 @@ def test_it_fails_a_killed_workers_run_and_resumes_it(alice, synthetic_data: Pat
     run.refresh_from_db()
     first_resumed_step = next(p["step"] for p in run.history if p["attempt"] == 2)
     assert checkpoint_step >= 3 and first_resumed_step == checkpoint_step + 1
-    assert run.model_version is not None and run.step == 40
+    assert run.model_version is not None and run.step == 24
 
 
 def _free_port() -> int:
