@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
-from annotate.labeling.models import Assignment, Vote
+from annotate.labeling.models import Assignment, Skip, Vote
 from tests import factories
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -101,3 +101,35 @@ def test_an_annotator_listens_votes_and_moves_on(live_server, browser_page) -> N
     assert page.locator('[data-progress="done"]').inner_text() == "1"
     second = Assignment.objects.get(public_id=page.url.rstrip("/").split("/")[-1])
     assert second.comparison_id != first.comparison_id and second.status == Assignment.Status.LIVE
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_seeking_does_not_count_and_skip_moves_on(live_server, browser_page) -> None:
+    page = browser_page
+    campaign = factories.make_campaign(name="Seek campaign", min_listen_seconds=3.0, min_listen_fraction=None)
+    factories.make_comparison(campaign, seconds=8.0)
+    bob = User.objects.create_user("bob", "bob@example.org", "bob-pass-123")
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "bob")
+    page.fill("input[name=password]", "bob-pass-123")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/listen/")
+    page.keyboard.press("1")
+    page.wait_for_function("document.querySelector('.player[data-side=A] audio').currentTime > 0.5")
+    page.keyboard.press("ArrowRight")  # jump 5 s ahead: those 5 s were never heard
+    page.wait_for_function("document.querySelector('.player[data-side=A] audio').currentTime > 6.0")
+    page.keyboard.press(" ")
+    position = page.evaluate("document.querySelector('.player[data-side=A] audio').currentTime")
+    assert position > 5.5
+    assert heard(page, "A") < 2.5, "the seek must not count as listening"
+    assert page.locator("#submit-vote").is_disabled()
+    assert "Listen to" in page.locator("#vote-status").inner_text()
+
+    page.click("text=Can't judge this pair? Skip it")
+    page.check("input[name=reason][value=broken_audio]")
+    page.click("text=Skip this comparison")
+    page.wait_for_selector("text=Nothing left for you")
+    skip = Skip.objects.get(annotator=bob)
+    assert skip.reason == "broken_audio" and skip.assignment.status == Assignment.Status.SKIPPED
