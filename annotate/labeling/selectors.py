@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q
 from django.urls import reverse
 
@@ -40,14 +40,14 @@ class CampaignNotFound(Exception):
 
 
 def assignment_get_for_annotator(
-    *, annotator: AbstractBaseUser | AnonymousUser, assignment_id: UUID | str, allow_staff: bool = False
+    *, annotator: User | AnonymousUser, assignment_id: UUID | str, allow_staff: bool = False
 ) -> Assignment:
     """The annotator's own assignment by public id; with ``allow_staff``, staff may read anyone's.
 
     Raises:
         AssignmentNotFound: the id is malformed or unknown, or the assignment belongs to someone else.
     """
-    if not getattr(annotator, "is_authenticated", False):
+    if not isinstance(annotator, User) or not annotator.is_authenticated:
         raise AssignmentNotFound()
     try:
         public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
@@ -56,7 +56,7 @@ def assignment_get_for_annotator(
     assignments = Assignment.objects.select_related(
         "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
     )
-    if not (allow_staff and getattr(annotator, "is_staff", False)):
+    if not (allow_staff and annotator.is_staff):
         assignments = assignments.filter(annotator=annotator)
     assignment = assignments.filter(public_id=public_id).first()
     if assignment is None:
@@ -64,7 +64,7 @@ def assignment_get_for_annotator(
     return assignment
 
 
-def campaign_get_for_labeling(*, user: AbstractBaseUser | AnonymousUser, campaign_id: int) -> Campaign:
+def campaign_get_for_labeling(*, user: User | AnonymousUser, campaign_id: int) -> Campaign:
     """An active campaign; anything else (draft, closed, unknown) is a 404 to annotators and staff alike."""
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
     if campaign is None or not getattr(user, "is_authenticated", False):
@@ -85,7 +85,7 @@ class Progress:
         return asdict(self)
 
 
-def annotator_progress(*, annotator: AbstractBaseUser, campaign: Campaign) -> Progress:
+def annotator_progress(*, annotator: User, campaign: Campaign) -> Progress:
     comparisons = campaign.comparisons.all()
     votes = Vote.objects.filter(comparison__campaign=campaign).aggregate(
         everyone=Count("pk"), mine=Count("pk", filter=Q(annotator=annotator)))
@@ -116,7 +116,7 @@ def clip_peaks(*, clip: Clip) -> list[float]:
     """Waveform peaks, computed from the file and cached on the row when the import didn't store them."""
     if clip.peaks is None:
         try:
-            clip.peaks = probe_audio(Path(settings.MEDIA_ROOT) / clip.file.name).peaks
+            clip.peaks = probe_audio(Path(settings.MEDIA_ROOT) / str(clip.file.name)).peaks
         except (AudioError, OSError):
             return []
         Clip.objects.filter(pk=clip.pk, peaks__isnull=True).update(peaks=clip.peaks)
@@ -158,7 +158,7 @@ def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def assignment_audio_allowed(*, user: AbstractBaseUser, assignment: Assignment) -> bool:
+def assignment_audio_allowed(*, user: User, assignment: Assignment) -> bool:
     """Staff always; the annotator while the assignment is open (live, or lapsed but not yet voted or skipped)."""
     if getattr(user, "is_staff", False):
         return True

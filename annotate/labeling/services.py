@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, TextField, Value
 from django.db.models.functions import MD5, Cast, Concat
@@ -97,7 +97,7 @@ class CampaignNotActive(LabelingError):
     code = "campaign_not_active"
 
 
-def annotator_profile_ensure(*, user: AbstractBaseUser) -> AnnotatorProfile:
+def annotator_profile_ensure(*, user: User) -> AnnotatorProfile:
     profile, _ = AnnotatorProfile.objects.get_or_create(user=user)
     return profile
 
@@ -113,7 +113,7 @@ def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaig
     return lapsed.update(status=Assignment.Status.EXPIRED, closed_at=now)
 
 
-def _slots_taken(*, comparison_id: int, now: datetime, annotator: AbstractBaseUser | None = None) -> int:
+def _slots_taken(*, comparison_id: int, now: datetime, annotator: User | None = None) -> int:
     """Votes plus unexpired live reservations, optionally not counting ``annotator``'s own reservations."""
     votes = Vote.objects.filter(comparison_id=comparison_id).count()
     live = Assignment.objects.filter(comparison_id=comparison_id, status=Assignment.Status.LIVE, expires_at__gt=now)
@@ -122,7 +122,7 @@ def _slots_taken(*, comparison_id: int, now: datetime, annotator: AbstractBaseUs
     return votes + live.count()
 
 
-def _candidate_ids(*, annotator: AbstractBaseUser, campaign: Campaign, now: datetime, seed: str) -> list[int]:
+def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: str) -> list[int]:
     """Comparisons with room that the annotator hasn't done: fewest votes, then fewest live, then seeded hash."""
     live = Q(assignments__status=Assignment.Status.LIVE, assignments__expires_at__gt=now)
     return list(
@@ -147,7 +147,7 @@ def _swapped(*, seed: str, comparison_id: int) -> bool:
     return int(digest[:8], 16) % 2 == 1
 
 
-def _current_assignment(*, annotator: AbstractBaseUser, campaign: Campaign, now: datetime) -> Assignment | None:
+def _current_assignment(*, annotator: User, campaign: Campaign, now: datetime) -> Assignment | None:
     return (
         Assignment.objects.filter(annotator=annotator, comparison__campaign=campaign,
                                   status=Assignment.Status.LIVE, expires_at__gt=now)
@@ -159,7 +159,7 @@ def _current_assignment(*, annotator: AbstractBaseUser, campaign: Campaign, now:
     )
 
 
-def _reserve(*, annotator: AbstractBaseUser, campaign: Campaign, comparison_id: int, now: datetime,
+def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: datetime,
              seed: str) -> Assignment | None:
     ttl = timedelta(minutes=settings.ASSIGNMENT_TTL_MINUTES)
     with transaction.atomic():
@@ -177,7 +177,7 @@ def _reserve(*, annotator: AbstractBaseUser, campaign: Campaign, comparison_id: 
 
 
 def assignment_next(
-    *, annotator: AbstractBaseUser, campaign: Campaign, now: datetime | None = None, rng_seed: int | str | None = None
+    *, annotator: User, campaign: Campaign, now: datetime | None = None, rng_seed: int | str | None = None
 ) -> Assignment | None:
     if campaign.status != Campaign.Status.ACTIVE:
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
@@ -335,7 +335,7 @@ def _check_room(assignment: Assignment, now: datetime) -> None:
 
 def vote_submit(
     *,
-    annotator: AbstractBaseUser,
+    annotator: User,
     assignment_id: UUID,
     alignment: str,
     alignment_confidence: int,
@@ -388,7 +388,7 @@ def vote_submit(
     return vote
 
 
-def _check_open(assignment: Assignment, annotator: AbstractBaseUser) -> None:
+def _check_open(assignment: Assignment, annotator: User) -> None:
     if assignment.status == Assignment.Status.VOTED or Vote.objects.filter(
             annotator=annotator, comparison_id=assignment.comparison_id).exists():
         raise DuplicateVote("You have already voted on this comparison; the first vote was kept.")
@@ -399,7 +399,7 @@ def _check_open(assignment: Assignment, annotator: AbstractBaseUser) -> None:
 # --- skip ----------------------------------------------------------------------------------------
 
 def skip_submit(
-    *, annotator: AbstractBaseUser, assignment_id: UUID, reason: str, note: str = "", now: datetime | None = None
+    *, annotator: User, assignment_id: UUID, reason: str, note: str = "", now: datetime | None = None
 ) -> Skip:
     """Record why the annotator passed on a comparison and release the reservation."""
     now = now or timezone.now()

@@ -10,8 +10,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -34,17 +35,23 @@ _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
 
 
+def _annotator(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User), "login_required runs first"
+    return user
+
+
 @login_required
 @require_GET
 def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Reserve (or resume) the annotator's next comparison and open it; a finished campaign says so."""
     try:
         campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-        assignment = assignment_next(annotator=request.user, campaign=campaign)
+        assignment = assignment_next(annotator=_annotator(request), campaign=campaign)
     except (CampaignNotFound, CampaignNotActive):
         raise Http404("No such campaign open for listening.") from None
     if assignment is None:
-        progress = annotator_progress(annotator=request.user, campaign=campaign)
+        progress = annotator_progress(annotator=_annotator(request), campaign=campaign)
         return render(request, "labeling/finished.html", {"campaign": campaign, "progress": progress})
     return redirect("labeling:listen", assignment_id=assignment.public_id)
 
@@ -64,7 +71,7 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
         "payload": assignment_payload(assignment=assignment),
         "instruction": assignment.comparison.instruction,
         "campaign": campaign,
-        "progress": annotator_progress(annotator=request.user, campaign=campaign),
+        "progress": annotator_progress(annotator=_annotator(request), campaign=campaign),
         "skip_reasons": Skip.Reason.choices,
     }
     return render(request, "labeling/listen.html", context)
@@ -72,14 +79,14 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> HttpResponse:
+def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> HttpResponseBase:
     """Stream one clip of an assignment, by displayed side, with single-range support."""
     try:
         assignment = assignment_get_for_annotator(annotator=request.user, assignment_id=assignment_id,
                                                   allow_staff=True)
     except AssignmentNotFound:
         raise Http404("No such assignment for you.") from None
-    if not assignment_audio_allowed(user=request.user, assignment=assignment):
+    if not assignment_audio_allowed(user=_annotator(request), assignment=assignment):
         raise PermissionDenied("This comparison is closed; its audio is no longer available to you.")
     clip = assignment_clip(assignment=assignment, side=side)
     if clip is None:
@@ -90,13 +97,13 @@ def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> Ht
 def _clip_path(clip: Clip) -> Path:
     """The clip's file, refusing anything that resolves outside MEDIA_ROOT (a crafted or corrupted path)."""
     root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / clip.file.name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = (root / str(clip.file.name or "")).resolve()
+    if not clip.file.name or not path.is_relative_to(root) or not path.is_file():
         raise Http404("Audio file missing.")
     return path
 
 
-def _serve_clip(request: HttpRequest, clip: Clip) -> HttpResponse:
+def _serve_clip(request: HttpRequest, clip: Clip) -> HttpResponseBase:
     path = _clip_path(clip)
     content_type = CONTENT_TYPES.get(clip.format, "application/octet-stream")
     if settings.AUDIO_ACCEL_REDIRECT_PREFIX:
@@ -108,9 +115,9 @@ def _serve_clip(request: HttpRequest, clip: Clip) -> HttpResponse:
     size = path.stat().st_size
     header = request.headers.get("Range", "")
     if not header:
-        response = StreamingHttpResponse(_read(path, 0, size), content_type=content_type)
-        response["Content-Length"] = str(size)
-        return _audio_headers(response)
+        full = StreamingHttpResponse(_read(path, 0, size), content_type=content_type)
+        full["Content-Length"] = str(size)
+        return _audio_headers(full)
     byte_range = parse_range(header, size)
     if byte_range is None:
         response = HttpResponse(status=416, content_type="text/plain")
@@ -118,10 +125,10 @@ def _serve_clip(request: HttpRequest, clip: Clip) -> HttpResponse:
         response["Content-Range"] = f"bytes */{size}"
         return _audio_headers(response)
     start, end = byte_range
-    response = StreamingHttpResponse(_read(path, start, end - start + 1), status=206, content_type=content_type)
-    response["Content-Length"] = str(end - start + 1)
-    response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return _audio_headers(response)
+    partial = StreamingHttpResponse(_read(path, start, end - start + 1), status=206, content_type=content_type)
+    partial["Content-Length"] = str(end - start + 1)
+    partial["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return _audio_headers(partial)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -153,9 +160,9 @@ def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _audio_headers(response: HttpResponse | StreamingHttpResponse) -> HttpResponse:
+def _audio_headers(response: HttpResponseBase) -> HttpResponseBase:
     response["Accept-Ranges"] = "bytes"
     # Per-user content: no shared caches; the browser may keep it while the annotator works on the page.
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
-    return response  # type: ignore[return-value]
+    return response

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django import template
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.selectors import Progress, annotator_progress
@@ -10,5 +10,5 @@ register = template.Library()
 
 
 @register.simple_tag
-def progress_for(campaign: Campaign, user: AbstractBaseUser) -> Progress:
+def progress_for(campaign: Campaign, user: User) -> Progress:
     return annotator_progress(annotator=user, campaign=campaign)
