@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from annotate.agreement.selectors import AgreementFilters, agreement_campaign_ge
 from annotate.permissions import IsStaff
 
 
+@extend_schema_serializer(component_name="AgreementFilters")
 class FiltersSerializer(serializers.Serializer):
     """Query-string filters shared by the API and the dashboard."""
 
@@ -51,7 +52,7 @@ def _day_start(day: dt.date | None) -> dt.datetime | None:
 
 # --- Response documentation ----------------------------------------------------------
 
-class _Alpha(serializers.Serializer):
+class AgreementAlpha(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "not_enough_overlap", "no_variation"])
     value = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha, nominal; null unless status ok.")
     ci95_low = serializers.FloatField(allow_null=True, help_text="Percentile bootstrap over comparisons.")
@@ -62,38 +63,38 @@ class _Alpha(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
 
 
-class _QuestionSummary(serializers.Serializer):
+class AgreementQuestionSummary(serializers.Serializer):
     agreement_rate = serializers.FloatField(allow_null=True, help_text="Agreeing / all vote pairs per comparison.")
     comparisons_with_2plus_votes = serializers.IntegerField()
     votes_on_those_comparisons = serializers.IntegerField()
     vote_pairs = serializers.IntegerField()
     agreeing_pairs = serializers.IntegerField()
     disagreeing_pairs = serializers.IntegerField()
-    alpha = _Alpha()
+    alpha = AgreementAlpha()
 
 
-class _Summary(serializers.Serializer):
+class AgreementSummary(serializers.Serializer):
     vote_count = serializers.IntegerField()
     comparison_count = serializers.IntegerField()
     annotator_count = serializers.IntegerField()
-    alignment = _QuestionSummary()
-    musicality = _QuestionSummary()
+    alignment = AgreementQuestionSummary()
+    musicality = AgreementQuestionSummary()
 
 
-class _MeanConfidences(serializers.Serializer):
+class AgreementMeanConfidences(serializers.Serializer):
     alignment_mean_confidence = serializers.FloatField(allow_null=True)
     musicality_mean_confidence = serializers.FloatField(allow_null=True)
 
 
-class _CrossQuestion(serializers.Serializer):
+class AgreementCrossQuestion(serializers.Serializer):
     votes = serializers.IntegerField()
     same_choice = serializers.IntegerField()
     consistency_rate = serializers.FloatField(allow_null=True)
-    when_same = _MeanConfidences()
-    when_different = _MeanConfidences()
+    when_same = AgreementMeanConfidences()
+    when_different = AgreementMeanConfidences()
 
 
-class _ConfidenceLevel(serializers.Serializer):
+class AgreementConfidenceLevel(serializers.Serializer):
     confidence = serializers.IntegerField()
     paired_votes = serializers.IntegerField()
     pairs = serializers.IntegerField()
@@ -101,7 +102,7 @@ class _ConfidenceLevel(serializers.Serializer):
     agreement_rate = serializers.FloatField(allow_null=True)
 
 
-class _ConfidenceBin(serializers.Serializer):
+class AgreementConfidenceBin(serializers.Serializer):
     bin = serializers.ChoiceField(choices=["low", "medium", "high"])
     description = serializers.CharField()
     comparisons = serializers.IntegerField()
@@ -110,28 +111,28 @@ class _ConfidenceBin(serializers.Serializer):
     agreement_rate = serializers.FloatField(allow_null=True)
 
 
-class _SplitTest(serializers.Serializer):
+class AgreementSplitTest(serializers.Serializer):
     odds_ratio = serializers.FloatField(allow_null=True)
     p_value = serializers.FloatField(allow_null=True, help_text="Fisher's exact test, low split more than high.")
 
 
-class _SplitByConfidence(serializers.Serializer):
-    bins = _ConfidenceBin(many=True)
-    low_vs_high_split_test = _SplitTest()
+class AgreementSplitByConfidence(serializers.Serializer):
+    bins = AgreementConfidenceBin(many=True)
+    low_vs_high_split_test = AgreementSplitTest()
 
 
-class _QuestionConfidence(serializers.Serializer):
+class AgreementQuestionConfidence(serializers.Serializer):
     distribution = serializers.DictField(child=serializers.IntegerField(), help_text="Votes per confidence 1-5.")
-    agreement_by_confidence = _ConfidenceLevel(many=True)
-    split_by_mean_confidence = _SplitByConfidence()
+    agreement_by_confidence = AgreementConfidenceLevel(many=True)
+    split_by_mean_confidence = AgreementSplitByConfidence()
 
 
-class _Confidence(serializers.Serializer):
-    alignment = _QuestionConfidence()
-    musicality = _QuestionConfidence()
+class AgreementConfidence(serializers.Serializer):
+    alignment = AgreementQuestionConfidence()
+    musicality = AgreementQuestionConfidence()
 
 
-class _Annotator(serializers.Serializer):
+class AgreementAnnotator(serializers.Serializer):
     annotator_id = serializers.IntegerField()
     username = serializers.CharField()
     votes = serializers.IntegerField()
@@ -153,7 +154,7 @@ class _Annotator(serializers.Serializer):
     flags = serializers.ListField(child=serializers.CharField())
 
 
-class _Disputed(serializers.Serializer):
+class AgreementDisputed(serializers.Serializer):
     comparison_id = serializers.IntegerField()
     prompt_id = serializers.CharField(allow_blank=True)
     modality = serializers.CharField()
@@ -166,7 +167,7 @@ class _Disputed(serializers.Serializer):
     admin_url = serializers.CharField()
 
 
-class _Freshness(serializers.Serializer):
+class AgreementFreshness(serializers.Serializer):
     source = serializers.ChoiceField(choices=["live", "snapshot"])
     computed_at = serializers.DateTimeField(allow_null=True)
     compute_seconds = serializers.FloatField(allow_null=True)
@@ -174,7 +175,7 @@ class _Freshness(serializers.Serializer):
     refresh_pending = serializers.BooleanField()
 
 
-class _Campaign(serializers.Serializer):
+class AgreementCampaign(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -186,16 +187,17 @@ class AgreementReportApi(APIView):
 
     InputSerializer = FiltersSerializer
 
+    @extend_schema_serializer(component_name="AgreementReport")
     class OutputSerializer(serializers.Serializer):
-        campaign = _Campaign()
+        campaign = AgreementCampaign()
         filters = serializers.DictField()
-        summary = _Summary()
-        cross_question = _CrossQuestion()
-        confidence = _Confidence()
-        annotators = _Annotator(many=True)
-        disputed = _Disputed(many=True)
+        summary = AgreementSummary()
+        cross_question = AgreementCrossQuestion()
+        confidence = AgreementConfidence()
+        annotators = AgreementAnnotator(many=True)
+        disputed = AgreementDisputed(many=True)
         thresholds = serializers.DictField(help_text="Quality-control thresholds behind the flags.")
-        freshness = _Freshness()
+        freshness = AgreementFreshness()
 
     @extend_schema(
         operation_id="campaign_agreement",

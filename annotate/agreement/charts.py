@@ -134,7 +134,7 @@ def position_bias(annotators: list[dict[str, Any]]) -> SafeString:
     rows = [row for row in annotators if row["choices"]]
     row_h, top = 18, TOP + 6
     height = max(HEIGHT // 2, top + row_h * len(rows) + BOTTOM)
-    name_w = 120
+    name_w = 150
     plot_l, plot_w = name_w, WIDTH - name_w - RIGHT
     bottom = height - BOTTOM + 8
     body = []
@@ -149,7 +149,7 @@ def position_bias(annotators: list[dict[str, Any]]) -> SafeString:
         colour = FLAGGED if "position_bias" in row["flags"] else OK
         x = plot_l + row["left_fraction"] * plot_w
         body.append(f'<text class="tick" x="{name_w - 6}" y="{y + 3:.1f}" text-anchor="end">'
-                    f'{escape(row["username"][:18])}</text>')
+                    f'{escape(row["username"][:24])}</text>')
         body.append(f'<line x1="{plot_l + low * plot_w:.1f}" x2="{plot_l + high * plot_w:.1f}" y1="{y:.1f}" '
                     f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
         p_value = row["position_bias_p"]

@@ -102,7 +102,7 @@ def _personas(count: int, rng: np.random.Generator) -> list[_Persona]:
     for index, kind in enumerate(("straight_liner", "position_biased", "rusher")):
         if count >= 4 + 2 * index:
             kinds[-(index + 1)] = kind
-    return [_Persona(kind=kind, skill=float(rng.uniform(0.6, 1.0))) for kind in kinds]
+    return [_Persona(kind=kind, skill=float(rng.uniform(0.75, 1.0))) for kind in kinds]
 
 
 def _synthetic_annotators(count: int) -> list[User]:
@@ -122,7 +122,7 @@ def _choice(truth: str, clarity: float, persona: _Persona, left: str, rng: np.ra
         return left
     if persona.kind == "rusher" and rng.random() < 0.5:
         return str(rng.choice(["a", "b"]))
-    right = rng.random() < 0.5 + 0.48 * clarity * persona.skill
+    right = rng.random() < 0.55 + 0.43 * clarity * persona.skill
     return truth if right else ("b" if truth == "a" else "a")
 
 
@@ -174,7 +174,7 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
     for comparison in comparisons:
         alignment = comparison.gold_alignment or str(rng.choice(["a", "b"]))
         musicality = comparison.gold_musicality or (alignment if rng.random() < 0.8 else "ab".replace(alignment, ""))
-        ease = float(rng.beta(2.0, 1.6))
+        ease = float(rng.beta(2.5, 1.5))
         for index in rng.choice(len(users), size=per_comparison, replace=False):
             user = users[int(index)]
             created_at = now - dt.timedelta(days=float(rng.uniform(0, 14)))
