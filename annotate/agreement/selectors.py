@@ -339,7 +339,7 @@ def _annotator_rows(votes: QuerySet[Vote]) -> list[dict[str, Any]]:
         aggregates["median_time"] = Median("time_on_task_s")
         aggregates["median_listened"] = Median(_listened_fraction())
     rows = votes.order_by().values("annotator_id", "annotator__username").annotate(**aggregates)
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def _medians(votes: QuerySet[Vote]) -> dict[int, tuple[float | None, float | None]]:
@@ -508,7 +508,7 @@ def _split_by_confidence(votes: QuerySet[Vote], question: str) -> dict[str, Any]
         inner,
     )
     found = {name: tuple(int(v) for v in values) for name, *values in rows}
-    bins = []
+    bins: list[dict[str, Any]] = []
     for name, description in CONFIDENCE_BINS:
         n, split, pairs, agree = found.get(name, (0, 0, 0, 0))
         bins.append({"bin": name, "description": description, "comparisons": n, "split": split,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -20,14 +21,14 @@ def annotators(db: None) -> list[User]:
 def comparisons(campaign: Campaign) -> Callable[[int], list[Comparison]]:
     """Builds n comparisons in the test campaign (each with two short synthesised clips)."""
 
-    def build(n: int, **fields: object) -> list[Comparison]:
+    def build(n: int, **fields: Any) -> list[Comparison]:
         return [factories.make_comparison(campaign, seconds=1.0, **fields) for _ in range(n)]
 
     return build
 
 
 def vote_matrix(comparisons: list[Comparison], annotators: list[User], rows: list[str], *,
-                question: str = "both", **fields: object) -> None:
+                question: str = "both", **fields: Any) -> None:
     """Votes from a reliability matrix: rows are annotators, columns comparisons, '.' is missing.
 
     With ``question="both"`` the same choice is used for alignment and musicality.
@@ -36,7 +37,5 @@ def vote_matrix(comparisons: list[Comparison], annotators: list[User], rows: lis
         for comparison, value in zip(comparisons, row, strict=True):
             if value == ".":
                 continue
-            choices = {"alignment": value, "musicality": value}
-            if question == "alignment":
-                choices["musicality"] = "a"
-            factories.make_vote(comparison, annotator, **choices, **fields)
+            musicality = "a" if question == "alignment" else value
+            factories.make_vote(comparison, annotator, alignment=value, musicality=musicality, **fields)

@@ -99,3 +99,21 @@ def test_it_reports_median_time_and_listened_fraction(campaign, comparisons, ann
     assert row.median_time_on_task_s == pytest.approx(20.0)
     # Clips are 1 s long; a fraction above 1 (replays) is capped.
     assert row.median_listened_fraction == pytest.approx(0.5)
+
+
+def test_it_computes_the_same_medians_without_percentile_cont(campaign, comparisons, annotators):
+    """The numpy fallback (SQLite, the embedded demo) must match PostgreSQL's percentile_cont."""
+    from annotate.agreement.selectors import _medians
+
+    items = comparisons(4)
+    for index, comparison in enumerate(items):
+        for offset, annotator in enumerate(annotators[:2]):
+            factories.make_vote(comparison, annotator, time_on_task_s=10.0 + 7 * index + offset,
+                                listened_a_s=0.25 * index, listened_b_s=0.5)
+    votes = campaign_votes(campaign_id=campaign.pk)
+
+    fallback = _medians(votes)
+
+    for row in annotator_quality(votes=votes):
+        assert fallback[row.annotator_id] == pytest.approx((row.median_time_on_task_s, row.median_listened_fraction))
+    assert fallback[annotators[0].pk][0] == pytest.approx(20.5)  # median of 10, 17, 24, 31

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import krippendorff
 import numpy as np
 import pytest
@@ -98,6 +100,28 @@ def test_it_does_not_change_when_the_display_order_is_swapped(campaign, comparis
     assert before["alignment"]["alpha"]["status"] == "ok"
 
 
+def test_it_keeps_every_display_independent_number_when_order_is_swapped(campaign, comparisons, annotators):
+    from annotate.agreement.selectors import agreement_report
+
+    rows = ["abab.a", "aabbba", "abb.ab"]
+    vote_matrix(comparisons(6), annotators, rows, swapped=False)
+    votes = campaign_votes(campaign_id=campaign.pk)
+    before = agreement_report(votes=votes, bootstrap_samples=100)
+
+    # Flip every other vote's display order: canonical choices stay, only the left/right side changes.
+    flip = [pk for index, pk in enumerate(votes.order_by("pk").values_list("pk", flat=True)) if index % 2]
+    votes.filter(pk__in=flip).update(presented_swapped=True)
+    after = agreement_report(votes=votes, bootstrap_samples=100)
+
+    position = {"left_choices", "left_fraction", "position_bias_p", "position_bias_p_holm", "flags"}
+    strip = [{k: v for k, v in row.items() if k not in position} for row in before["annotators"]]
+    assert [{k: v for k, v in row.items() if k not in position} for row in after["annotators"]] == strip
+    for key in ("summary", "cross_question", "confidence", "disputed"):
+        assert before[key] == after[key]
+    # ...while the position statistics do see the display order.
+    assert [r["left_choices"] for r in before["annotators"]] != [r["left_choices"] for r in after["annotators"]]
+
+
 def test_it_aggregates_labels_per_comparison(campaign, comparisons, annotators):
     first, second = comparisons(2)
     factories.make_vote(first, annotators[0], alignment="a", musicality="b", alignment_confidence=5,
@@ -150,7 +174,7 @@ def test_it_filters_by_modality_vocal_and_date(campaign, annotators):
     factories.make_vote(lyrics, annotators[0])
     type(old).objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=10))
 
-    def count(**kwargs: object) -> int:
+    def count(**kwargs: Any) -> int:
         return campaign_votes(campaign_id=campaign.pk, filters=AgreementFilters(**kwargs)).count()
 
     assert count() == 2
