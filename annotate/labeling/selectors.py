@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -70,6 +71,23 @@ def campaign_get_for_labeling(*, user: User | AnonymousUser, campaign_id: int) -
     if campaign is None or not getattr(user, "is_authenticated", False):
         raise CampaignNotFound()
     return campaign
+
+
+def slots_taken(*, comparison_id: int, now: datetime, annotator: User | None = None) -> int:
+    """Votes plus unexpired live reservations, optionally not counting ``annotator``'s own reservations."""
+    votes = Vote.objects.filter(comparison_id=comparison_id).count()
+    live = Assignment.objects.filter(comparison_id=comparison_id, status=Assignment.Status.LIVE, expires_at__gt=now)
+    if annotator is not None:
+        live = live.exclude(annotator=annotator)
+    return votes + live.count()
+
+
+def assignment_lapsed_without_room(*, assignment: Assignment, now: datetime) -> bool:
+    """True when the reservation lapsed and others have since filled the comparison: a vote can't count."""
+    if assignment.status == Assignment.Status.LIVE and assignment.expires_at > now:
+        return False
+    taken = slots_taken(comparison_id=assignment.comparison_id, now=now, annotator=assignment.annotator)
+    return taken >= assignment.comparison.campaign.overlap_target
 
 
 @dataclass(frozen=True)

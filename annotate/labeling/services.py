@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Clip, Comparison
 from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
-from annotate.labeling.selectors import assignment_get_for_annotator
+from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
 
 SIDES = ("A", "B")
 FEEDBACK_MAX_CHARS = 5000
@@ -49,6 +49,8 @@ FEEDBACK_MAX_CHARS = 5000
 LISTEN_TOLERANCE_S = 0.25
 # A clip can't have been heard for longer than its reservation has existed (plus request latency).
 LISTEN_WALL_CLOCK_SLACK_S = 1.0
+COMPARISON_FULL_MESSAGE = ("Your reservation for this comparison expired and it has since received all the votes it "
+                           "needs. Your answer was not recorded; please continue with the next one.")
 # How many candidates one call tries before concluding that everything left is locked by others.
 _CANDIDATES_PER_CALL = 25
 
@@ -113,15 +115,6 @@ def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaig
     return lapsed.update(status=Assignment.Status.EXPIRED, closed_at=now)
 
 
-def _slots_taken(*, comparison_id: int, now: datetime, annotator: User | None = None) -> int:
-    """Votes plus unexpired live reservations, optionally not counting ``annotator``'s own reservations."""
-    votes = Vote.objects.filter(comparison_id=comparison_id).count()
-    live = Assignment.objects.filter(comparison_id=comparison_id, status=Assignment.Status.LIVE, expires_at__gt=now)
-    if annotator is not None:
-        live = live.exclude(annotator=annotator)
-    return votes + live.count()
-
-
 def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: str) -> list[int]:
     """Comparisons with room that the annotator hasn't done: fewest votes, then fewest live, then seeded hash."""
     live = Q(assignments__status=Assignment.Status.LIVE, assignments__expires_at__gt=now)
@@ -168,7 +161,7 @@ def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: da
         if locked is None:
             return None
         # Recount under the lock: the candidate query's snapshot may predate a reservation just committed.
-        if _slots_taken(comparison_id=comparison_id, now=now) >= campaign.overlap_target:
+        if slots_taken(comparison_id=comparison_id, now=now) >= campaign.overlap_target:
             return None
         return Assignment.objects.create(
             annotator=annotator, comparison=locked, swapped=_swapped(seed=seed, comparison_id=comparison_id),
@@ -327,10 +320,8 @@ def _check_room(assignment: Assignment, now: datetime) -> None:
     if assignment.status == Assignment.Status.LIVE and assignment.expires_at > now:
         return
     Comparison.objects.select_for_update().filter(pk=assignment.comparison_id).first()
-    taken = _slots_taken(comparison_id=assignment.comparison_id, now=now, annotator=assignment.annotator)
-    if taken >= assignment.comparison.campaign.overlap_target:
-        raise ComparisonFull("Your reservation for this comparison expired and it has since received all the "
-                             "votes it needs. Your answer was not recorded; please continue with the next one.")
+    if assignment_lapsed_without_room(assignment=assignment, now=now):
+        raise ComparisonFull(COMPARISON_FULL_MESSAGE)
 
 
 def vote_submit(

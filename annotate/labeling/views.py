@@ -9,11 +9,13 @@ from urllib.parse import quote
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from annotate.catalog.models import Clip
@@ -25,10 +27,11 @@ from annotate.labeling.selectors import (
     assignment_audio_allowed,
     assignment_clip,
     assignment_get_for_annotator,
+    assignment_lapsed_without_room,
     assignment_payload,
     campaign_get_for_labeling,
 )
-from annotate.labeling.services import CampaignNotActive, assignment_next
+from annotate.labeling.services import COMPARISON_FULL_MESSAGE, CampaignNotActive, assignment_next
 
 CONTENT_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -65,6 +68,10 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
         raise Http404("No such assignment for you.") from None
     campaign = assignment.comparison.campaign
     if assignment.status in (Assignment.Status.VOTED, Assignment.Status.SKIPPED):
+        return redirect("labeling:campaign-next", campaign_id=campaign.pk)
+    if assignment_lapsed_without_room(assignment=assignment, now=timezone.now()):
+        # Don't let anyone listen for nothing: say why and hand out the next comparison.
+        messages.info(request, COMPARISON_FULL_MESSAGE.replace("Your answer was not recorded; p", "P"))
         return redirect("labeling:campaign-next", campaign_id=campaign.pk)
     context = {
         "assignment": assignment,

@@ -153,3 +153,14 @@ def test_the_schema_documents_the_annotator_endpoints(alice, client) -> None:
     vote = paths["/api/v1/assignments/{assignment_id}/vote"]["post"]
     assert {"201", "400", "404", "409"} <= set(vote["responses"])
     assert "/api/v1/assignments/{assignment_id}/skip" in paths
+
+
+def test_it_answers_409_when_a_lapsed_reservation_finds_the_comparison_full(served, alice, charlie) -> None:
+    assignment = Assignment.objects.get(public_id=served["body"]["assignment"]["id"])
+    Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.EXPIRED)
+    factories.make_vote(served["comparison"], alice)
+    factories.make_vote(served["comparison"], charlie)
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body())
+    assert response.status_code == 409
+    assert response.json()["code"] == "comparison_full" and "continue" in response.json()["detail"]
+    assert Vote.objects.filter(annotator__username="bob").count() == 0

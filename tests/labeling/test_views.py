@@ -216,3 +216,18 @@ def test_it_computes_missing_peaks_on_first_request_and_caches_them(held, bob) -
     assert len(peaks) > 100 and max(peaks) > 0.1
     clip.refresh_from_db()
     assert clip.peaks is not None and len(clip.peaks) == len(peaks)
+
+
+def test_a_lapsed_page_whose_comparison_filled_up_moves_on_with_a_message(held, bob, alice, charlie) -> None:
+    Assignment.objects.filter(pk=held.pk).update(status=Assignment.Status.EXPIRED)
+    factories.make_vote(held.comparison, alice)
+    factories.make_vote(held.comparison, charlie)
+    client = client_for(bob)
+    response = client.get(f"/listen/{held.public_id}/", follow=True)
+    assert response.redirect_chain[0][0] == f"/campaigns/{held.comparison.campaign_id}/listen/"
+    assert "received all the votes it needs" in response.content.decode()
+
+
+def test_a_lapsed_page_with_room_still_opens(held, bob) -> None:
+    Assignment.objects.filter(pk=held.pk).update(status=Assignment.Status.EXPIRED)
+    assert client_for(bob).get(f"/listen/{held.public_id}/").status_code == 200

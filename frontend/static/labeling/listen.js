@@ -7,10 +7,16 @@ const pageOpenedAt = new Date();
 const pageOpenedMs = performance.now();
 const SEEK_STEP_S = 5;
 
-// The reservation's end, in the annotator's own time zone.
-for (const el of document.querySelectorAll("time[datetime]")) {
-  el.textContent = new Date(el.getAttribute("datetime")).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
+// The reservation's end, in the annotator's own time zone; past it, say what still works.
+const expiry = document.querySelector(".lp-expiry");
+const expiresAt = new Date(data.expires_at);
+expiry.querySelector("time").textContent = expiresAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const expiryTimer = setInterval(() => {
+  if (Date.now() < expiresAt.getTime()) return;
+  expiry.textContent = "Your reservation has lapsed: your vote still counts if this pair still needs votes.";
+  expiry.classList.add("lapsed");
+  clearInterval(expiryTimer);
+}, 15_000);
 
 function formatTime(seconds) {
   if (!Number.isFinite(seconds)) return "0:00";
@@ -67,6 +73,10 @@ class Player {
       this.seekTo(((event.clientX - box.left) / box.width) * this.duration);
     });
     window.addEventListener("resize", () => this.draw());
+    a.addEventListener("error", () => {
+      this.root.classList.add("is-broken");
+      this.clock.textContent = "This clip failed to load. Reload the page, or skip with “Broken audio”.";
+    });
   }
 
   startMark() {
@@ -136,7 +146,9 @@ class Player {
     ctx.fillStyle = styles.getPropertyValue("--playhead").trim() || "#111";
     ctx.fillRect(Math.min(width - 2, position * width), 0, 2, height);
     this.seek.value = String(Math.round(position * 1000));
-    this.clock.textContent = `${formatTime(this.audio.currentTime)} / ${formatTime(this.duration)}`;
+    if (!this.root.classList.contains("is-broken")) {
+      this.clock.textContent = `${formatTime(this.audio.currentTime)} / ${formatTime(this.duration)}`;
+    }
     this.button.textContent = this.playing ? "❚❚" : "▶";
     this.button.setAttribute("aria-label", `${this.playing ? "Pause" : "Play"} ${this.side}`);
     this.root.classList.toggle("is-playing", this.playing);
