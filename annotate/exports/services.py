@@ -412,12 +412,12 @@ def _vote_extras(vote: tuple[Any, ...]) -> dict[str, Any]:
 
 def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
     """One votes.jsonl row; ``vote`` is a tuple in ``_VOTE_FIELDS`` order, choices in canonical orientation."""
-    return {
-        **_shared_fields(facts),
-        **_vote_core(pseudonym, vote),
-        **_comparison_tail(facts, split),
-        **_vote_extras(vote),
-    }
+    return {**_shared_fields(facts), **_comparison_tail(facts, split), **_vote_core(pseudonym, vote),
+            **_vote_extras(vote)}
+
+
+# ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class _VoteLines:
@@ -426,20 +426,18 @@ class _VoteLines:
 
     def __init__(self) -> None:
         self.comparison_id: int | None = None
-        self.head = self.tail = ""
+        self.head = ""
 
     def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> bytes:
         if facts.comparison_id != self.comparison_id:
             self.comparison_id = facts.comparison_id
-            self.head = json.dumps(_shared_fields(facts), ensure_ascii=False)[:-1]
-            self.tail = json.dumps(_comparison_tail(facts, split), ensure_ascii=False)[1:-1]
-        core = json.dumps(_vote_core(pseudonym, vote), ensure_ascii=False)[1:-1]
-        extras = json.dumps(_vote_extras(vote), ensure_ascii=False)[1:-1]
-        return f"{self.head}, {core}, {self.tail}, {extras}}}\n".encode()
+            self.head = _ENCODER.encode({**_shared_fields(facts), **_comparison_tail(facts, split)})[:-1]
+        body = _ENCODER.encode({**_vote_core(pseudonym, vote), **_vote_extras(vote)})
+        return f"{self.head}, {body[1:]}\n".encode()
 
 
 def _dumps(row: dict[str, Any]) -> bytes:
-    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+    return (_ENCODER.encode(row) + "\n").encode("utf-8")
 
 
 class _HashingFile:
