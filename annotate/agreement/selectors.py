@@ -467,47 +467,70 @@ def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
     }
 
 
-def _confidence_distribution(votes: QuerySet[Vote], question: str) -> dict[str, int]:
-    rows = votes.order_by().values(f"{question}_confidence").annotate(n=Count("id"))
-    counts = {str(level): 0 for level in CONFIDENCE_LEVELS}
-    counts.update({str(row[f"{question}_confidence"]): row["n"] for row in rows})
-    return counts
+def _by_confidence_level(votes: QuerySet[Vote]) -> dict[str, dict[int, tuple[int, int, int, int]]]:
+    """One window scan for both questions: per confidence level, (votes, paired votes, agreeing pairs, pairs).
 
-
-def _agreement_by_confidence(votes: QuerySet[Vote], question: str) -> list[dict[str, Any]]:
-    """Per confidence level: of the pairs a vote at that level forms with other votes on its comparison,
-    how many agree (each pair is counted once from each end)."""
-    short = "al" if question == "alignment" else "mu"
+    The pairs are those a vote forms with the other votes on its comparison, so each pair is
+    counted once from each end. Grouped by both confidences at once, then summed per question.
+    """
     rows = _wrap(
-        f"""SELECT t.{question}_confidence, COUNT(*), SUM(t.{short}_same - 1), SUM(t.m - 1)
-            FROM ({{inner}}) t WHERE t.m >= 2 GROUP BY t.{question}_confidence""",
+        """SELECT t.alignment_confidence, t.musicality_confidence, COUNT(*),
+                  SUM(CASE WHEN t.m >= 2 THEN 1 ELSE 0 END), SUM(t.al_same - 1), SUM(t.mu_same - 1), SUM(t.m - 1)
+           FROM ({inner}) t GROUP BY t.alignment_confidence, t.musicality_confidence""",
         _per_vote(votes),
     )
-    found = {int(level): (int(n), int(agree), int(pairs)) for level, n, agree, pairs in rows}
-    result = []
-    for level in CONFIDENCE_LEVELS:
-        n, agree, pairs = found.get(level, (0, 0, 0))
-        result.append({"confidence": level, "paired_votes": n, "pairs": pairs, "agreeing_pairs": agree,
-                       "agreement_rate": _ratio(agree, pairs)})
+    result: dict[str, dict[int, tuple[int, int, int, int]]] = {q: {} for q in QUESTIONS}
+    for al_level, mu_level, n, paired, al_agree, mu_agree, pairs in rows:
+        for question, level, agree in (("alignment", al_level, al_agree), ("musicality", mu_level, mu_agree)):
+            old = result[question].get(int(level), (0, 0, 0, 0))
+            result[question][int(level)] = (old[0] + int(n), old[1] + int(paired), old[2] + int(agree),
+                                             old[3] + int(pairs))
     return result
+
+
+def _confidence_levels(found: dict[int, tuple[int, int, int, int]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    distribution, agreement = {}, []
+    for level in CONFIDENCE_LEVELS:
+        n, paired, agree, pairs = found.get(level, (0, 0, 0, 0))
+        distribution[str(level)] = n
+        agreement.append({"confidence": level, "paired_votes": paired, "pairs": pairs, "agreeing_pairs": agree,
+                          "agreement_rate": _ratio(agree, pairs)})
+    return distribution, agreement
 
 
 CONFIDENCE_BINS = (("low", "mean confidence < 3"), ("medium", "3 <= mean < 4"), ("high", "mean confidence >= 4"))
 
 
-def _split_by_confidence(votes: QuerySet[Vote], question: str) -> dict[str, Any]:
-    """Are comparisons decided with low mean confidence more often split? Bins plus Fisher's exact test low vs high."""
-    short = "al" if question == "alignment" else "mu"
-    inner = _per_comparison(votes).annotate(conf=Avg(f"{question}_confidence")).filter(m__gte=2)
+def _bin_sql(column: str) -> str:
+    return f"CASE WHEN {column} < 3 THEN 'low' WHEN {column} < 4 THEN 'medium' ELSE 'high' END"
+
+
+def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tuple[int, int, int, int]]]:
+    """Per question and mean-confidence bin: (comparisons, split ones, pairs, agreeing pairs), in one scan."""
+    inner = _per_comparison(votes).annotate(
+        al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence")
+    ).filter(m__gte=2)
     rows = _wrap(
-        f"""SELECT CASE WHEN t.conf < 3 THEN 'low' WHEN t.conf < 4 THEN 'medium' ELSE 'high' END AS bin,
-                   COUNT(*), SUM(CASE WHEN t.{short}_a > 0 AND t.{short}_a < t.m THEN 1 ELSE 0 END),
+        f"""SELECT {_bin_sql("t.al_conf")}, {_bin_sql("t.mu_conf")}, COUNT(*),
+                   SUM(CASE WHEN t.al_a > 0 AND t.al_a < t.m THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN t.mu_a > 0 AND t.mu_a < t.m THEN 1 ELSE 0 END),
                    SUM(t.m * (t.m - 1) / 2),
-                   SUM(t.{short}_a * (t.{short}_a - 1) / 2 + (t.m - t.{short}_a) * (t.m - t.{short}_a - 1) / 2)
-            FROM ({{inner}}) t GROUP BY bin""",
+                   SUM(t.al_a * (t.al_a - 1) / 2 + (t.m - t.al_a) * (t.m - t.al_a - 1) / 2),
+                   SUM(t.mu_a * (t.mu_a - 1) / 2 + (t.m - t.mu_a) * (t.m - t.mu_a - 1) / 2)
+            FROM ({{inner}}) t GROUP BY 1, 2""",
         inner,
     )
-    found = {name: tuple(int(v) for v in values) for name, *values in rows}
+    result: dict[str, dict[str, tuple[int, int, int, int]]] = {q: {} for q in QUESTIONS}
+    for al_bin, mu_bin, n, al_split, mu_split, pairs, al_agree, mu_agree in rows:
+        for question, name, split, agree in (("alignment", al_bin, al_split, al_agree),
+                                             ("musicality", mu_bin, mu_split, mu_agree)):
+            old = result[question].get(name, (0, 0, 0, 0))
+            result[question][name] = (old[0] + int(n), old[1] + int(split), old[2] + int(pairs), old[3] + int(agree))
+    return result
+
+
+def _split_block(found: dict[str, tuple[int, int, int, int]]) -> dict[str, Any]:
+    """Are comparisons decided with low mean confidence more often split? Bins plus Fisher's exact test low vs high."""
     bins: list[dict[str, Any]] = []
     for name, description in CONFIDENCE_BINS:
         n, split, pairs, agree = found.get(name, (0, 0, 0, 0))
@@ -524,14 +547,15 @@ def _split_by_confidence(votes: QuerySet[Vote], question: str) -> dict[str, Any]
 
 
 def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
-    return {
-        question: {
-            "distribution": _confidence_distribution(votes, question),
-            "agreement_by_confidence": _agreement_by_confidence(votes, question),
-            "split_by_mean_confidence": _split_by_confidence(votes, question),
-        }
-        for question in QUESTIONS
-    }
+    """Per question: the confidence distribution, agreement per confidence level, and splits by mean confidence."""
+    levels = _by_confidence_level(votes)
+    splits = _splits_by_mean_confidence(votes)
+    result = {}
+    for question in QUESTIONS:
+        distribution, agreement = _confidence_levels(levels[question])
+        result[question] = {"distribution": distribution, "agreement_by_confidence": agreement,
+                            "split_by_mean_confidence": _split_block(splits[question])}
+    return result
 
 
 # --- Disputed comparisons and the full report ---------------------------------------

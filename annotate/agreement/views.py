@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.agreement import charts
 from annotate.agreement.apis import FiltersSerializer
 from annotate.agreement.selectors import AgreementFilters, agreement_campaign_get, campaign_agreement, live_max_votes
-from annotate.agreement.services import agreement_snapshot_request_refresh
+from annotate.agreement.services import agreement_snapshot_request_refresh, agreement_snapshot_schedule
 from annotate.permissions import staff_required
 
 
@@ -22,6 +22,10 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
     form = FiltersSerializer(data=request.GET)
     filters = form.to_filters() if form.is_valid() else AgreementFilters()
     report = campaign_agreement(campaign=campaign, filters=filters)
+    is_large = report["summary"]["vote_count"] > live_max_votes()
+    if is_large and filters.is_empty and report["freshness"]["source"] == "live":
+        # A large campaign with no snapshot yet: store one so the next visit needn't recompute.
+        agreement_snapshot_schedule(campaign_id=campaign.pk)
     context = {
         "campaign": campaign,
         "report": report,
@@ -29,7 +33,7 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "query": {key: request.GET.get(key, "") for key in ("modality", "vocal", "since", "until")},
         "api_url": reverse("api-campaign-agreement", args=[campaign.pk]) + ("?" + request.GET.urlencode()
                                                                             if request.GET else ""),
-        "is_large": report["summary"]["vote_count"] > live_max_votes(),
+        "is_large": is_large,
         "charts": {
             "confidence": charts.confidence_histogram(report["confidence"]),
             "agreement_by_confidence": charts.agreement_by_confidence(report["confidence"]),

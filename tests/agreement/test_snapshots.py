@@ -93,3 +93,27 @@ def test_it_refreshes_the_snapshot_on_a_real_worker(celery_worker_process, setti
     assert snapshot.vote_count == 10
     assert snapshot.report["summary"]["alignment"]["agreement_rate"] == 1.0
     assert snapshot.report["summary"]["alignment"]["alpha"]["status"] == "no_variation"
+
+
+def test_it_offers_a_refresh_and_schedules_a_first_snapshot_for_large_campaigns(
+        client, alice, settings, campaign, comparisons, annotators, monkeypatch):
+    from annotate.agreement import tasks
+
+    queued: list[object] = []
+    monkeypatch.setattr(tasks.agreement_snapshot_refresh_task, "apply_async", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(tasks.agreement_snapshot_refresh_task, "delay_on_commit", lambda *a: queued.append(a))
+    settings.AGREEMENT_LIVE_MAX_VOTES = 3
+    vote_matrix(comparisons(3), annotators, ["aba", "abb"])
+    client.force_login(alice)
+
+    page = client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+    assert "Refresh snapshot now" in page and "Computed live" in page
+    assert len(queued) == 1  # the first snapshot was scheduled
+
+    response = client.post(f"/campaigns/{campaign.pk}/agreement/refresh")
+    assert response.status_code == 302 and len(queued) == 2
+    assert AgreementSnapshot.objects.get(campaign=campaign).refresh_requested_at is not None
+
+    agreement_snapshot_refresh(campaign_id=campaign.pk)
+    page = client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+    assert "Stored snapshot computed" in page and "0</strong> votes since" in page
