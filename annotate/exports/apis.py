@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.http import FileResponse, Http404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -86,6 +88,10 @@ _DOWNLOADABLE = ("votes.jsonl", "train.jsonl", "validation.jsonl", "test.jsonl",
                  "manifest.json", "README.md")
 
 
+_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "...", "errors": {"<parameter>": "<reason>"}}')
+_FILE = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
+
+
 def _bad_request(detail: str, errors: dict[str, Any]) -> Response:
     flat = {name: (reason[0] if isinstance(reason, list) else reason) for name, reason in errors.items()}
     return Response({"detail": detail, "errors": flat}, status=status.HTTP_400_BAD_REQUEST)
@@ -98,6 +104,8 @@ class ExportCreateApi(APIView):
     InputSerializer = ExportParametersSerializer
     OutputSerializer = ExportSerializer
 
+    @extend_schema(operation_id="export_create", request=ExportParametersSerializer,
+                   responses={202: ExportSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR})
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get_for_export(user=request.user, campaign_id=campaign_id)
         serializer = self.InputSerializer(data=request.data)
@@ -116,6 +124,8 @@ class ExportListApi(APIView):
     permission_classes = [IsStaff]
     OutputSerializer = ExportSerializer
 
+    @extend_schema(operation_id="export_list", responses={200: ExportSerializer(many=True), 400: _ERROR},
+                   parameters=[OpenApiParameter("campaign", int, required=True)])
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("campaign", "")
         if not raw.isdigit():
@@ -131,6 +141,7 @@ class ExportDetailApi(APIView):
     permission_classes = [IsStaff]
     OutputSerializer = ExportSerializer
 
+    @extend_schema(operation_id="export_detail", responses={200: ExportSerializer, 403: _ERROR, 404: _ERROR})
     def get(self, request: Request, export_id: int) -> Response:
         export = export_get_for_user(user=request.user, export_id=export_id)
         return Response(self.OutputSerializer(export).data)
@@ -150,6 +161,7 @@ class ExportDownloadApi(APIView):
 
     permission_classes = [IsStaff]
 
+    @extend_schema(operation_id="export_download", responses={200: _FILE, 404: _ERROR, 409: _ERROR})
     def get(self, request: Request, export_id: int) -> Response | FileResponse:
         export = export_get_for_user(user=request.user, export_id=export_id)
         if (conflict := _finished_or_conflict(export)) is not None:
@@ -167,6 +179,7 @@ class ExportFileApi(APIView):
 
     permission_classes = [IsStaff]
 
+    @extend_schema(operation_id="export_file", responses={200: _FILE, 404: _ERROR, 409: _ERROR})
     def get(self, request: Request, export_id: int, name: str) -> Response | FileResponse:
         export = export_get_for_user(user=request.user, export_id=export_id)
         if (conflict := _finished_or_conflict(export)) is not None:

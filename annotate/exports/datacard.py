@@ -56,8 +56,8 @@ def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
         f"# {campaign.name}: CMI-Pref-style preference export",
         "",
         f"Human pairwise judgements of generated music collected on the CMI annotation platform (export "
-        f"{manifest['export_id']}). One row per vote, in the CMI-RewardBench JSONL schema: CMI-RewardBench "
-        "evaluation code reads `test.jsonl` unchanged.",
+        f"{manifest['export_id']}). One row per vote, with the field names of the CMI-RewardBench JSONL "
+        "schema; extra fields have their own names.",
         "",
         "## Licence",
         "",
