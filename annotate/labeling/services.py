@@ -26,6 +26,7 @@ written when one is raised.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,8 @@ from django.utils import timezone
 from annotate.catalog.models import Campaign, Clip, Comparison
 from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
+
+logger = logging.getLogger(__name__)
 
 SIDES = ("A", "B")
 FEEDBACK_MAX_CHARS = 5000
@@ -376,7 +379,19 @@ def vote_submit(
         Assignment.objects.filter(annotator=annotator, comparison_id=assignment.comparison_id,
                                   status=Assignment.Status.LIVE).update(status=Assignment.Status.EXPIRED, closed_at=now)
         annotator_profile_ensure(user=annotator)
+        campaign_id = campaign.pk
+        transaction.on_commit(lambda: _agreement_refresh_schedule(campaign_id))
     return vote
+
+
+def _agreement_refresh_schedule(campaign_id: int) -> None:
+    """Ask for a debounced agreement snapshot; the vote is already stored, so a broker outage only logs."""
+    from annotate.agreement.services import agreement_snapshot_schedule
+
+    try:
+        agreement_snapshot_schedule(campaign_id=campaign_id)
+    except Exception:  # broker or cache down: voting must keep working
+        logger.warning("could not schedule an agreement snapshot for campaign %s", campaign_id, exc_info=True)
 
 
 def _check_open(assignment: Assignment, annotator: User) -> None:

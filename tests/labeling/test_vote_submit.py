@@ -200,3 +200,30 @@ def test_it_keeps_one_vote_when_two_tabs_submit_at_once() -> None:
         thread.join(timeout=30)
     assert sorted(outcomes) == ["created"] + ["duplicate"] * (tabs - 1)
     assert Vote.objects.filter(annotator=annotator).count() == 1
+
+
+def test_it_schedules_an_agreement_snapshot_after_the_vote_commits(
+    assignment, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    from annotate.agreement import services as agreement_services
+
+    scheduled: list[int] = []
+    monkeypatch.setattr(agreement_services, "agreement_snapshot_schedule",
+                        lambda *, campaign_id: scheduled.append(campaign_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        vote_submit(**vote_kwargs(assignment))
+    assert scheduled == [assignment.comparison.campaign_id]
+
+
+def test_it_keeps_the_vote_when_scheduling_the_snapshot_fails(
+    assignment, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    from annotate.agreement import services as agreement_services
+
+    def broker_down(*, campaign_id: int) -> None:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(agreement_services, "agreement_snapshot_schedule", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        vote = vote_submit(**vote_kwargs(assignment))
+    assert Vote.objects.filter(pk=vote.pk).exists()
