@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -142,6 +143,10 @@ _FACT_FIELDS = (
 )
 
 
+# ComparisonFacts' fields in _FACT_FIELDS order (all but vote_count).
+_FACT_NAMES = [f.name for f in dataclasses.fields(ComparisonFacts)][:-1]
+
+
 def export_comparison_facts(*, votes: QuerySet[Vote]) -> dict[int, ComparisonFacts]:
     """Facts for every comparison that has at least one of ``votes``, keyed by comparison id, in id order."""
     counts = dict(votes.order_by().values("comparison_id").annotate(n=Count("id")).values_list("comparison_id", "n"))
@@ -152,9 +157,9 @@ def export_comparison_facts(*, votes: QuerySet[Vote]) -> dict[int, ComparisonFac
     )
     facts: dict[int, ComparisonFacts] = {}
     for row in rows.iterator(chunk_size=5000):
-        pk = row[0]
-        facts[pk] = ComparisonFacts(
-            pk, row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7] or "",
-            *row[8:16], row[16], row[17], row[18], counts[pk],
-        )
+        values: dict[str, Any] = dict(zip(_FACT_NAMES, row, strict=True))
+        # No reference clip: "" rather than None, like the other text fields.
+        values["reference_sha"] = values["reference_sha"] or ""
+        values["reference_file"] = values["reference_file"] or ""
+        facts[row[0]] = ComparisonFacts(**values, vote_count=counts[row[0]])
     return facts

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -212,7 +212,7 @@ def _check_feasible(plan: _Plan) -> None:
 def export_create(
     *,
     campaign: Campaign,
-    requested_by: AbstractBaseUser | None,
+    requested_by: User | None,
     parameters: Mapping[str, Any],
     enqueue: bool = True,
 ) -> Export:
@@ -666,26 +666,32 @@ def _manifest(
 
 
 def _write_archive(workdir: Path, out: Path, archive: str) -> str:
-    """A reproducible archive of the directory: sorted members, zeroed owners and times."""
+    """A reproducible archive of the directory: sorted members, zeroed owners and times. Returns its file name."""
     if archive == "none":
         return ""
     paths = sorted(p for p in out.rglob("*") if p.is_file())
+    name = f"{out.name}.{archive}"
     if archive == "zip":
-        name = f"{out.name}.zip"
-        with zipfile.ZipFile(workdir / name, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for path in paths:
-                arcname = f"{out.name}/{path.relative_to(out).as_posix()}"
-                info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with path.open("rb") as source, zf.open(info, "w") as target:
-                    shutil.copyfileobj(source, target, 1 << 20)
-        return name
-    name = f"{out.name}.tar.gz"
-    with (workdir / name).open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
+        _write_zip(workdir / name, out, paths)
+    else:
+        _write_tar_gz(workdir / name, out, paths)
+    return name
+
+
+def _write_zip(destination: Path, out: Path, paths: list[Path]) -> None:
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in paths:
+            info = zipfile.ZipInfo(f"{out.name}/{path.relative_to(out).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as source, zf.open(info, "w") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+
+
+def _write_tar_gz(destination: Path, out: Path, paths: list[Path]) -> None:
+    with destination.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in paths:
             info = tar.gettarinfo(str(path), arcname=f"{out.name}/{path.relative_to(out).as_posix()}")
             info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
-    return name
