@@ -128,12 +128,12 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
 
 
 @pytest.mark.django_db
-def test_it_throttles_scoring_per_token(alice, active_version, rm_worker_alive, settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_throttles_scoring_per_token(alice, active_version, rm_worker_alive) -> None:  # type: ignore[no-untyped-def]
     from django.core.cache import cache
     from rest_framework.throttling import ScopedRateThrottle
 
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"score": "2/min", "user": None}}
-    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    original_rates = ScopedRateThrottle.THROTTLE_RATES  # a class attribute read at import: restore it ourselves
+    ScopedRateThrottle.THROTTLE_RATES = {"score": "2/min", "user": None}
     cache.delete(f"throttle_score_{alice.pk}")
     try:
         api = _token_client(alice)
@@ -143,6 +143,4 @@ def test_it_throttles_scoring_per_token(alice, active_version, rm_worker_alive, 
         assert codes == [400, 400, 429]
         assert other.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code == 400
     finally:
-        from rest_framework.settings import api_settings
-
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        ScopedRateThrottle.THROTTLE_RATES = original_rates
