@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,15 @@ from annotate.catalog.models import Campaign, Comparison
 from tests import factories
 
 # Set before any worker starts: the worker subprocess inherits it and writes where the tests look.
+_OWN_EXPORT_ROOT = "EXPORT_ROOT" not in os.environ
 os.environ.setdefault("EXPORT_ROOT", tempfile.mkdtemp(prefix="cmi-test-exports-"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_export_root() -> Iterator[None]:
+    yield
+    if _OWN_EXPORT_ROOT:
+        shutil.rmtree(os.environ["EXPORT_ROOT"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
