@@ -345,3 +345,41 @@ def test_it_encodes_each_line_exactly_as_the_row_dict_would_be(dataset: Dataset)
     for vote in Vote.objects.order_by("comparison_id", "id").values_list(*_VOTE_FIELDS):
         comparison = facts[vote[0]]
         assert lines.line(comparison, "train", "ann-x", vote) == _dumps(vote_row(comparison, "train", "ann-x", vote))
+
+
+def test_it_shows_progress_on_the_row_while_running(dataset: Dataset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from annotate.exports import services
+
+    seen: list[tuple[str, float, str]] = []
+    real_write_audio = services._write_audio
+
+    def observed(*args: object, **kwargs: object) -> None:
+        row = Export.objects.get()
+        seen.append((row.status, row.progress, row.progress_message))
+        real_write_audio(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_write_audio", observed)
+    run_export(dataset.campaign)
+    assert seen == [("running", 0.8, "copying audio")]
+
+
+def test_it_falls_back_to_the_package_version_without_git(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from importlib import metadata
+
+    from annotate.exports import services
+
+    def no_git(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(services.subprocess, "run", no_git)
+    assert services.code_version() == f"cmi-annotate {metadata.version('cmi-annotate')}"
+
+
+def test_it_writes_a_zip_with_every_file(dataset: Dataset) -> None:
+    import zipfile
+
+    export, root = run_export(dataset.campaign, archive="zip")
+    with zipfile.ZipFile(Path(settings.EXPORT_ROOT) / export.archive_path) as zf:
+        names = set(zf.namelist())
+        assert zf.read(f"{root.name}/test.jsonl") == (root / "test.jsonl").read_bytes()
+    assert names == {f"{root.name}/{p.relative_to(root)}" for p in root.rglob("*") if p.is_file()}
