@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -18,7 +19,7 @@ from annotate.labeling.models import Vote
 from rm_service.models import ModelVersion, Prediction, ScoringJob, TrainingRun
 
 QUESTIONS = ("alignment", "musicality")
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 
 
 def can_use_reward_model(user: User) -> bool:
@@ -107,7 +108,7 @@ def _calibration(points: list[tuple[float, int, int]], bins: int = 10) -> dict[s
 
     ``points`` are (model prob_a, votes for A, votes) per comparison; bins and ECE are weighted by votes.
     """
-    sums = [[0.0, 0, 0] for _ in range(bins)]  # sum(prob * votes), votes for A, votes
+    sums = [[0.0, 0.0, 0.0] for _ in range(bins)]  # sum(prob * votes), votes for A, votes
     for prob, for_a, votes in points:
         b = min(int(prob * bins), bins - 1)
         sums[b][0] += prob * votes
@@ -115,13 +116,14 @@ def _calibration(points: list[tuple[float, int, int]], bins: int = 10) -> dict[s
         sums[b][2] += votes
     total = sum(s[2] for s in sums)
     rows, ece = [], 0.0
-    for b, (prob_sum, for_a, votes) in enumerate(sums):
-        if not votes:
+    for b, (prob_sum, bin_for_a, bin_votes) in enumerate(sums):
+        if not bin_votes:
             continue
-        mean_prob, observed = prob_sum / votes, for_a / votes
-        ece += votes / total * abs(mean_prob - observed)
-        rows.append({"lo": b / bins, "hi": (b + 1) / bins, "n": votes, "mean_prob": mean_prob, "observed": observed})
-    return {"bins": rows, "ece": ece if total else None, "n": total}
+        mean_prob, observed = prob_sum / bin_votes, bin_for_a / bin_votes
+        ece += bin_votes / total * abs(mean_prob - observed)
+        rows.append({"lo": b / bins, "hi": (b + 1) / bins, "n": int(bin_votes), "mean_prob": mean_prob,
+                     "observed": observed})
+    return {"bins": rows, "ece": ece if total else None, "n": int(total)}
 
 
 def _over_time(votes: list[tuple[Any, bool]], max_points: int = 60) -> list[dict[str, Any]]:
@@ -144,10 +146,11 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
     """
     predictions = {p.comparison_id: p for p in Prediction.objects.filter(
         model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False)}
-    votes = list(Vote.objects.filter(comparison_id__in=predictions).values(
+    rows = Vote.objects.filter(comparison_id__in=predictions).values(
         "comparison_id", "alignment_choice", "musicality_choice", "alignment_confidence", "musicality_confidence",
         "created_at", "comparison__instruction__modality", "comparison__clip_a__is_vocal",
-        "comparison__clip_b__is_vocal"))
+        "comparison__clip_b__is_vocal")
+    votes = cast(list[dict[str, Any]], list(rows))
     result: dict[str, Any] = {"campaign": campaign.pk, "model_version": version.pk, "model_name": version.name,
                               "predictions": len(predictions), "votes": len(votes), "questions": {}}
     disagreements: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -101,7 +101,7 @@ def _export_paths(export_id: int) -> dict[str, Any]:
 
 def training_run_create(
     *,
-    user: AbstractBaseUser | None,
+    user: User | None,
     campaign: Campaign | None = None,
     export_id: int | None = None,
     train_jsonl: str = "",
@@ -360,7 +360,12 @@ def scoring_audio_resolve(*, spec: ItemSpec, label: str) -> dict[str, str]:
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:
         raise RmServiceError(f"{label}: clip {clip_id} does not exist")
-    return {"audio": str(Path(settings.MEDIA_ROOT) / clip.file.name), "sha256": clip.sha256}
+    return {"audio": clip_path(clip), "sha256": clip.sha256}
+
+
+def clip_path(clip: Clip) -> str:
+    """Absolute path of a clip's audio under MEDIA_ROOT."""
+    return str(Path(settings.MEDIA_ROOT) / str(clip.file.name))
 
 
 def _clip_id_from_url(url: str, *, label: str) -> int:
@@ -416,7 +421,7 @@ def _uploads_dir() -> Path:
 
 
 def scoring_job_create(
-    *, user: AbstractBaseUser | None, kind: str, items: list[dict[str, Any]], params: dict[str, Any],
+    *, user: User | None, kind: str, items: list[dict[str, Any]], params: dict[str, Any],
     version: ModelVersion, campaign: Campaign | None = None, enqueue: bool = True,
 ) -> ScoringJob:
     job = ScoringJob.objects.create(kind=kind, items=items, params=params, model_version=version,
@@ -519,13 +524,12 @@ def predictions_compute(*, version: ModelVersion, campaign: Campaign, job: Scori
     comparisons = list(
         Comparison.objects.filter(campaign=campaign).select_related("instruction__reference_clip", "clip_a", "clip_b")
     )
-    media = Path(settings.MEDIA_ROOT)
     inputs = []
     for comparison in comparisons:
         instruction = comparison.instruction
-        ref = str(media / instruction.reference_clip.file.name) if instruction.reference_clip else None
+        ref = clip_path(instruction.reference_clip) if instruction.reference_clip else None
         for clip in (comparison.clip_a, comparison.clip_b):
-            inputs.append({"audio": str(media / clip.file.name), "text": instruction.text,
+            inputs.append({"audio": clip_path(clip), "text": instruction.text,
                            "lyrics": instruction.lyrics, "ref_audio": ref})
     scores = runtime.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None) if inputs else []
     rows = []

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -58,10 +58,13 @@ def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
         return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
     try:
         config = json.loads(post.get("config") or "{}")
+        text = {f: post.get(f, "").strip() for f in TRAIN_FIELDS}
         run = services.training_run_create(
-            user=request.user, campaign=campaign, export_id=int(post["export_id"]) if post.get("export_id") else None,
+            user=request.user if isinstance(request.user, User) else None, campaign=campaign,
+            export_id=int(post["export_id"]) if post.get("export_id") else None,
             encoder=post.get("encoder", "builtin"), preset=post.get("preset", "tiny"), config=config,
-            **{f: post.get(f, "").strip() for f in TRAIN_FIELDS},
+            train_jsonl=text["train_jsonl"], validation_jsonl=text["validation_jsonl"], test_jsonl=text["test_jsonl"],
+            dataset_root=text["dataset_root"], pseudo_jsonl=text["pseudo_jsonl"], name=text["name"],
         )
     except (services.RmServiceError, json.JSONDecodeError, ValueError) as exc:
         messages.error(request, f"Training run not started: {exc}")
@@ -126,7 +129,7 @@ def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
     })
 
 
-def clip_audio(request: HttpRequest, clip_id: int) -> HttpResponse:
+def clip_audio(request: HttpRequest, clip_id: int) -> FileResponse:
     """A clip's audio for scoring pipelines (token or staff session); the platform URL the score API accepts."""
     user = request.user
     if not user.is_authenticated:
@@ -137,4 +140,4 @@ def clip_audio(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:
         raise Http404(f"clip {clip_id} does not exist")
-    return FileResponse((Path(settings.MEDIA_ROOT) / clip.file.name).open("rb"))
+    return FileResponse(Path(services.clip_path(clip)).open("rb"))
