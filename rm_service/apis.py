@@ -106,8 +106,8 @@ class ScoringApi(APIView):
         try:
             job = services.scoring_job_create(user=request.user, kind=kind, items=items, params=params,
                                               version=version)
-        except Exception as exc:  # the broker went away between the availability check and the send
-            raise ServiceUnavailable(f"The reward-model service is unavailable: cannot queue work ({exc}).") from exc
+        except services.RmUnavailable as exc:  # the broker went away after the availability check
+            raise ServiceUnavailable(str(exc)) from exc
         if len(items) > _sync_max_items() or not params.get("wait", True):
             return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
         try:
@@ -287,6 +287,8 @@ class TrainingRunCreateApi(APIView):
             run = services.training_run_create(user=request.user, campaign=campaign, **args)
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        except services.RmUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -324,6 +326,8 @@ class TrainingRunResumeApi(APIView):
             run = services.training_run_resume(run=run)
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        except services.RmUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -354,6 +358,8 @@ class ModelVersionActivateApi(APIView):
             version = services.model_version_activate(version=version)
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        except services.RmUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         return Response(ModelVersionOutputSerializer(version).data)
 
 

@@ -48,9 +48,22 @@ def _now() -> Any:
     return timezone.now()
 
 
-def _enqueue(send: Callable[[], Any]) -> None:
-    """Send a Celery message after the surrounding transaction commits (immediately in autocommit)."""
-    transaction.on_commit(send)
+def _enqueue(send: Callable[[], Any], *, on_failure: Callable[[str], None]) -> None:
+    """Send a Celery message after the surrounding transaction commits (immediately in autocommit).
+
+    If the broker refuses it, ``on_failure`` marks the row failed (it would otherwise wait forever) and
+    RmUnavailable reaches the caller, which answers 503.
+    """
+
+    def send_or_fail() -> None:
+        try:
+            send()
+        except Exception as exc:
+            reason = f"The reward-model service is unavailable: the task broker refused the job ({exc})."
+            on_failure(reason)
+            raise RmUnavailable(reason) from exc
+
+    transaction.on_commit(send_or_fail)
 
 
 # --- Training runs -------------------------------------------------------------------------------------
@@ -156,7 +169,12 @@ def training_run_create(
 def _enqueue_training(run: TrainingRun) -> None:
     from rm_service import tasks
 
-    _enqueue(lambda: tasks.training_run_execute.delay(run.pk))
+    def fail(reason: str) -> None:
+        TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, error=reason, finished_at=_now()
+        )
+
+    _enqueue(lambda: tasks.training_run_execute.delay(run.pk), on_failure=fail)
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
@@ -430,7 +448,8 @@ def scoring_job_create(
         from rm_service import tasks
 
         # The task id is the job's public id, so the API can wait on the result backend for this job.
-        _enqueue(lambda: tasks.scoring_job_execute.apply_async(args=[job.pk], task_id=str(job.public_id)))
+        _enqueue(lambda: tasks.scoring_job_execute.apply_async(args=[job.pk], task_id=str(job.public_id)),
+                 on_failure=lambda reason: scoring_job_fail(job=job, error=reason))
     return job
 
 

@@ -66,7 +66,7 @@ def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
             train_jsonl=text["train_jsonl"], validation_jsonl=text["validation_jsonl"], test_jsonl=text["test_jsonl"],
             dataset_root=text["dataset_root"], pseudo_jsonl=text["pseudo_jsonl"], name=text["name"],
         )
-    except (services.RmServiceError, json.JSONDecodeError, ValueError) as exc:
+    except (services.RmServiceError, services.RmUnavailable, json.JSONDecodeError, ValueError) as exc:
         messages.error(request, f"Training run not started: {exc}")
         return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
     messages.success(request, f"Training run {run.pk} queued.")
@@ -90,7 +90,7 @@ def training_run_action(request: HttpRequest, run_id: int, action: str) -> HttpR
             services.training_run_resume(run=run)
         else:
             raise Http404(f"unknown action {action!r}")
-    except services.RmServiceError as exc:
+    except (services.RmServiceError, services.RmUnavailable) as exc:
         messages.error(request, str(exc))
     return redirect("rm_service:run-detail", run_id=run.pk)
 
@@ -111,7 +111,7 @@ def model_version_action(request: HttpRequest, version_id: int, action: str) -> 
             messages.success(request, f"Predictions of {version} for {campaign} queued.")
         else:
             raise Http404(f"unknown action {action!r}")
-    except services.RmServiceError as exc:
+    except (services.RmServiceError, services.RmUnavailable) as exc:
         messages.error(request, str(exc))
     return redirect(request.POST.get("next") or "rm_service:registry")
 

@@ -128,3 +128,21 @@ def test_it_keeps_one_active_version(tiny_checkpoint: Path) -> None:
     assert list(ModelVersion.objects.filter(is_active=True)) == [second]
     with pytest.raises(services.RmServiceError, match="does not exist"):
         services.model_version_activate(version=ModelVersion.objects.create(name="x", checkpoint_path="/nope"))
+
+
+@pytest.mark.django_db
+def test_it_fails_the_run_when_the_broker_refuses_it(synthetic_data: Path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                      django_capture_on_commit_callbacks) -> None:
+    from kombu.exceptions import OperationalError
+
+    from rm_service import tasks
+
+    def broker_down(*args: object, **kwargs: object) -> None:  # what kombu raises when Redis is gone
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    monkeypatch.setattr(tasks.training_run_execute, "delay", broker_down)
+    with pytest.raises(services.RmUnavailable, match="broker refused"):
+        with django_capture_on_commit_callbacks(execute=True):
+            _create(synthetic_data, enqueue=True)
+    run = TrainingRun.objects.get()
+    assert run.status == JobStatus.FAILED and "Connection refused" in run.error
