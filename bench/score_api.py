@@ -226,6 +226,8 @@ def _bench_config(name: str, args: argparse.Namespace, work: Path, media: Path, 
             start = time.perf_counter()
             scorer.score_batch(items, batch_size=16)
             direct[phase].append(time.perf_counter() - start)
+    print(f"[{name}] load average during the run: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs; "
+          "other processes on the machine skew every figure)")
     for phase in ("cold", "warm"):
         ratio = statistics.median(api[phase]) / statistics.median(direct[phase])
         print(f"[{name}] {phase:4s} API    {_stats(api[phase])}")
