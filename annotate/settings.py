@@ -211,6 +211,20 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)
 
+# --- Agreement ----------------------------------------------------------------
+# Campaigns with more votes than this are served from a stored snapshot refreshed by Celery.
+AGREEMENT_LIVE_MAX_VOTES = env_int("AGREEMENT_LIVE_MAX_VOTES", 50_000, minimum=0)
+AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS = env_int("AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS", 30, minimum=1)
+
+# --- Reward-model service -----------------------------------------------------
+# "cpu", "cuda" or "cuda:N"; empty = CUDA when the worker sees a GPU, else CPU (read by rm_service.runtime).
+RM_DEVICE = env_str("RM_DEVICE", "")
+# Scoring requests up to this many items wait for the worker (up to the timeout); larger ones get a 202.
+RM_SCORE_SYNC_MAX_ITEMS = env_int("RM_SCORE_SYNC_MAX_ITEMS", 16, minimum=0)
+RM_SCORE_SYNC_TIMEOUT_S = env_float("RM_SCORE_SYNC_TIMEOUT_S", 30.0, minimum=0.1)
+# A running job whose worker heartbeat is older than this is marked failed (resumable if checkpointed).
+RM_STALE_AFTER_S = env_float("RM_STALE_AFTER_S", 120.0, minimum=5.0)
+
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
