@@ -184,9 +184,9 @@ def _drum_samples(sr: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     kick_freq = 45.0 + 75.0 * np.exp(-t / 0.04)
     kick = np.sin(2 * np.pi * np.cumsum(kick_freq) / sr) * np.exp(-t / 0.12)
     ts = t[: int(0.2 * sr)]
-    snare = 0.7 * rng.standard_normal(len(ts)) * np.exp(-ts / 0.06) + 0.4 * np.sin(
-        2 * np.pi * 185.0 * ts
-    ) * np.exp(-ts / 0.05)
+    snare = 0.7 * rng.standard_normal(len(ts)) * np.exp(-ts / 0.06) + 0.4 * np.sin(2 * np.pi * 185.0 * ts) * np.exp(
+        -ts / 0.05
+    )
     th = t[: int(0.06 * sr)]
     hat = np.diff(rng.standard_normal(len(th) + 1)) * 0.25 * np.exp(-th / 0.015)
     return {"kick": kick, "snare": snare, "hat": hat}
@@ -200,9 +200,7 @@ def _place(track: np.ndarray, sample: np.ndarray, onset_s: float, sr: int, gain:
     track[start : start + n] += gain * sample[:n]
 
 
-def render(
-    spec: MusicSpec, *, duration_s: float, sr: int = 24000, seed: int = 0, stereo: bool = False
-) -> np.ndarray:
+def render(spec: MusicSpec, *, duration_s: float, sr: int = 24000, seed: int = 0, stereo: bool = False) -> np.ndarray:
     """Synthesise a clip.
 
     Args:
@@ -347,11 +345,13 @@ def render(
     return mix.astype(np.float32)
 
 
-def describe(spec: MusicSpec) -> str:
-    """A short English instruction naming the audible attributes of ``spec``."""
+def describe(spec: MusicSpec, *, bpm: bool = True) -> str:
+    """A short English instruction naming the audible attributes of ``spec`` (``bpm``: state the tempo number)."""
     speed = "slow" if spec.tempo_bpm < 90 else "fast" if spec.tempo_bpm >= 125 else "moderate"
     pitch = "low" if spec.register < 0 else "bright" if spec.register > 0 else "mid-range"
-    parts = [f"A {speed}, {pitch} {spec.mode}-key {spec.instrument} piece at {round(spec.tempo_bpm)} BPM"]
+    parts = [f"A {speed}, {pitch} {spec.mode}-key {spec.instrument} piece"]
+    if bpm:
+        parts.append(f" at {round(spec.tempo_bpm)} BPM")
     extras = []
     if spec.drums:
         extras.append("drums")

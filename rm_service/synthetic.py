@@ -72,10 +72,13 @@ def _target(rng: np.random.Generator, vocal: bool) -> MusicSpec:
     )
 
 
-def _mismatch(rng: np.random.Generator, spec: MusicSpec, modality: str) -> tuple[MusicSpec, list[str]]:
-    """Change one or two attributes the instruction makes audible."""
-    candidates = list(ATTRIBUTES) + (["vocal"] if modality in ("L", "C") else [])
-    changed = list(rng.choice(candidates, size=1 + int(rng.random() < 0.35), replace=False))
+def _mismatch(
+    rng: np.random.Generator, spec: MusicSpec, modality: str, attributes: tuple[str, ...]
+) -> tuple[MusicSpec, list[str]]:
+    """Change one or two attributes the instruction makes audible (a voice only where lyrics ask for one)."""
+    candidates = [a for a in attributes if a != "vocal" or modality in ("L", "C")]
+    size = min(len(candidates), 1 + int(rng.random() < 0.35))
+    changed = list(rng.choice(candidates, size=size, replace=False))
     for attr in changed:
         if attr == "tempo":
             spec = replace(spec, tempo_bpm=_tempo(rng, spec.tempo_bpm < 100))
@@ -104,7 +107,7 @@ def _degrade(rng: np.random.Generator, spec: MusicSpec, quality: int) -> MusicSp
 
 def _prompt(spec: MusicSpec, modality: str) -> str:
     if modality in ("T", "L"):
-        return describe(spec)
+        return describe(spec, bpm=False)  # no number: "slow"/"fast" must be heard, not read off digits
     drums = "with drums" if spec.drums else "without drums"
     voice = " and a sung melody" if spec.vocal else ""
     return f"Music in the style of the reference clip, {drums}{voice}."
@@ -128,6 +131,8 @@ def make_synthetic_dataset(
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
     judge_noise: float = 0.1,
     judge_first_bias: float = 0.25,
+    modalities: tuple[str, ...] = ("T", "L", "A", "C"),
+    attributes: tuple[str, ...] = (*ATTRIBUTES, "vocal"),
 ) -> SyntheticSummary:
     """Generate the synthetic dataset (deterministic for a seed).
 
@@ -143,6 +148,8 @@ def make_synthetic_dataset(
         split_fractions: (train, validation, test) fractions of instructions.
         judge_noise: probability the simulated judge answers at random.
         judge_first_bias: probability it simply prefers the clip shown first.
+        modalities: instruction modalities, assigned in turn (default all of T, L, A, C).
+        attributes: what a mismatched clip may change ("vocal" only applies to L and C).
 
     Returns:
         Counts per split.
@@ -165,7 +172,7 @@ def make_synthetic_dataset(
 
     for i in range(n_instructions):
         split = "train" if i < n_train else "validation" if i < n_train + n_val else "test"
-        modality = ("T", "L", "A", "C")[i % 4]
+        modality = modalities[i % len(modalities)]
         vocal = modality in ("L", "C")
         target = _target(rng, vocal)
         base = {
@@ -183,10 +190,10 @@ def make_synthetic_dataset(
 
         for k in range(pairs_per_instruction):
             content = seed * 100_003 + i * 97 + 10 + k
-            rows[split].append(_pair(rng, base, target, f"p{i:04d}_{k}", content, clip))
+            rows[split].append(_pair(rng, base, target, f"p{i:04d}_{k}", content, clip, attributes))
         for k in range(mos_per_instruction):
             aligned = bool(rng.random() < 0.5)
-            spec, changed = (target, []) if aligned else _mismatch(rng, target, modality)
+            spec, changed = (target, []) if aligned else _mismatch(rng, target, modality, attributes)
             quality = int(rng.integers(0, 3))
             path = clip(f"m{i:04d}_{k}", _degrade(rng, spec, quality), seed * 100_003 + i * 97 + 50 + k)
             rows[split].append(
@@ -200,7 +207,7 @@ def make_synthetic_dataset(
             )
         if split == "train":
             for k in range(judged_per_instruction):
-                pair = _pair(rng, base, target, f"j{i:04d}_{k}", seed * 100_003 + i * 97 + 110 + k, clip)
+                pair = _pair(rng, base, target, f"j{i:04d}_{k}", seed * 100_003 + i * 97 + 110 + k, clip, attributes)
                 judged.append(_judge(rng, pair, judge_noise, judge_first_bias))
 
     for split, split_rows in rows.items():
@@ -222,9 +229,10 @@ def _pair(
     name: str,
     content_seed: int,
     clip: Callable[[str, MusicSpec, int], str],
+    attributes: tuple[str, ...],
 ) -> dict[str, Any]:
     """One comparison: the aligned clip and a mismatched one, each independently degraded."""
-    wrong, changed = _mismatch(rng, target, base["modality"])
+    wrong, changed = _mismatch(rng, target, base["modality"], attributes)
     qualities = [int(q) for q in rng.choice(3, size=2, replace=rng.random() < 0.15)]
     aligned_first = bool(rng.random() < 0.5)
     specs = [target, wrong] if aligned_first else [wrong, target]
