@@ -95,7 +95,8 @@ class Dataset:
 
     def instructions(self) -> list[Instruction]:
         found: dict[Instruction, None] = {}
-        for ex in [*self.pairs, *self.mos]:
+        examples: list[PairExample | MosExample] = [*self.pairs, *self.mos]
+        for ex in examples:
             found[ex.instruction] = None
         return list(found)
 

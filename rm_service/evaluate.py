@@ -217,7 +217,8 @@ def evaluate(
     }
     (out / "metrics.json").write_text(json.dumps({"config": config, "summary": summary, "detail": detail}, indent=2))
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
-        for example in [*ds.pairs, *ds.mos]:
+        examples: list[PairExample | MosExample] = [*ds.pairs, *ds.mos]
+        for example in examples:
             f.write(json.dumps(_prediction_row(example, scores), ensure_ascii=False) + "\n")
     return EvaluationReport(summary, detail, out)
 

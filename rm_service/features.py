@@ -85,6 +85,7 @@ class Featurizer:
         if found is not None:
             return found
         if wav is None:
+            assert not isinstance(source, np.ndarray)  # arrays were decoded above
             wav = load_audio(source, sr=target_sr, max_dur=seconds)
         arrays = []
         for piece in windows_for(wav, target_sr, strategy, max_dur):

@@ -384,7 +384,9 @@ def train(
     human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
     val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
     pseudo = load_dataset(pseudo_jsonl, dataset_root=pseudo_root or dataset_root) if pseudo_jsonl else None
-    stages = [s for s in (("pseudo", pseudo), ("human", human)) if s[1] is not None and trainable_examples(s[1])]
+    stages: list[tuple[str, Dataset]] = [
+        (name, ds) for name, ds in (("pseudo", pseudo), ("human", human)) if ds is not None and trainable_examples(ds)
+    ]
     if not stages:
         raise ValueError(f"no trainable rows (non-tie pairs or MOS ratings) in {train_jsonl}")
     data_hashes = {
@@ -551,7 +553,7 @@ def train(
     if state.best_step >= 0:
         model.load_state_dict(load_checkpoint(run_dir / "best", device=device).model.state_dict())
     save_state()
-    final_metrics = {
+    final_metrics: dict[str, Any] = {
         "best_val": next((h for h in state.history if h["step"] == state.best_step), None),
         "history": state.history,
     }

@@ -127,11 +127,11 @@ def test_it_overfits_one_batch() -> None:
     batch = collate([random_item(3, 1, 2, 5, seed=s) for s in range(8)])
     target = torch.randn(8, 2)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    first = None
+    first: float | None = None
     for _ in range(150):
         loss = torch.nn.functional.mse_loss(model(batch), target)
         first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss.detach()) < 0.02 * first
+    assert first is not None and float(loss.detach()) < 0.02 * first

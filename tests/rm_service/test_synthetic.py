@@ -39,7 +39,7 @@ def test_it_writes_labelled_rows_in_the_benchmark_schema(tiny_synthetic: Path) -
         expected = "both" if q[0] == q[1] else "model_a" if q[0] < q[1] else "model_b"
         assert r["preference-musicality"] == expected
     # Prompts never leak across splits.
-    splits = {}
+    splits: dict[str, str] = {}
     for r in rows:
         assert splits.setdefault(r["prompt id"], r["split"]) == r["split"]
 
@@ -83,6 +83,7 @@ def test_it_learns_both_heads_well_above_chance_on_held_out_pairs(tmp_path: Path
         encoder=encoder,
         cache_dir=tmp_path / "cache",
     )
+    assert result.checkpoint is not None
     report = evaluate(
         jsonl=root / "test.jsonl",
         dataset_root=root,

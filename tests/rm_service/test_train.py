@@ -42,7 +42,7 @@ def test_it_smooths_labels_to_point_nine_and_point_one() -> None:
     # With smoothing the optimum margin is finite: log(0.9 / 0.1).
     margin = torch.tensor([math.log(9.0)], requires_grad=True)
     bradley_terry_loss(margin, torch.tensor([True]), smoothing=0.2).backward()
-    assert abs(float(margin.grad)) < 1e-6
+    assert margin.grad is not None and abs(float(margin.grad)) < 1e-6
 
 
 def test_it_regresses_ratings_through_a_tanh_with_learnable_scale_and_offset() -> None:
