@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import file_sha256, load_audio, strategy_read_seconds, to_mono, waveform_sha256, window_key, windows_for
+from .audio import (
+    AudioError,
+    file_sha256,
+    load_audio,
+    strategy_read_seconds,
+    to_mono,
+    waveform_sha256,
+    window_key,
+    windows_for,
+)
 from .encoders.base import Encoder
 from .encoders.cache import CacheKey, EmbeddingCache, text_sha256
 
@@ -79,6 +88,8 @@ class Featurizer:
 
                 wav = np.asarray(soxr.resample(wav, src_sr, target_sr), dtype=np.float32)
         else:
+            if not Path(source).is_file():
+                raise AudioError(f"audio file not found: {source}")
             content = file_sha256(source)
         key = CacheKey(self.encoder.id, "audio", content, window)
         found = self._lookup(key)

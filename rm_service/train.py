@@ -383,6 +383,9 @@ def train(
     run_dir = Path(out_dir)
     human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
     val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
+    if val is not None and len(val) == 0:
+        logger.warning("validation data %s has no rows; training for the full step budget", val_jsonl)
+        val = None
     pseudo = load_dataset(pseudo_jsonl, dataset_root=pseudo_root or dataset_root) if pseudo_jsonl else None
     stages: list[tuple[str, Dataset]] = [
         (name, ds) for name, ds in (("pseudo", pseudo), ("human", human)) if ds is not None and trainable_examples(ds)

@@ -139,6 +139,12 @@ def test_it_refuses_a_checkpoint_trained_on_another_encoder(
         load_scorer(ckpt)
 
 
-def test_it_names_an_item_without_audio(model: RewardModel, hash_encoder: CountingEncoder) -> None:
+def test_it_names_an_item_without_audio_or_with_a_missing_file(
+    model: RewardModel, hash_encoder: CountingEncoder, tmp_path: Path
+) -> None:
+    from rm_service.audio import AudioError
+
     with pytest.raises(ValueError, match="item 1 has no audio"):
         Scorer(model, hash_encoder).score_batch([{"audio": np.zeros(24000, np.float32)}, {"text": "x"}])
+    with pytest.raises(AudioError, match="audio file not found: .*gone.wav"):
+        Scorer(model, hash_encoder).score_batch([{"audio": tmp_path / "gone.wav"}])
