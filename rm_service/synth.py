@@ -12,9 +12,10 @@ API
     float32 audio of shape ``(n,)`` or ``(n, 2)`` with peak <= 1. The same ``(spec, seed)`` always gives the
     same samples. The *content* (melody, chord voicing, drum noise) depends only on ``seed`` and the
     musical fields, so a degraded spec rendered with the same seed is the same performance made worse.
-``describe(spec) -> str``
+``describe(spec, *, bpm=True) -> str``
     A short English instruction that names the audible attributes (tempo, mode, instrument, register,
-    drums, vocals), e.g. "A fast, bright major-key piano piece at 140 BPM with drums."
+    drums, vocals), e.g. "A fast, bright major-key piano piece at 140 BPM with drums."; ``bpm=False``
+    leaves out the number.
 ``write_wav(path, audio, sr)``
     16-bit PCM WAV through soundfile.
 
