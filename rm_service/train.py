@@ -426,7 +426,7 @@ def train(
     if latest is not None and not resume:
         raise ValueError(f"{run_dir} already holds a training run; pass resume=True or use a new out_dir")
     if latest is not None:
-        saved = torch.load(latest / STATE_FILE, map_location=device, weights_only=False)
+        saved = torch.load(latest / STATE_FILE, map_location=device, weights_only=True)
         if saved["fingerprint"] != fingerprint:
             raise ValueError(f"cannot resume {run_dir}: its config, data or encoder differ from this call")
         model.load_state_dict(load_checkpoint(latest, device=device).model.state_dict())
