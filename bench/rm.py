@@ -92,7 +92,9 @@ def bench_scoring(model: RewardModel, items: list[dict], device: torch.device, c
     return cold_rate, warm_rate
 
 
-def bench_forward(model: RewardModel, scorer: Scorer, items: list[dict], device: torch.device, repeats: int) -> tuple[float, float]:
+def bench_forward(
+    model: RewardModel, scorer: Scorer, items: list[dict], device: torch.device, repeats: int
+) -> tuple[float, float]:
     """(ms per batch through Scorer._forward, ms per batch of a bare model(inputs) on prebuilt tensors)."""
     prompts = [scorer._prompt(item, None) for item in items]
     windows = [scorer._eval_windows(item, i, "first120", None)[0] for i, item in enumerate(items)]
@@ -139,9 +141,16 @@ def main() -> None:
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="rm-bench-"))
     try:
-        summary = make_synthetic_dataset(work / "data", n_instructions=24, pairs_per_instruction=2, mos_per_instruction=0,
-                                         judged_per_instruction=0, duration_s=args.clip_seconds, seed=0,
-                                         split_fractions=(1.0, 0.0, 0.0))
+        summary = make_synthetic_dataset(
+            work / "data",
+            n_instructions=24,
+            pairs_per_instruction=2,
+            mos_per_instruction=0,
+            judged_per_instruction=0,
+            duration_s=args.clip_seconds,
+            seed=0,
+            split_fractions=(1.0, 0.0, 0.0),
+        )
         from rm_service.data import load_dataset
 
         ds = load_dataset(work / "data" / "train.jsonl", dataset_root=work / "data")
@@ -150,11 +159,16 @@ def main() -> None:
         tokens.prepare([ds], show_progress=False)  # fills the cache: training below reads cached tokens only
         examples = trainable_examples(ds)
         items = [{"audio": p, "text": "a fast piano piece", "lyrics": ""} for p in ds.audio_paths()]
-        print(f"device {device}, torch threads {torch.get_num_threads()}, clips {args.clip_seconds:g} s "
-              f"({int(args.clip_seconds * 25) + 1} tokens), {len(examples)} training pairs, {len(items)} clips to score "
-              f"[{summary.clips} rendered]")
-        header = (f"{'preset':<7}{'params':>12}{'train pairs/s':>15}{'cold clips/s':>14}{'warm clips/s':>14}"
-                  f"{'warm/cold':>11}{'Scorer fwd ms':>15}{'bare fwd ms':>13}{'fwd ratio':>11}")
+        print(
+            f"device {device}, torch threads {torch.get_num_threads()}, clips {args.clip_seconds:g} s "
+            f"({int(args.clip_seconds * 25) + 1} tokens), {len(examples)} training pairs, "
+            f"{len(items)} clips to score "
+            f"[{summary.clips} rendered]"
+        )
+        header = (
+            f"{'preset':<7}{'params':>12}{'train pairs/s':>15}{'cold clips/s':>14}{'warm clips/s':>14}"
+            f"{'warm/cold':>11}{'Scorer fwd ms':>15}{'bare fwd ms':>13}{'fwd ratio':>11}"
+        )
         print(header)
         for preset in args.presets.split(","):
             config = RewardModelConfig(**PRESETS[preset], audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim)
@@ -164,8 +178,10 @@ def main() -> None:
             cold, warm = bench_scoring(model, items, device, work / "score-cache")
             scorer = Scorer(model, encoder, device=device, cache=EmbeddingCache(work / "score-cache"))
             wrapped_ms, bare_ms = bench_forward(model, scorer, items[:16], device, repeats=5)
-            print(f"{preset:<7}{count_parameters(model):>12,}{train_rate:>15.1f}{cold:>14.1f}{warm:>14.1f}"
-                  f"{warm / cold:>10.1f}x{wrapped_ms:>15.1f}{bare_ms:>13.1f}{wrapped_ms / bare_ms:>10.2f}x")
+            print(
+                f"{preset:<7}{count_parameters(model):>12,}{train_rate:>15.1f}{cold:>14.1f}{warm:>14.1f}"
+                f"{warm / cold:>10.1f}x{wrapped_ms:>15.1f}{bare_ms:>13.1f}{wrapped_ms / bare_ms:>10.2f}x"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
