@@ -123,6 +123,8 @@ STORAGES = {
 # When set (e.g. "/protected-media/"), audio views answer with X-Accel-Redirect and nginx streams the bytes.
 AUDIO_ACCEL_REDIRECT_PREFIX = env_str("AUDIO_ACCEL_REDIRECT_PREFIX", "")
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
+# A running export with no progress for this long lost its worker and is marked failed.
+EXPORT_STALE_AFTER_S = env_int("EXPORT_STALE_AFTER_S", 900, minimum=30)
 RM_ROOT = Path(env_str("RM_ROOT", str(VAR_DIR / "rm")))
 RM_CACHE_DIR = Path(env_str("RM_CACHE_DIR", str(RM_ROOT / "embeddings")))
 

@@ -8,6 +8,8 @@ Annotators get 403 everywhere: predictions and everything derived from them are 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery.result import AsyncResult
@@ -254,6 +256,17 @@ def _unavailable_guard() -> None:
         raise ServiceUnavailable(reason)
 
 
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """Map the service's errors to HTTP: a bad request is a 400, an unreachable broker or worker a 503."""
+    try:
+        yield
+    except services.RmServiceError as exc:
+        raise ValidationError({"detail": str(exc)}) from exc
+    except services.RmUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from exc
+
+
 class TrainingRunCreateApi(APIView):
     permission_classes = [IsStaff]
 
@@ -283,12 +296,8 @@ class TrainingRunCreateApi(APIView):
         args = dict(data.validated_data)
         campaign_id = args.pop("campaign_id")
         campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id) if campaign_id else None
-        try:
+        with _service_errors():
             run = services.training_run_create(user=request.user, campaign=campaign, **args)
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        except services.RmUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from exc
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -307,10 +316,8 @@ class TrainingRunCancelApi(APIView):
     @extend_schema(request=None, responses={200: TrainingRunOutputSerializer}, summary="Cancel a training run.")
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.training_run_get(user=request.user, run_id=run_id)
-        try:
+        with _service_errors():
             run = services.training_run_cancel(run=run)
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -322,12 +329,8 @@ class TrainingRunResumeApi(APIView):
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.training_run_get(user=request.user, run_id=run_id)
         _unavailable_guard()
-        try:
+        with _service_errors():
             run = services.training_run_resume(run=run)
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        except services.RmUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from exc
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -354,12 +357,8 @@ class ModelVersionActivateApi(APIView):
     def post(self, request: Request, version_id: int) -> Response:
         version = selectors.model_version_get(user=request.user, version_id=version_id)
         _unavailable_guard()
-        try:
+        with _service_errors():
             version = services.model_version_activate(version=version)
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        except services.RmUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from exc
         return Response(ModelVersionOutputSerializer(version).data)
 
 

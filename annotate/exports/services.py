@@ -45,7 +45,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from annotate.agreement.selectors import ComparisonLabel, agreement_summary, comparison_labels, flagged_annotator_ids
@@ -226,6 +226,7 @@ def export_create(
     """
     params = ExportParameters.from_dict(parameters)
     _check_feasible(_plan(campaign, params))
+    export_stale_reap(stale_after_s=settings.EXPORT_STALE_AFTER_S)
     export = Export.objects.create(campaign=campaign, requested_by=requested_by, parameters=params.to_dict())
     if enqueue:
         from annotate.exports.tasks import export_run_task  # the task module imports this one
@@ -237,6 +238,29 @@ def export_create(
 # --- Running ----------------------------------------------------------------------------
 
 
+def export_stale_reap(*, stale_after_s: float) -> int:
+    """Fail running exports whose worker died (no progress for ``stale_after_s``) and drop their temp files.
+
+    Nothing of such an export was published (files are renamed into place only at the end), so
+    failing it loses nothing; staff start a new one. Returns the number of exports failed.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=stale_after_s)
+    stale = Export.objects.filter(status=Export.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    failed = 0
+    for export in stale:
+        failed += Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING,
+                                        heartbeat_at=export.heartbeat_at).update(
+            status=Export.Status.FAILED, progress_message="failed", finished_at=timezone.now(),
+            error=f"the worker stopped while building this export (no progress since {export.heartbeat_at}); "
+                  "start a new export",
+        )
+        for leftover in Path(settings.EXPORT_ROOT).glob(f".tmp-export-{export.pk}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    return failed
+
+
 def export_run(*, export_id: int) -> Export:
     """Claim a queued export and build it; idempotent (a second call on a claimed row does nothing).
 
@@ -244,8 +268,9 @@ def export_run(*, export_id: int) -> Export:
     only when complete, and the row is marked succeeded only after that; any failure marks
     it failed with the reason and leaves no export directory or archive behind.
     """
+    now = timezone.now()
     claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING, started_at=timezone.now(), progress=0.0, progress_message="starting"
+        status=Export.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0.0, progress_message="starting"
     )
     export = Export.objects.select_related("campaign").get(pk=export_id)
     if not claimed:
@@ -303,7 +328,7 @@ class _Progress:
         if force or now - self.last >= _PROGRESS_EVERY_S:
             self.last = now
             Export.objects.filter(pk=self.export_id, status=Export.Status.RUNNING).update(
-                progress=min(max(fraction, 0.0), 1.0), progress_message=message[:200]
+                progress=min(max(fraction, 0.0), 1.0), progress_message=message[:200], heartbeat_at=timezone.now()
             )
 
 

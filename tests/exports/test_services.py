@@ -383,3 +383,45 @@ def test_it_writes_a_zip_with_every_file(dataset: Dataset) -> None:
         names = set(zf.namelist())
         assert zf.read(f"{root.name}/test.jsonl") == (root / "test.jsonl").read_bytes()
     assert names == {f"{root.name}/{p.relative_to(root)}" for p in root.rglob("*") if p.is_file()}
+
+
+def test_it_fails_an_export_whose_worker_died_and_removes_its_temp_files(dataset, settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from annotate.exports.models import Export
+    from annotate.exports.services import export_create, export_stale_reap
+
+    dead, alive = (export_create(campaign=dataset.campaign, requested_by=None, parameters={"test_size": 4},
+                                 enqueue=False) for _ in range(2))
+    long_ago = timezone.now() - timedelta(hours=1)
+    # What a worker killed mid-build leaves: a claimed row with an old heartbeat and a temp directory.
+    Export.objects.filter(pk=dead.pk).update(status="running", started_at=long_ago, heartbeat_at=long_ago)
+    Export.objects.filter(pk=alive.pk).update(status="running", started_at=long_ago, heartbeat_at=timezone.now())
+    leftover = Path(settings.EXPORT_ROOT) / f".tmp-export-{dead.pk}-abc"
+    leftover.mkdir(parents=True)
+
+    assert export_stale_reap(stale_after_s=900) == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == "failed" and "worker stopped" in dead.error and dead.result_path == ""
+    assert not leftover.exists()
+    assert alive.status == "running"  # still making progress: left alone
+
+
+def test_it_reaps_dead_exports_when_a_new_one_is_requested(dataset) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.exports.models import Export
+    from annotate.exports.services import export_create
+
+    dead = export_create(campaign=dataset.campaign, requested_by=None, parameters={"test_size": 4}, enqueue=False)
+    long_ago = timezone.now() - timedelta(hours=1)
+    Export.objects.filter(pk=dead.pk).update(status="running", started_at=long_ago, heartbeat_at=long_ago)
+    export_create(campaign=dataset.campaign, requested_by=None, parameters={"test_size": 4}, enqueue=False)
+    dead.refresh_from_db()
+    assert dead.status == "failed"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,6 @@ from django.contrib.auth.models import User
 from rm_service.models import Prediction
 from tests import factories
 from tests.rm_service_edge.conftest import FAST_CONFIG
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-def browser_page(monkeypatch) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(120_000)
-        yield page
-        browser.close()
 
 
 def _canvas_has_ink(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
@@ -43,6 +25,7 @@ def _canvas_has_ink(page, selector: str) -> bool:  # type: ignore[no-untyped-def
 def test_staff_train_activate_and_watch_agreement(live_server, browser_page, celery_worker_process,  # type: ignore[no-untyped-def]
                                                   synthetic_data: Path, tmp_path: Path) -> None:
     page = browser_page
+    page.set_default_timeout(120000)  # training on a busy CPU can take a while
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     User.objects.create_user("alice", "alice@example.org", "alice-pass-123", is_staff=True)
