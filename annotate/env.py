@@ -89,7 +89,7 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] | None
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_from_url(url: str) -> dict[str, object]:
+def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
     """Parse DATABASE_URL; only PostgreSQL and SQLite URLs are accepted."""
     import dj_database_url
 
@@ -99,7 +99,7 @@ def database_from_url(url: str) -> dict[str, object]:
             f"DATABASE_URL must start with postgres:// or sqlite://, got {url.split('@')[-1]!r}."
         )
     try:
-        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True))
     except Exception as exc:  # dj-database-url raises plain ValueError/KeyError on garbage
         raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {exc}") from exc
     if scheme != "sqlite" and not config.get("NAME"):

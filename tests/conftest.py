@@ -36,6 +36,21 @@ def _session_media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _MEDIA["root"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_stray_test_database_sessions(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Let the test database be dropped at the end of the session.
+
+    A live-server request thread that the browser abandoned mid-stream can die without closing its
+    connection; end such leftovers (never this process's own) before pytest-django drops the database.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice", "alice@example.org", "alice-pass-123", is_staff=True, is_superuser=True)
