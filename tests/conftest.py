@@ -46,6 +46,8 @@ def _drop_stray_test_database_sessions(django_db_setup, django_db_blocker) -> It
     yield
     from django.db import connection
 
+    if not str(connection.settings_dict["NAME"]).startswith("test_"):
+        return  # no test of this session used the database, so none was created
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
