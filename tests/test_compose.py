@@ -27,6 +27,7 @@ def test_it_defines_the_production_services() -> None:
     assert default[default.index("-Q") + 1] == "default"
     rm = services["worker-rm"]["command"]
     assert rm[rm.index("-Q") + 1] == "rm" and "--pool=solo" in rm and "--prefetch-multiplier=1" in rm
+    assert "--disable-prefetch" in rm  # a training run never holds a scoring request behind it
     devices = services["worker-rm"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
 
