@@ -79,8 +79,9 @@ TEMPLATES = [
 _database_url = env_str("DATABASE_URL", "")
 if _database_url:
     # Seconds a connection is reused across requests (0 closes it after each request).
-    DATABASES = {"default": database_from_url(_database_url,
-                                              conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))}
+    DATABASES = {
+        "default": database_from_url(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -91,12 +91,21 @@ def load(votes: int, comparisons: int, seed: int) -> tuple[int, np.ndarray, np.n
         cursor.execute("SET session_replication_role = replica")
         now = "2026-01-01 00:00:00+00"
         users = io.StringIO("".join(f"bench{i}\t!\tf\tf\tt\t\t\t\t{now}\n" for i in range(ANNOTATORS)))
-        copy_rows(cursor, "auth_user", "username, password, is_superuser, is_staff, is_active, first_name, "
-                  "last_name, email, date_joined", users)
-        clips = io.StringIO("".join(f"{i:064x}\tclips/{i}.wav\tWAV\t30\t44100\t2\tsys{i % 5}\tf\t\t{now}\n"
-                                    for i in range(600)))
-        copy_rows(cursor, "catalog_clip", "sha256, file, format, duration_s, sample_rate, channels, system, "
-                  "is_vocal, original_name, created_at", clips)
+        copy_rows(
+            cursor,
+            "auth_user",
+            "username, password, is_superuser, is_staff, is_active, first_name, last_name, email, date_joined",
+            users,
+        )
+        clips = io.StringIO(
+            "".join(f"{i:064x}\tclips/{i}.wav\tWAV\t30\t44100\t2\tsys{i % 5}\tf\t\t{now}\n" for i in range(600))
+        )
+        copy_rows(
+            cursor,
+            "catalog_clip",
+            "sha256, file, format, duration_s, sample_rate, channels, system, is_vocal, original_name, created_at",
+            clips,
+        )
         instructions = io.StringIO("".join(f"p{i}\tprompt {i}\t\t{i:064x}\t{now}\n" for i in range(INSTRUCTIONS)))
         copy_rows(cursor, "catalog_instruction", "prompt_id, text, lyrics, content_hash, created_at", instructions)
         cursor.execute("SELECT min(id) FROM catalog_clip")
@@ -106,11 +115,20 @@ def load(votes: int, comparisons: int, seed: int) -> tuple[int, np.ndarray, np.n
         cursor.execute("SELECT min(id) FROM auth_user")
         user0 = cursor.fetchone()[0]
         pairs = 600 // 2
-        rows = io.StringIO("".join(
-            f"{campaign.pk}\t{instruction0 + c // pairs}\t{clip0 + 2 * (c % pairs)}\t{clip0 + 2 * (c % pairs) + 1}"
-            f"\t\t\tf\t{now}\n" for c in range(comparisons)))
-        copy_rows(cursor, "catalog_comparison", "campaign_id, instruction_id, clip_a_id, clip_b_id, gold_alignment, "
-                  "gold_musicality, is_attention_check, created_at", rows)
+        rows = io.StringIO(
+            "".join(
+                f"{campaign.pk}\t{instruction0 + c // pairs}\t{clip0 + 2 * (c % pairs)}\t{clip0 + 2 * (c % pairs) + 1}"
+                f"\t\t\tf\t{now}\n"
+                for c in range(comparisons)
+            )
+        )
+        copy_rows(
+            cursor,
+            "catalog_comparison",
+            "campaign_id, instruction_id, clip_a_id, clip_b_id, gold_alignment, "
+            "gold_musicality, is_attention_check, created_at",
+            rows,
+        )
         cursor.execute("SELECT min(id) FROM catalog_comparison WHERE campaign_id = %s", [campaign.pk])
         comparison0 = cursor.fetchone()[0]
 
@@ -126,13 +144,28 @@ def load(votes: int, comparisons: int, seed: int) -> tuple[int, np.ndarray, np.n
         mu_conf = rng.integers(1, 6, size=votes)
         swapped = rng.random(votes) < 0.5
         buffer = io.StringIO()
-        for u, a, ala, mua, alc, muc, sw in zip(unit.tolist(), annotator.tolist(), al_a.tolist(), mu_a.tolist(),
-                                                al_conf.tolist(), mu_conf.tolist(), swapped.tolist(), strict=True):
-            buffer.write(f"{comparison0 + u}\t{user0 + a}\t{'a' if ala else 'b'}\t{alc}\t{'a' if mua else 'b'}\t{muc}"
-                         f"\t\t{'t' if sw else 'f'}\t30\t30\t60\t{now}\n")
-        copy_rows(cursor, "labeling_vote", "comparison_id, annotator_id, alignment_choice, alignment_confidence, "
-                  "musicality_choice, musicality_confidence, feedback, presented_swapped, listened_a_s, "
-                  "listened_b_s, time_on_task_s, created_at", buffer)
+        for u, a, ala, mua, alc, muc, sw in zip(
+            unit.tolist(),
+            annotator.tolist(),
+            al_a.tolist(),
+            mu_a.tolist(),
+            al_conf.tolist(),
+            mu_conf.tolist(),
+            swapped.tolist(),
+            strict=True,
+        ):
+            buffer.write(
+                f"{comparison0 + u}\t{user0 + a}\t{'a' if ala else 'b'}\t{alc}\t{'a' if mua else 'b'}\t{muc}"
+                f"\t\t{'t' if sw else 'f'}\t30\t30\t60\t{now}\n"
+            )
+        copy_rows(
+            cursor,
+            "labeling_vote",
+            "comparison_id, annotator_id, alignment_choice, alignment_confidence, "
+            "musicality_choice, musicality_confidence, feedback, presented_swapped, listened_a_s, "
+            "listened_b_s, time_on_task_s, created_at",
+            buffer,
+        )
         cursor.execute("SET session_replication_role = DEFAULT")
         cursor.execute("ANALYZE")
     value_counts_al = np.zeros((comparisons, 2), dtype=np.int64)
@@ -164,8 +197,10 @@ def main() -> None:
     recreate_database(url)
     setup_django(url)
     campaign_id, counts_al, counts_mu = load(args.votes, args.comparisons, args.seed)
-    print(f"loaded {args.votes:,} votes over {args.comparisons:,} comparisons with COPY "
-          f"into {urlparse(url).path.lstrip('/')} in {time.perf_counter() - started:.1f} s")
+    print(
+        f"loaded {args.votes:,} votes over {args.comparisons:,} comparisons with COPY "
+        f"into {urlparse(url).path.lstrip('/')} in {time.perf_counter() - started:.1f} s"
+    )
 
     import krippendorff
 
@@ -179,8 +214,10 @@ def main() -> None:
         return metrics.alpha_nominal(*patterns.alignment), metrics.alpha_nominal(*patterns.musicality)
 
     def reference() -> tuple[float, float]:
-        return (krippendorff.alpha(value_counts=counts_al, level_of_measurement="nominal"),
-                krippendorff.alpha(value_counts=counts_mu, level_of_measurement="nominal"))
+        return (
+            krippendorff.alpha(value_counts=counts_al, level_of_measurement="nominal"),
+            krippendorff.alpha(value_counts=counts_mu, level_of_measurement="nominal"),
+        )
 
     end_to_end()  # warm the buffer cache and the connection once, as a running server would be
     t_e2e, ours = timed(end_to_end, args.repeat)
@@ -196,9 +233,11 @@ def main() -> None:
     print(f"krippendorff.alpha on in-memory value_counts (both questions), median of {args.repeat}: {t_ref:.3f} s")
     print(f"ratio end-to-end / in-memory: {t_e2e / t_ref:.2f}x")
     al = summary["alignment"]
-    print(f"full agreement_summary (counts, pair agreement, alpha + 1000-sample bootstrap CI, both questions): "
-          f"{t_full:.3f} s; alignment agreement {al['agreement_rate']:.4f}, alpha {al['alpha']['value']:.4f} "
-          f"[{al['alpha']['ci95_low']:.4f}, {al['alpha']['ci95_high']:.4f}]")
+    print(
+        f"full agreement_summary (counts, pair agreement, alpha + 1000-sample bootstrap CI, both questions): "
+        f"{t_full:.3f} s; alignment agreement {al['agreement_rate']:.4f}, alpha {al['alpha']['value']:.4f} "
+        f"[{al['alpha']['ci95_low']:.4f}, {al['alpha']['ci95_high']:.4f}]"
+    )
     print(f"target end-to-end < 2 s: {'met' if t_e2e < 2 else 'NOT met'}")
 
 

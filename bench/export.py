@@ -80,27 +80,49 @@ def seed(*, votes: int, per_comparison: int, media: Path) -> None:
     clips = []
     for i in range(1500):
         sha = _tiny_wav(clip_dir / f"{i}.wav", i)
-        clips.append(Clip(sha256=sha, file=f"clips/bench/{i}.wav", format="WAV", duration_s=0.1, sample_rate=8000,
-                          channels=1, system=f"sys-{i % 12}", is_vocal=i % 2 == 0, original_name=f"{i}.wav"))
+        clips.append(
+            Clip(
+                sha256=sha,
+                file=f"clips/bench/{i}.wav",
+                format="WAV",
+                duration_s=0.1,
+                sample_rate=8000,
+                channels=1,
+                system=f"sys-{i % 12}",
+                is_vocal=i % 2 == 0,
+                original_name=f"{i}.wav",
+            )
+        )
     with transaction.atomic():
         campaign = Campaign.objects.create(name="Bench export", status="active")
         clips = Clip.objects.bulk_create(clips, batch_size=1000)
         generated, references = clips[:1200], clips[1200:]
         instructions = Instruction.objects.bulk_create(
-            [Instruction(prompt_id=f"bench-{i}", text=f"benchmark prompt {i}: warm synth pop, 120 bpm",
-                         lyrics="la la la\nsecond line" if i % 4 in (1, 3) else "",
-                         reference_clip=references[i % len(references)] if i % 4 >= 2 else None,
-                         content_hash=hashlib.sha256(f"bench-{i}".encode()).hexdigest())
-             for i in range(n_instructions)], batch_size=2000)
+            [
+                Instruction(
+                    prompt_id=f"bench-{i}",
+                    text=f"benchmark prompt {i}: warm synth pop, 120 bpm",
+                    lyrics="la la la\nsecond line" if i % 4 in (1, 3) else "",
+                    reference_clip=references[i % len(references)] if i % 4 >= 2 else None,
+                    content_hash=hashlib.sha256(f"bench-{i}".encode()).hexdigest(),
+                )
+                for i in range(n_instructions)
+            ],
+            batch_size=2000,
+        )
         comparisons = []
         for i in range(n_comparisons):
             clip_a, clip_b = rng.sample(generated, 2)
-            comparisons.append(Comparison(campaign=campaign, instruction=instructions[i % n_instructions],
-                                          clip_a=clip_a, clip_b=clip_b))
+            comparisons.append(
+                Comparison(
+                    campaign=campaign, instruction=instructions[i % n_instructions], clip_a=clip_a, clip_b=clip_b
+                )
+            )
         comparisons = Comparison.objects.bulk_create(comparisons, batch_size=2000, ignore_conflicts=False)
         users = User.objects.bulk_create([User(username=f"bench-annotator-{i}", password="!") for i in range(200)])
-        AnnotatorProfile.objects.bulk_create([AnnotatorProfile(user=u, pseudonym=f"ann-bench{u.pk:05d}")
-                                              for u in users])
+        AnnotatorProfile.objects.bulk_create(
+            [AnnotatorProfile(user=u, pseudonym=f"ann-bench{u.pk:05d}") for u in users]
+        )
         _copy_votes(connection, comparisons, users, per_comparison, rng)
 
 
@@ -108,16 +130,31 @@ def _copy_votes(connection, comparisons, users, per_comparison: int, rng: random
     buffer = io.StringIO()
     for comparison in comparisons:
         for user in rng.sample(users, per_comparison):
-            buffer.write("\t".join([
-                str(comparison.pk), str(user.pk), rng.choice("ab"), str(rng.randint(1, 5)), rng.choice("ab"),
-                str(rng.randint(1, 5)), "sounds fine, the second half drags", rng.choice(["t", "f"]),
-                f"{rng.uniform(5, 30):.2f}", f"{rng.uniform(5, 30):.2f}", f"{rng.uniform(20, 90):.1f}",
-                f"2026-03-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:00:00+00",
-            ]) + "\n")
+            buffer.write(
+                "\t".join(
+                    [
+                        str(comparison.pk),
+                        str(user.pk),
+                        rng.choice("ab"),
+                        str(rng.randint(1, 5)),
+                        rng.choice("ab"),
+                        str(rng.randint(1, 5)),
+                        "sounds fine, the second half drags",
+                        rng.choice(["t", "f"]),
+                        f"{rng.uniform(5, 30):.2f}",
+                        f"{rng.uniform(5, 30):.2f}",
+                        f"{rng.uniform(20, 90):.1f}",
+                        f"2026-03-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:00:00+00",
+                    ]
+                )
+                + "\n"
+            )
     buffer.seek(0)
-    columns = ("comparison_id, annotator_id, alignment_choice, alignment_confidence, musicality_choice, "
-               "musicality_confidence, feedback, presented_swapped, listened_a_s, listened_b_s, time_on_task_s, "
-               "created_at")
+    columns = (
+        "comparison_id, annotator_id, alignment_choice, alignment_confidence, musicality_choice, "
+        "musicality_confidence, feedback, presented_swapped, listened_a_s, listened_b_s, time_on_task_s, "
+        "created_at"
+    )
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY labeling_vote ({columns}) FROM STDIN") as copy:
             copy.write(buffer.getvalue())
@@ -136,8 +173,9 @@ def run_export(trace: bool) -> dict[str, object]:
     if trace:
         tracemalloc.start()
     started = time.perf_counter()
-    export = export_create(campaign=campaign, requested_by=None, parameters={"test_size": 500, "seed": 1},
-                           enqueue=False)
+    export = export_create(
+        campaign=campaign, requested_by=None, parameters={"test_size": 500, "seed": 1}, enqueue=False
+    )
     export = export_run(export_id=export.pk)
     elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1] if trace else None
@@ -181,8 +219,10 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     seed(votes=args.votes, per_comparison=args.per_comparison, media=media)
-    print(f"seeded {args.votes} votes on {args.votes // args.per_comparison} comparisons "
-          f"in {time.perf_counter() - started:.1f} s (database {args.database}, files under {workdir})")
+    print(
+        f"seeded {args.votes} votes on {args.votes // args.per_comparison} comparisons "
+        f"in {time.perf_counter() - started:.1f} s (database {args.database}, files under {workdir})"
+    )
     results = []
     for trace in (False, True):
         command = [sys.executable, __file__, "--export-only", "--database", args.database, "--workdir", str(workdir)]
@@ -190,13 +230,17 @@ def main() -> None:
         result = json.loads(output.stdout.strip().splitlines()[-1])
         results.append(result)
         label = "with tracemalloc" if trace else "timed run      "
-        print(f"{label}: {result['votes']} votes in {result['seconds']:.2f} s = {result['votes_per_s']:,.0f} votes/s; "
-              f"ru_maxrss {result['maxrss_before_mib']:.0f} MiB after Django setup -> "
-              f"{result['maxrss_after_mib']:.0f} MiB after export"
-              + (f"; Python heap peak {result['tracemalloc_peak_mib']:.1f} MiB" if trace else ""))
+        print(
+            f"{label}: {result['votes']} votes in {result['seconds']:.2f} s = {result['votes_per_s']:,.0f} votes/s; "
+            f"ru_maxrss {result['maxrss_before_mib']:.0f} MiB after Django setup -> "
+            f"{result['maxrss_after_mib']:.0f} MiB after export"
+            + (f"; Python heap peak {result['tracemalloc_peak_mib']:.1f} MiB" if trace else "")
+        )
     first = results[0]
-    print(f"export: {first['audio_files']} audio files, {first['bytes'] / 2**20:.1f} MiB on disk; "
-          f"test split {first['test_split']['selected']} of {first['test_split']['requested']} requested")
+    print(
+        f"export: {first['audio_files']} audio files, {first['bytes'] / 2**20:.1f} MiB on disk; "
+        f"test split {first['test_split']['selected']} of {first['test_split']['requested']} requested"
+    )
     print(f"byte-identical votes.jsonl across the two runs: {results[0]['votes_sha256'] == results[1]['votes_sha256']}")
 
 

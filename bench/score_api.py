@@ -82,9 +82,18 @@ def _register_clips(paths: list[Path], media: Path) -> list[int]:
     ids = []
     for path in paths:
         info = probe_audio(path)
-        clip, _ = Clip.objects.get_or_create(sha256=info.sha256, defaults=dict(
-            file=str(path.relative_to(media)), format=info.format, duration_s=info.duration_s,
-            sample_rate=info.sample_rate, channels=info.channels, system="bench", peaks=info.peaks))
+        clip, _ = Clip.objects.get_or_create(
+            sha256=info.sha256,
+            defaults=dict(
+                file=str(path.relative_to(media)),
+                format=info.format,
+                duration_s=info.duration_s,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                system="bench",
+                peaks=info.peaks,
+            ),
+        )
         ids.append(clip.pk)
     return ids
 
@@ -101,13 +110,18 @@ def _make_checkpoint(name: str, out: Path) -> Path:
     config = RewardModelConfig(**CONFIGS[name], audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim)
     model = RewardModel(config)
     print(f"[{name}] {count_parameters(model) / 1e6:.2f} M trainable parameters, encoder {encoder.id}")
-    return save_checkpoint(out / name, model=model, encoder_name=encoder.name, encoder_options=encoder.options(),
-                           encoder_id=encoder.id)
+    return save_checkpoint(
+        out / name, model=model, encoder_name=encoder.name, encoder_options=encoder.options(), encoder_id=encoder.id
+    )
 
 
 def _post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Token {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=600) as response:
         payload = json.loads(response.read())
@@ -119,8 +133,10 @@ def _stats(latencies: list[float]) -> str:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
     total = sum(latencies)
-    return (f"{len(latencies) / total:7.2f} req/s  p50 {statistics.median(latencies) * 1000:8.1f} ms  "
-            f"p99 {p99 * 1000:8.1f} ms")
+    return (
+        f"{len(latencies) / total:7.2f} req/s  p50 {statistics.median(latencies) * 1000:8.1f} ms  "
+        f"p99 {p99 * 1000:8.1f} ms"
+    )
 
 
 def main() -> None:
@@ -135,11 +151,22 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="score-api-bench-"))
     media = work / "media"
-    env = dict(os.environ, MEDIA_ROOT=str(media), RM_ROOT=str(work / "rm"), RM_CACHE_DIR=str(work / "cache"),
-               SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"), DEBUG="0", STATIC_MANIFEST="0",
-               SCORE_RATE_LIMIT="1000000/min", API_RATE_LIMIT="1000000/min", ALLOWED_HOSTS="127.0.0.1,localhost",
-               TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", DJANGO_SETTINGS_MODULE="annotate.settings",
-               PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        MEDIA_ROOT=str(media),
+        RM_ROOT=str(work / "rm"),
+        RM_CACHE_DIR=str(work / "cache"),
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"),
+        DEBUG="0",
+        STATIC_MANIFEST="0",
+        SCORE_RATE_LIMIT="1000000/min",
+        API_RATE_LIMIT="1000000/min",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        TOKENIZERS_PARALLELISM="false",
+        HF_HUB_OFFLINE="1",
+        DJANGO_SETTINGS_MODULE="annotate.settings",
+        PYTHONPATH=str(REPO),
+    )
     os.environ.update(env)
     _ensure_database(env["DATABASE_URL"])
     import django
@@ -161,17 +188,42 @@ def main() -> None:
     app.control.purge()
     port = _free_port()
     logs = (work / "worker.log").open("wb"), (work / "web.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "rm", "--pool=solo",
-                               "--prefetch-multiplier=1", "--without-gossip", "--without-mingle", "--loglevel=WARNING",
-                               f"--hostname=bench-{os.getpid()}@%h"], cwd=REPO, env=env, stdout=logs[0],
-                              stderr=subprocess.STDOUT)
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "annotate.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
-                            "--timeout", "600"], cwd=REPO, env=env, stdout=logs[1], stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "annotate",
+            "worker",
+            "-Q",
+            "rm",
+            "--pool=solo",
+            "--prefetch-multiplier=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            f"--hostname=bench-{os.getpid()}@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=logs[0],
+        stderr=subprocess.STDOUT,
+    )
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "annotate.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "600"],
+        cwd=REPO,
+        env=env,
+        stdout=logs[1],
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/api/v1/score"
     try:
         time.sleep(3)
-        print(f"clips of {args.seconds:g} s, {args.items} per request, {args.requests} sequential requests; "
-              f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs")
+        print(
+            f"clips of {args.seconds:g} s, {args.items} per request, {args.requests} sequential requests; "
+            f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs"
+        )
         for name in args.configs.split(","):
             _bench_config(name, args, work, media, url, token, services, ModelVersion, load_scorer)
     finally:
@@ -183,8 +235,17 @@ def main() -> None:
                 proc.kill()
 
 
-def _bench_config(name: str, args: argparse.Namespace, work: Path, media: Path, url: str, token: str,
-                  services: Any, ModelVersion: Any, load_scorer: Any) -> None:  # noqa: N803
+def _bench_config(
+    name: str,
+    args: argparse.Namespace,
+    work: Path,
+    media: Path,
+    url: str,
+    token: str,
+    services: Any,
+    ModelVersion: Any,
+    load_scorer: Any,
+) -> None:  # noqa: N803
     checkpoint = _make_checkpoint(name, work / "checkpoints")
     version = ModelVersion.objects.create(name=f"bench-{name}", checkpoint_path=str(checkpoint))
     services.model_version_activate(version=version, predict=False)
@@ -221,13 +282,17 @@ def _bench_config(name: str, args: argparse.Namespace, work: Path, media: Path, 
     direct: dict[str, list[float]] = {"cold": [], "warm": []}
     for phase in ("cold", "warm"):  # warm repeats the cold items exactly, so every embedding is cached
         for i in range(0, n, args.items):
-            items = [{"audio": str(p), "text": f"a cold piano piece number {i + k}"}
-                     for k, p in enumerate(direct_paths[i : i + args.items])]
+            items = [
+                {"audio": str(p), "text": f"a cold piano piece number {i + k}"}
+                for k, p in enumerate(direct_paths[i : i + args.items])
+            ]
             start = time.perf_counter()
             scorer.score_batch(items, batch_size=16)
             direct[phase].append(time.perf_counter() - start)
-    print(f"[{name}] load average during the run: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs; "
-          "other processes on the machine skew every figure)")
+    print(
+        f"[{name}] load average during the run: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs; "
+        "other processes on the machine skew every figure)"
+    )
     for phase in ("cold", "warm"):
         ratio = statistics.median(api[phase]) / statistics.median(direct[phase])
         print(f"[{name}] {phase:4s} API    {_stats(api[phase])}")

@@ -59,14 +59,25 @@ def recreate_database(name: str) -> None:
 def server_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("REDIS_URL", None)
-    env.update({
-        "DATABASE_URL": f"{PG}/{args.db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "STATIC_MANIFEST": "0", "SECURE_COOKIES": "0",
-        "VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"), "LOG_LEVEL": "WARNING",
-        "GUNICORN_BIND": f"127.0.0.1:{args.port}", "GUNICORN_WORKERS": str(args.workers),
-        "GUNICORN_ACCESSLOG": "/dev/null", "API_RATE_LIMIT": "1000000/min", "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "annotate.settings",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"{PG}/{args.db}",
+            "SECRET_KEY": "bench-" + secrets.token_hex(8),
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "STATIC_MANIFEST": "0",
+            "SECURE_COOKIES": "0",
+            "VAR_DIR": str(var_dir),
+            "MEDIA_ROOT": str(var_dir / "media"),
+            "LOG_LEVEL": "WARNING",
+            "GUNICORN_BIND": f"127.0.0.1:{args.port}",
+            "GUNICORN_WORKERS": str(args.workers),
+            "GUNICORN_ACCESSLOG": "/dev/null",
+            "API_RATE_LIMIT": "1000000/min",
+            "PYTHONPATH": str(REPO),
+            "DJANGO_SETTINGS_MODULE": "annotate.settings",
+        }
+    )
     return env
 
 
@@ -77,12 +88,26 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
 
     from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
 
-    campaign = Campaign.objects.create(name=name, status=Campaign.Status.ACTIVE, overlap_target=overlap,
-                                       min_listen_seconds=LISTEN_REQUIRED_S, min_listen_fraction=None)
+    campaign = Campaign.objects.create(
+        name=name,
+        status=Campaign.Status.ACTIVE,
+        overlap_target=overlap,
+        min_listen_seconds=LISTEN_REQUIRED_S,
+        min_listen_fraction=None,
+    )
     peaks = [round(0.5 + 0.4 * ((i * 37) % 11) / 11, 3) for i in range(600)]
     clips = Clip.objects.bulk_create(
-        Clip(sha256=secrets.token_hex(32), file=f"clips/bench/{i}.wav", format="WAV", duration_s=CLIP_SECONDS,
-             sample_rate=24000, channels=1, system=f"sys-{i % 4}", is_vocal=False, peaks=peaks)
+        Clip(
+            sha256=secrets.token_hex(32),
+            file=f"clips/bench/{i}.wav",
+            format="WAV",
+            duration_s=CLIP_SECONDS,
+            sample_rate=24000,
+            channels=1,
+            system=f"sys-{i % 4}",
+            is_vocal=False,
+            peaks=peaks,
+        )
         for i in range(2 * comparisons)
     )
     instructions = Instruction.objects.bulk_create(
@@ -137,8 +162,12 @@ def annotator_loop(run: Run, port: int, campaign_id: int, token: str) -> None:
             run.errors.append(f"next-assignment {status}: {str(body)[:200]}")
             return
         vote = {
-            "alignment": "A", "alignment_confidence": 4, "musicality": "B", "musicality_confidence": 3,
-            "feedback": "B is steadier; A follows the prompt.", "time_on_task_s": 1.0,
+            "alignment": "A",
+            "alignment_confidence": 4,
+            "musicality": "B",
+            "musicality_confidence": 3,
+            "feedback": "B is steadier; A follows the prompt.",
+            "time_on_task_s": 1.0,
             "listened": {"A": [[0, LISTEN_REPORTED_S]], "B": [[0, LISTEN_REPORTED_S]]},
         }
         status, body, ms = request(port, "POST", urlsplit(body["assignment"]["vote_url"]).path, token, vote)
@@ -153,8 +182,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def report(label: str, values: list[float]) -> str:
-    return (f"{label:<16} n={len(values):<5} p50={percentile(values, 50):7.1f} ms  p95={percentile(values, 95):7.1f} ms"
-            f"  p99={percentile(values, 99):7.1f} ms  mean={statistics.fmean(values):7.1f} ms")
+    return (
+        f"{label:<16} n={len(values):<5} p50={percentile(values, 50):7.1f} ms  p95={percentile(values, 95):7.1f} ms"
+        f"  p99={percentile(values, 99):7.1f} ms  mean={statistics.fmean(values):7.1f} ms"
+    )
 
 
 def wait_for_server(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -179,19 +210,39 @@ def check_database(campaign_id: int, overlap: int, expected_votes: int) -> str:
     from annotate.labeling.models import Vote
 
     votes = Vote.objects.filter(comparison__campaign_id=campaign_id).count()
-    worst = (Comparison.objects.filter(campaign_id=campaign_id).annotate(n=Count("votes"))
-             .order_by("-n").values_list("n", flat=True).first())
+    worst = (
+        Comparison.objects.filter(campaign_id=campaign_id)
+        .annotate(n=Count("votes"))
+        .order_by("-n")
+        .values_list("n", flat=True)
+        .first()
+    )
     ok = votes == expected_votes and (worst or 0) <= overlap
-    return f"db check: {votes} votes stored (expected {expected_votes}), max votes per comparison {worst} " \
-           f"(overlap target {overlap}) -> {'OK' if ok else 'MISMATCH'}"
+    return (
+        f"db check: {votes} votes stored (expected {expected_votes}), max votes per comparison {worst} "
+        f"(overlap target {overlap}) -> {'OK' if ok else 'MISMATCH'}"
+    )
 
 
 def main() -> None:
     args = parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-vote-"))
     env = server_env(args, var_dir)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "VAR_DIR",
-                                           "STATIC_MANIFEST", "MEDIA_ROOT", "DJANGO_SETTINGS_MODULE")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "DATABASE_URL",
+                "SECRET_KEY",
+                "DEBUG",
+                "ALLOWED_HOSTS",
+                "VAR_DIR",
+                "STATIC_MANIFEST",
+                "MEDIA_ROOT",
+                "DJANGO_SETTINGS_MODULE",
+            )
+        }
+    )
     os.environ.pop("REDIS_URL", None)
     recreate_database(args.db)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
@@ -203,12 +254,18 @@ def main() -> None:
     proc = subprocess.Popen(gunicorn, cwd=REPO, env=env)
     try:
         wait_for_server(args.port, proc)
-        print(f"gunicorn: {args.workers} gthread workers x 4 threads on {os.cpu_count()} CPUs; PostgreSQL db "
-              f"{args.db}; {args.votes} votes per run (2 requests each); overlap {args.overlap}")
+        print(
+            f"gunicorn: {args.workers} gthread workers x 4 threads on {os.cpu_count()} CPUs; PostgreSQL db "
+            f"{args.db}; {args.votes} votes per run (2 requests each); overlap {args.overlap}"
+        )
         for annotators in args.annotators:
             comparisons = args.votes  # plenty: the campaign never runs dry mid-run
-            campaign_id, tokens = seed(name=f"bench-{annotators}-{secrets.token_hex(3)}", comparisons=comparisons,
-                                       annotators=annotators, overlap=args.overlap)
+            campaign_id, tokens = seed(
+                name=f"bench-{annotators}-{secrets.token_hex(3)}",
+                comparisons=comparisons,
+                annotators=annotators,
+                overlap=args.overlap,
+            )
             run = Run(votes_left=args.votes)
             threads = [threading.Thread(target=annotator_loop, args=(run, args.port, campaign_id, t)) for t in tokens]
             started = time.perf_counter()
@@ -219,8 +276,10 @@ def main() -> None:
             wall = time.perf_counter() - started
             votes = len(run.vote_ms) - sum(e.startswith("vote") for e in run.errors)
             print(f"\n== {annotators} concurrent annotators ==")
-            print(f"wall {wall:.2f} s  throughput {votes / wall:.1f} votes/s  "
-                  f"{(len(run.next_ms) + len(run.vote_ms)) / wall:.1f} requests/s  errors {len(run.errors)}")
+            print(
+                f"wall {wall:.2f} s  throughput {votes / wall:.1f} votes/s  "
+                f"{(len(run.next_ms) + len(run.vote_ms)) / wall:.1f} requests/s  errors {len(run.errors)}"
+            )
             print(report("next-assignment", run.next_ms))
             print(report("vote", run.vote_ms))
             print(report("both", run.next_ms + run.vote_ms))

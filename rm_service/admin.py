@@ -16,8 +16,21 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "status", "step", "total_steps", "loss", "attempts", "worker", "created_at")
     list_filter = ("status", "encoder", "preset")
-    readonly_fields = ("status", "step", "total_steps", "loss", "val_metrics", "history", "worker", "heartbeat_at",
-                       "attempts", "model_version", "started_at", "finished_at", "created_at")
+    readonly_fields = (
+        "status",
+        "step",
+        "total_steps",
+        "loss",
+        "val_metrics",
+        "history",
+        "worker",
+        "heartbeat_at",
+        "attempts",
+        "model_version",
+        "started_at",
+        "finished_at",
+        "created_at",
+    )
 
 
 @admin.register(ScoringJob)
@@ -29,7 +42,13 @@ class ScoringJobAdmin(admin.ModelAdmin):
 
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
-    list_display = ("comparison", "model_version", "alignment_choice", "alignment_prob_a", "musicality_choice",
-                    "musicality_prob_a")
+    list_display = (
+        "comparison",
+        "model_version",
+        "alignment_choice",
+        "alignment_prob_a",
+        "musicality_choice",
+        "musicality_prob_a",
+    )
     list_filter = ("model_version",)
     raw_id_fields = ("comparison",)

@@ -99,15 +99,16 @@ class ScoringApi(APIView):
             upload = request.FILES.get(data[given[0]])
             if upload is None:
                 raise services.RmServiceError(f"{label}: no uploaded file named {data[given[0]]!r}")
-        spec = services.ItemSpec(clip_id=data.get(f"{prefix}clip_id"), url=data.get(f"{prefix}url") or "",
-                                 upload=upload)
+        spec = services.ItemSpec(
+            clip_id=data.get(f"{prefix}clip_id"), url=data.get(f"{prefix}url") or "", upload=upload
+        )
         return services.scoring_audio_resolve(spec=spec, label=label)
 
-    def submit(self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any],
-               version: ModelVersion) -> Response:
+    def submit(
+        self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any], version: ModelVersion
+    ) -> Response:
         try:
-            job = services.scoring_job_create(user=request.user, kind=kind, items=items, params=params,
-                                              version=version)
+            job = services.scoring_job_create(user=request.user, kind=kind, items=items, params=params, version=version)
         except services.RmUnavailable as exc:  # the broker went away after the availability check
             raise ServiceUnavailable(str(exc)) from exc
         if len(items) > _sync_max_items() or not params.get("wait", True):
@@ -127,9 +128,13 @@ class ScoringApi(APIView):
 def _job_body(job: ScoringJob) -> dict[str, Any]:
     result = job.result or {}
     body: dict[str, Any] = {
-        "job": str(job.public_id), "kind": job.kind, "status": job.status,
+        "job": str(job.public_id),
+        "kind": job.kind,
+        "status": job.status,
         "model_version": {"id": job.model_version_id, "name": job.model_version.name},
-        "progress": job.progress, "created_at": job.created_at, "finished_at": job.finished_at,
+        "progress": job.progress,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
         "status_url": f"/api/v1/jobs/{job.public_id}",
     }
     if job.error:
@@ -157,11 +162,15 @@ class ScoringJobScoreApi(ScoringApi):
         items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
-        wait = serializers.BooleanField(required=False, default=True,
-                                        help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>).")
+        wait = serializers.BooleanField(
+            required=False, default=True, help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>)."
+        )
 
-    @extend_schema(request=InputSerializer, responses={200: dict, 202: dict, 400: dict, 503: dict},
-                   summary="Score clips against instructions: {alignment, musicality} per item.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        summary="Score clips against instructions: {alignment, musicality} per item.",
+    )
     def post(self, request: Request) -> Response:
         version = self.check_available()
         data = self.InputSerializer(data=self.payload(request))
@@ -181,8 +190,13 @@ class ScoringJobScoreApi(ScoringApi):
     def resolve_item(self, request: Request, item: dict[str, Any], i: int) -> dict[str, Any]:
         audio = self.audio(request, item, "", f"item {i} audio", required=True)
         ref = self.audio(request, item, "reference_", f"item {i} reference audio", required=False)
-        return {"audio": audio["audio"], "audio_sha256": audio["sha256"], "text": item.get("text", ""),
-                "lyrics": item.get("lyrics", ""), "ref_audio": ref.get("audio")}
+        return {
+            "audio": audio["audio"],
+            "audio_sha256": audio["sha256"],
+            "text": item.get("text", ""),
+            "lyrics": item.get("lyrics", ""),
+            "ref_audio": ref.get("audio"),
+        }
 
 
 class ScoringJobRankApi(ScoringApi):
@@ -192,21 +206,30 @@ class ScoringJobRankApi(ScoringApi):
 
         instruction = serializers.DictField()
         candidates = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
-        weights = serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2,
-                                        default=[0.5, 0.5], help_text="[alignment, musicality] weights.")
+        weights = serializers.ListField(
+            child=serializers.FloatField(min_value=0),
+            min_length=2,
+            max_length=2,
+            default=[0.5, 0.5],
+            help_text="[alignment, musicality] weights.",
+        )
         top_k = serializers.IntegerField(min_value=1, default=1)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
-        wait = serializers.BooleanField(required=False, default=True,
-                                        help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>).")
+        wait = serializers.BooleanField(
+            required=False, default=True, help_text="false: always answer 202 with a job id (poll /api/v1/jobs/<id>)."
+        )
 
         def validate_weights(self, value: list[float]) -> list[float]:
             if sum(value) <= 0:
                 raise serializers.ValidationError("weights must not both be zero")
             return value
 
-    @extend_schema(request=InputSerializer, responses={200: dict, 202: dict, 400: dict, 503: dict},
-                   summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.",
+    )
     def post(self, request: Request) -> Response:
         version = self.check_available()
         data = self.InputSerializer(data=self.payload(request))
@@ -218,9 +241,15 @@ class ScoringJobRankApi(ScoringApi):
             items = []
             for i, candidate in enumerate(v["candidates"]):
                 audio = self.audio(request, candidate, "", f"candidate {i} audio", required=True)
-                items.append({"audio": audio["audio"], "audio_sha256": audio["sha256"],
-                              "text": str(instruction.get("text", "")), "lyrics": str(instruction.get("lyrics", "")),
-                              "ref_audio": ref.get("audio")})
+                items.append(
+                    {
+                        "audio": audio["audio"],
+                        "audio_sha256": audio["sha256"],
+                        "text": str(instruction.get("text", "")),
+                        "lyrics": str(instruction.get("lyrics", "")),
+                        "ref_audio": ref.get("audio"),
+                    }
+                )
         except services.RmServiceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         params = {k: v[k] for k in ("weights", "top_k", "batch_size", "max_dur", "wait")}
@@ -243,11 +272,38 @@ class ScoringJobDetailApi(APIView):
 class TrainingRunOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
-        fields = ["id", "name", "status", "campaign", "source", "export_id", "train_jsonl", "validation_jsonl",
-                  "test_jsonl", "pseudo_jsonl", "dataset_root", "data_sha256", "encoder", "preset", "config",
-                  "step", "total_steps", "loss", "val_metrics", "history", "attempts", "cancel_requested",
-                  "resumable", "error", "model_version", "worker", "heartbeat_at", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "name",
+            "status",
+            "campaign",
+            "source",
+            "export_id",
+            "train_jsonl",
+            "validation_jsonl",
+            "test_jsonl",
+            "pseudo_jsonl",
+            "dataset_root",
+            "data_sha256",
+            "encoder",
+            "preset",
+            "config",
+            "step",
+            "total_steps",
+            "loss",
+            "val_metrics",
+            "history",
+            "attempts",
+            "cancel_requested",
+            "resumable",
+            "error",
+            "model_version",
+            "worker",
+            "heartbeat_at",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 def _unavailable_guard() -> None:
@@ -287,8 +343,11 @@ class TrainingRunCreateApi(APIView):
         resume_from = serializers.CharField(required=False, allow_blank=True, default="")
         name = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: TrainingRunOutputSerializer},
-                   summary="Start a training run from a campaign export or a JSONL file (staff).")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: TrainingRunOutputSerializer},
+        summary="Start a training run from a campaign export or a JSONL file (staff).",
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -324,8 +383,11 @@ class TrainingRunCancelApi(APIView):
 class TrainingRunResumeApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(request=None, responses={200: TrainingRunOutputSerializer},
-                   summary="Resume a failed or cancelled run from its last checkpoint.")
+    @extend_schema(
+        request=None,
+        responses={200: TrainingRunOutputSerializer},
+        summary="Resume a failed or cancelled run from its last checkpoint.",
+    )
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.training_run_get(user=request.user, run_id=run_id)
         _unavailable_guard()
@@ -337,8 +399,20 @@ class TrainingRunResumeApi(APIView):
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["id", "name", "campaign", "checkpoint_path", "config", "encoder", "encoder_id", "training_data",
-                  "metrics", "is_active", "activated_at", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "campaign",
+            "checkpoint_path",
+            "config",
+            "encoder",
+            "encoder_id",
+            "training_data",
+            "metrics",
+            "is_active",
+            "activated_at",
+            "created_at",
+        ]
 
 
 class ModelVersionListApi(APIView):
@@ -352,8 +426,11 @@ class ModelVersionListApi(APIView):
 class ModelVersionActivateApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(request=None, responses={200: ModelVersionOutputSerializer},
-                   summary="Make a version the active model; queues its predictions for active campaigns.")
+    @extend_schema(
+        request=None,
+        responses={200: ModelVersionOutputSerializer},
+        summary="Make a version the active model; queues its predictions for active campaigns.",
+    )
     def post(self, request: Request, version_id: int) -> Response:
         version = selectors.model_version_get(user=request.user, version_id=version_id)
         _unavailable_guard()
@@ -372,17 +449,23 @@ class CampaignModelAgreementApi(APIView):
         model_version = serializers.IntegerField(required=False)
         confident = serializers.FloatField(required=False, min_value=0.5, max_value=1.0, default=0.7)
 
-    @extend_schema(parameters=[InputSerializer], responses={200: dict},
-                   summary="Model vs human agreement for a campaign (the dashboard's numbers).")
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={200: dict},
+        summary="Model vs human agreement for a campaign (the dashboard's numbers).",
+    )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         version_id = params.validated_data.get("model_version")
-        version = (selectors.model_version_get(user=request.user, version_id=version_id) if version_id
-                   else selectors.model_version_active())
+        version = (
+            selectors.model_version_get(user=request.user, version_id=version_id)
+            if version_id
+            else selectors.model_version_active()
+        )
         if version is None:
             return Response({"detail": "No model version is active; pass ?model_version=<id>."}, status=404)
-        return Response(selectors.model_agreement(campaign=campaign, version=version,
-                                                  confident=params.validated_data["confident"]))
-
+        return Response(
+            selectors.model_agreement(campaign=campaign, version=version, confident=params.validated_data["confident"])
+        )

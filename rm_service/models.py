@@ -34,7 +34,11 @@ FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 class ModelVersion(models.Model):
     name = models.CharField(max_length=200)
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions",
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_versions",
         help_text="The campaign whose export trained it (informational; activation is global).",
     )
     checkpoint_path = models.CharField(max_length=500, help_text="Checkpoint directory (safetensors + JSON).")
@@ -65,8 +69,9 @@ class TrainingRun(models.Model):
 
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     name = models.CharField(max_length=200, blank=True)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="training_runs")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
+    )
     source = models.CharField(max_length=10, choices=Source.choices)
     export_id = models.PositiveIntegerField(null=True, blank=True)
     train_jsonl = models.CharField(max_length=500)
@@ -79,8 +84,9 @@ class TrainingRun(models.Model):
     preset = models.CharField(max_length=20, default="tiny")
     config = models.JSONField(default=dict, blank=True, help_text="Training/model overrides.")
     resume_from = models.CharField(max_length=500, blank=True, help_text="Checkpoint to continue from.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Live progress, written by the worker; "history" keeps (step, loss, val) points for the chart.
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
@@ -95,8 +101,9 @@ class TrainingRun(models.Model):
     resumable = models.BooleanField(default=False)
     output_dir = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
-    model_version = models.OneToOneField(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
-                                         related_name="training_run")
+    model_version = models.OneToOneField(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -129,8 +136,9 @@ class ScoringJob(models.Model):
     result = models.JSONField(null=True, blank=True)
     progress = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -166,8 +174,10 @@ class Prediction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["comparison", "model_version"], name="prediction_once_per_version"),
             models.CheckConstraint(
-                condition=Q(alignment_prob_a__gte=0) & Q(alignment_prob_a__lte=1)
-                & Q(musicality_prob_a__gte=0) & Q(musicality_prob_a__lte=1),
+                condition=Q(alignment_prob_a__gte=0)
+                & Q(alignment_prob_a__lte=1)
+                & Q(musicality_prob_a__gte=0)
+                & Q(musicality_prob_a__lte=1),
                 name="prediction_probabilities_0_1",
             ),
         ]

@@ -29,13 +29,24 @@ logger = logging.getLogger(__name__)
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "model": {"d_model": 64, "n_heads": 2, "dim_head": 32, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64},
-        "batch_size": 8, "lr": 1e-3, "warmup_steps": 5, "stage1_steps": 20, "stage2_max_steps": 60,
-        "eval_every": 10, "patience": 5, "checkpoint_every": 10,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "warmup_steps": 5,
+        "stage1_steps": 20,
+        "stage2_max_steps": 60,
+        "eval_every": 10,
+        "patience": 5,
+        "checkpoint_every": 10,
     },
     "small": {
         "model": {"d_model": 256, "n_heads": 4, "dim_head": 64, "prompt_depth": 2, "joint_depth": 1, "mlp_dim": 256},
-        "batch_size": 16, "lr": 3e-4, "warmup_steps": 20, "stage1_steps": 200, "stage2_max_steps": 400,
-        "eval_every": 25, "checkpoint_every": 25,
+        "batch_size": 16,
+        "lr": 3e-4,
+        "warmup_steps": 20,
+        "stage1_steps": 200,
+        "stage2_max_steps": 400,
+        "eval_every": 25,
+        "checkpoint_every": 25,
     },
     "paper": {},
 }
@@ -67,8 +78,12 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """Model config and encoder of a checkpoint directory, read from its ``config.json``."""
     config = json.loads((Path(path) / "config.json").read_text())
     encoder = config.get("encoder", {})
-    return {"config": config.get("model", {}), "encoder": encoder.get("name", ""), "encoder_id": encoder.get("id", ""),
-            "strategy": config.get("strategy", "first120")}
+    return {
+        "config": config.get("model", {}),
+        "encoder": encoder.get("name", ""),
+        "encoder_id": encoder.get("id", ""),
+        "strategy": config.get("strategy", "first120"),
+    }
 
 
 # --- Scoring --------------------------------------------------------------------------------------------
@@ -144,9 +159,16 @@ def train_run(run: TrainingRun, *, on_progress: ProgressFn) -> TrainOutcome:
             raise TrainingCancelled()
 
     result = train(
-        train_jsonl=run.train_jsonl, dataset_root=run.dataset_root, out_dir=out_dir, config=config,
-        val_jsonl=run.validation_jsonl or None, pseudo_jsonl=run.pseudo_jsonl or None, device=device(),
-        cache_dir=settings.RM_CACHE_DIR, progress=progress, resume=resume,
+        train_jsonl=run.train_jsonl,
+        dataset_root=run.dataset_root,
+        out_dir=out_dir,
+        config=config,
+        val_jsonl=run.validation_jsonl or None,
+        pseudo_jsonl=run.pseudo_jsonl or None,
+        device=device(),
+        cache_dir=settings.RM_CACHE_DIR,
+        progress=progress,
+        resume=resume,
     )
     if result.status == "cancelled" or result.checkpoint is None:
         return TrainOutcome(checkpoint="", cancelled=True)
@@ -190,8 +212,10 @@ def evaluate(checkpoint: str, jsonl: str, dataset_root: str, out_dir: Path) -> d
             key = _detail_group(row)
             if row["task"] == task and key and row.get("ACC") is not None:
                 groups.setdefault(key, []).append((row["ACC"], row["n"]))
-        out[task] = {g: {"accuracy": sum(a * n for a, n in v) / max(1, sum(n for _, n in v)), "n": sum(n for _, n in v)}
-                     for g, v in groups.items()}
+        out[task] = {
+            g: {"accuracy": sum(a * n for a, n in v) / max(1, sum(n for _, n in v)), "n": sum(n for _, n in v)}
+            for g, v in groups.items()
+        }
     return out
 
 

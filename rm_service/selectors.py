@@ -121,8 +121,9 @@ def _calibration(points: list[tuple[float, int, int]], bins: int = 10) -> dict[s
             continue
         mean_prob, observed = prob_sum / bin_votes, bin_for_a / bin_votes
         ece += bin_votes / total * abs(mean_prob - observed)
-        rows.append({"lo": b / bins, "hi": (b + 1) / bins, "n": int(bin_votes), "mean_prob": mean_prob,
-                     "observed": observed})
+        rows.append(
+            {"lo": b / bins, "hi": (b + 1) / bins, "n": int(bin_votes), "mean_prob": mean_prob, "observed": observed}
+        )
     return {"bins": rows, "ece": ece if total else None, "n": int(total)}
 
 
@@ -144,15 +145,32 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
     Every vote in the database counts, so a new vote shows up at the next read ("live"). Attention checks
     are left out. ``confident`` is the model probability from which a disagreement enters the queue.
     """
-    predictions = {p.comparison_id: p for p in Prediction.objects.filter(
-        model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False)}
+    predictions = {
+        p.comparison_id: p
+        for p in Prediction.objects.filter(
+            model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False
+        )
+    }
     rows = Vote.objects.filter(comparison_id__in=predictions).values(
-        "comparison_id", "alignment_choice", "musicality_choice", "alignment_confidence", "musicality_confidence",
-        "created_at", "comparison__instruction__modality", "comparison__clip_a__is_vocal",
-        "comparison__clip_b__is_vocal")
+        "comparison_id",
+        "alignment_choice",
+        "musicality_choice",
+        "alignment_confidence",
+        "musicality_confidence",
+        "created_at",
+        "comparison__instruction__modality",
+        "comparison__clip_a__is_vocal",
+        "comparison__clip_b__is_vocal",
+    )
     votes = cast(list[dict[str, Any]], list(rows))
-    result: dict[str, Any] = {"campaign": campaign.pk, "model_version": version.pk, "model_name": version.name,
-                              "predictions": len(predictions), "votes": len(votes), "questions": {}}
+    result: dict[str, Any] = {
+        "campaign": campaign.pk,
+        "model_version": version.pk,
+        "model_name": version.name,
+        "predictions": len(predictions),
+        "votes": len(votes),
+        "questions": {},
+    }
     disagreements: list[dict[str, Any]] = []
     for question in QUESTIONS:
         result["questions"][question] = _question_agreement(question, predictions, votes, confident, disagreements)
@@ -161,8 +179,13 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
     return result
 
 
-def _question_agreement(question: str, predictions: dict[int, Prediction], votes: list[dict[str, Any]],
-                        confident: float, disagreements: list[dict[str, Any]]) -> dict[str, Any]:
+def _question_agreement(
+    question: str,
+    predictions: dict[int, Prediction],
+    votes: list[dict[str, Any]],
+    confident: float,
+    disagreements: list[dict[str, Any]],
+) -> dict[str, Any]:
     by_conf: dict[str, list[bool]] = defaultdict(list)
     by_modality: dict[str, list[bool]] = defaultdict(list)
     by_vocal: dict[str, list[bool]] = defaultdict(list)
@@ -189,15 +212,24 @@ def _question_agreement(question: str, predictions: dict[int, Prediction], votes
         majority_hits.append(majority == model_choice)
         probability = prediction.probability(question)
         if majority != model_choice and probability >= confident:
-            disagreements.append({
-                "comparison": comparison_id, "question": question, "model_choice": model_choice,
-                "probability": probability, "human_majority": majority, "votes_a": counts["a"],
-                "votes_b": counts["b"], "admin_url": reverse("admin:catalog_comparison_change", args=[comparison_id]),
-            })
+            disagreements.append(
+                {
+                    "comparison": comparison_id,
+                    "question": question,
+                    "model_choice": model_choice,
+                    "probability": probability,
+                    "human_majority": majority,
+                    "votes_a": counts["a"],
+                    "votes_b": counts["b"],
+                    "admin_url": reverse("admin:catalog_comparison_change", args=[comparison_id]),
+                }
+            )
     return {
-        "single_votes": _acc(hits), "majority": _acc(majority_hits),
+        "single_votes": _acc(hits),
+        "majority": _acc(majority_hits),
         "by_confidence": {k: _acc(v) for k, v in sorted(by_conf.items())},
         "by_modality": {k: _acc(v) for k, v in sorted(by_modality.items())},
         "by_vocal": {k: _acc(v) for k, v in sorted(by_vocal.items())},
-        "calibration": _calibration(points), "over_time": _over_time(timeline),
+        "calibration": _calibration(points),
+        "over_time": _over_time(timeline),
     }

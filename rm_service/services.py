@@ -154,10 +154,21 @@ def training_run_create(
     _check_split(test_jsonl, dataset_root=dataset_root, name="test", required=False)
     _check_split(pseudo_jsonl, dataset_root=dataset_root, name="pseudo-label", required=False)
     run = TrainingRun.objects.create(
-        name=name or f"{preset} {encoder} model", campaign=campaign, source=source, export_id=export_id,
-        train_jsonl=train_jsonl, validation_jsonl=validation_jsonl, test_jsonl=test_jsonl, pseudo_jsonl=pseudo_jsonl,
-        dataset_root=dataset_root, encoder=encoder, preset=preset, config=config or {}, resume_from=resume_from,
-        created_by=user, data_sha256=_file_sha256([train_jsonl, validation_jsonl, test_jsonl, pseudo_jsonl]),
+        name=name or f"{preset} {encoder} model",
+        campaign=campaign,
+        source=source,
+        export_id=export_id,
+        train_jsonl=train_jsonl,
+        validation_jsonl=validation_jsonl,
+        test_jsonl=test_jsonl,
+        pseudo_jsonl=pseudo_jsonl,
+        dataset_root=dataset_root,
+        encoder=encoder,
+        preset=preset,
+        config=config or {},
+        resume_from=resume_from,
+        created_by=user,
+        data_sha256=_file_sha256([train_jsonl, validation_jsonl, test_jsonl, pseudo_jsonl]),
     )
     run.output_dir = str(Path(settings.RM_ROOT) / "runs" / f"run-{run.pk}")
     run.save(update_fields=["output_dir"])
@@ -196,10 +207,14 @@ def training_run_resume(*, run: TrainingRun, enqueue: bool = True) -> TrainingRu
     checkpoint = _last_checkpoint(run)
     if checkpoint is None:
         raise RmServiceError(f"training run {run.pk} has no checkpoint to resume from")
-    updated = TrainingRun.objects.filter(
-        pk=run.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]
-    ).update(status=JobStatus.QUEUED, resume_from=str(checkpoint), cancel_requested=False, error="",
-             resumable=False, finished_at=None)
+    updated = TrainingRun.objects.filter(pk=run.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
+        status=JobStatus.QUEUED,
+        resume_from=str(checkpoint),
+        cancel_requested=False,
+        error="",
+        resumable=False,
+        finished_at=None,
+    )
     run.refresh_from_db()
     if not updated:
         raise RmServiceError(f"training run {run.pk} is {run.status}; only failed or cancelled runs can resume")
@@ -217,7 +232,11 @@ def _last_checkpoint(run: TrainingRun) -> Path | None:
 def training_run_claim(*, run_id: int, worker: str) -> TrainingRun | None:
     """queued -> running; None when another delivery (or a cancel) got there first."""
     claimed = TrainingRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, worker=worker, heartbeat_at=_now(), started_at=_now(), error="",
+        status=JobStatus.RUNNING,
+        worker=worker,
+        heartbeat_at=_now(),
+        started_at=_now(),
+        error="",
         attempts=F("attempts") + 1,
     )
     return TrainingRun.objects.get(pk=run_id) if claimed else None
@@ -245,12 +264,20 @@ class _ProgressWriter:
             self.first = False
         if val or step >= total or now - self.last_write >= PROGRESS_WRITE_INTERVAL_S:
             self.last_write = now
-            fields = {"step": step, "total_steps": total, "loss": _finite(loss), "val_metrics": self.run.val_metrics,
-                      "history": self.run.history, "heartbeat_at": _now()}
+            fields = {
+                "step": step,
+                "total_steps": total,
+                "loss": _finite(loss),
+                "val_metrics": self.run.val_metrics,
+                "history": self.run.history,
+                "heartbeat_at": _now(),
+            }
             TrainingRun.objects.filter(pk=self.run.pk, status=JobStatus.RUNNING).update(**fields)
-            self.cancelled = TrainingRun.objects.filter(pk=self.run.pk).exclude(
-                status=JobStatus.RUNNING, cancel_requested=False
-            ).exists()
+            self.cancelled = (
+                TrainingRun.objects.filter(pk=self.run.pk)
+                .exclude(status=JobStatus.RUNNING, cancel_requested=False)
+                .exists()
+            )
         return not self.cancelled
 
 
@@ -271,8 +298,12 @@ def training_run_execute(*, run_id: int, worker: str) -> str:
         outcome = runtime.train_run(run, on_progress=progress)
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
-        _finish_run(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
-                    resumable=_last_checkpoint(run) is not None)
+        _finish_run(
+            run,
+            status=JobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            resumable=_last_checkpoint(run) is not None,
+        )
         return "failed"
     if outcome.cancelled or progress.cancelled:
         _finish_run(run, status=JobStatus.CANCELLED, resumable=_last_checkpoint(run) is not None)
@@ -282,8 +313,14 @@ def training_run_execute(*, run_id: int, worker: str) -> str:
     return "succeeded"
 
 
-def _finish_run(run: TrainingRun, *, status: str, error: str = "", resumable: bool = False,
-                model_version: ModelVersion | None = None) -> None:
+def _finish_run(
+    run: TrainingRun,
+    *,
+    status: str,
+    error: str = "",
+    resumable: bool = False,
+    model_version: ModelVersion | None = None,
+) -> None:
     # Conditional on still running: a reaper may have failed this run meanwhile (then its verdict stands).
     updated = TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
         status=status, error=error[:4000], resumable=resumable, model_version=model_version, finished_at=_now()
@@ -305,7 +342,9 @@ def stale_work_reap(*, stale_after_s: float, worker: str = "") -> int:
     for run in TrainingRun.objects.filter(stale, status=JobStatus.RUNNING):
         same = TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, heartbeat_at=run.heartbeat_at)
         changed += same.update(
-            status=JobStatus.FAILED, resumable=_last_checkpoint(run) is not None, finished_at=_now(),
+            status=JobStatus.FAILED,
+            resumable=_last_checkpoint(run) is not None,
+            finished_at=_now(),
             error=f"worker {run.worker or '?'} stopped while running this (last heartbeat {run.heartbeat_at})",
         )
     changed += ScoringJob.objects.filter(stale, status=JobStatus.RUNNING).update(
@@ -328,8 +367,13 @@ def model_version_register(*, run: TrainingRun, checkpoint_path: str, metrics: d
     if run.pseudo_jsonl:
         data["pseudo_jsonl"] = run.pseudo_jsonl
     return ModelVersion.objects.create(
-        name=run.name or f"run {run.pk}", campaign=run.campaign, checkpoint_path=checkpoint_path,
-        config=info["config"], encoder=info["encoder"], encoder_id=info["encoder_id"], training_data=data,
+        name=run.name or f"run {run.pk}",
+        campaign=run.campaign,
+        checkpoint_path=checkpoint_path,
+        config=info["config"],
+        encoder=info["encoder"],
+        encoder_id=info["encoder_id"],
+        training_data=data,
         metrics=metrics,
     )
 
@@ -439,17 +483,26 @@ def _uploads_dir() -> Path:
 
 
 def scoring_job_create(
-    *, user: User | None, kind: str, items: list[dict[str, Any]], params: dict[str, Any],
-    version: ModelVersion, campaign: Campaign | None = None, enqueue: bool = True,
+    *,
+    user: User | None,
+    kind: str,
+    items: list[dict[str, Any]],
+    params: dict[str, Any],
+    version: ModelVersion,
+    campaign: Campaign | None = None,
+    enqueue: bool = True,
 ) -> ScoringJob:
-    job = ScoringJob.objects.create(kind=kind, items=items, params=params, model_version=version,
-                                    campaign=campaign, created_by=user)
+    job = ScoringJob.objects.create(
+        kind=kind, items=items, params=params, model_version=version, campaign=campaign, created_by=user
+    )
     if enqueue:
         from rm_service import tasks
 
         # The task id is the job's public id, so the API can wait on the result backend for this job.
-        _enqueue(lambda: tasks.scoring_job_execute.apply_async(args=[job.pk], task_id=str(job.public_id)),
-                 on_failure=lambda reason: scoring_job_fail(job=job, error=reason))
+        _enqueue(
+            lambda: tasks.scoring_job_execute.apply_async(args=[job.pk], task_id=str(job.public_id)),
+            on_failure=lambda reason: scoring_job_fail(job=job, error=reason),
+        )
     return job
 
 
@@ -485,31 +538,47 @@ def _score_items(job: ScoringJob) -> Any:
     from rm_service import runtime
 
     scorer = runtime.scorer_for(job.model_version)
-    inputs = [{"audio": it["audio"], "text": it.get("text", ""), "lyrics": it.get("lyrics", ""),
-               "ref_audio": it.get("ref_audio") or None} for it in job.items]
-    return scorer.score_batch(inputs, batch_size=int(job.params.get("batch_size", 16)),
-                              max_dur=job.params.get("max_dur"))
+    inputs = [
+        {
+            "audio": it["audio"],
+            "text": it.get("text", ""),
+            "lyrics": it.get("lyrics", ""),
+            "ref_audio": it.get("ref_audio") or None,
+        }
+        for it in job.items
+    ]
+    return scorer.score_batch(
+        inputs, batch_size=int(job.params.get("batch_size", 16)), max_dur=job.params.get("max_dur")
+    )
 
 
 def _run_score(job: ScoringJob) -> dict[str, Any]:
     scores = _score_items(job)
-    return {"model_version": job.model_version_id,
-            "items": [{"index": i, "alignment": float(row[0]), "musicality": float(row[1])}
-                      for i, row in enumerate(scores)]}
+    return {
+        "model_version": job.model_version_id,
+        "items": [
+            {"index": i, "alignment": float(row[0]), "musicality": float(row[1])} for i, row in enumerate(scores)
+        ],
+    }
 
 
 def _run_rank(job: ScoringJob) -> dict[str, Any]:
     scores = _score_items(job)
     w_align, w_music = job.params.get("weights", [0.5, 0.5])
     top_k = int(job.params.get("top_k", 1))
-    rows = [{"index": i, "alignment": float(r[0]), "musicality": float(r[1]),
-             "score": (w_align * float(r[0]) + w_music * float(r[1])) / (w_align + w_music)}
-            for i, r in enumerate(scores)]
+    rows = [
+        {
+            "index": i,
+            "alignment": float(r[0]),
+            "musicality": float(r[1]),
+            "score": (w_align * float(r[0]) + w_music * float(r[1])) / (w_align + w_music),
+        }
+        for i, r in enumerate(scores)
+    ]
     rows.sort(key=lambda r: -r["score"])
     for rank, row in enumerate(rows, start=1):
         row.update(rank=rank, top_k=rank <= top_k)
-    return {"model_version": job.model_version_id, "weights": [w_align, w_music], "top_k": top_k,
-            "candidates": rows}
+    return {"model_version": job.model_version_id, "weights": [w_align, w_music], "top_k": top_k, "candidates": rows}
 
 
 def _run_predict(job: ScoringJob) -> dict[str, Any]:
@@ -519,7 +588,9 @@ def _run_predict(job: ScoringJob) -> dict[str, Any]:
 
 
 _JOB_RUNNERS: dict[str, Callable[[ScoringJob], dict[str, Any]]] = {
-    ScoringJob.Kind.SCORE: _run_score, ScoringJob.Kind.RANK: _run_rank, ScoringJob.Kind.PREDICT: _run_predict,
+    ScoringJob.Kind.SCORE: _run_score,
+    ScoringJob.Kind.RANK: _run_rank,
+    ScoringJob.Kind.PREDICT: _run_predict,
 }
 
 
@@ -528,8 +599,15 @@ _JOB_RUNNERS: dict[str, Callable[[ScoringJob], dict[str, Any]]] = {
 
 def predictions_request(*, version: ModelVersion, campaign: Campaign, enqueue: bool = True) -> ScoringJob:
     """Queue the scoring of every comparison of ``campaign`` with ``version``."""
-    return scoring_job_create(user=None, kind=ScoringJob.Kind.PREDICT, items=[], params={}, version=version,
-                              campaign=campaign, enqueue=enqueue)
+    return scoring_job_create(
+        user=None,
+        kind=ScoringJob.Kind.PREDICT,
+        items=[],
+        params={},
+        version=version,
+        campaign=campaign,
+        enqueue=enqueue,
+    )
 
 
 def _sigmoid(x: float) -> float:
@@ -548,21 +626,41 @@ def predictions_compute(*, version: ModelVersion, campaign: Campaign, job: Scori
         instruction = comparison.instruction
         ref = clip_path(instruction.reference_clip) if instruction.reference_clip else None
         for clip in (comparison.clip_a, comparison.clip_b):
-            inputs.append({"audio": clip_path(clip), "text": instruction.text,
-                           "lyrics": instruction.lyrics, "ref_audio": ref})
+            inputs.append(
+                {"audio": clip_path(clip), "text": instruction.text, "lyrics": instruction.lyrics, "ref_audio": ref}
+            )
     scores = runtime.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None) if inputs else []
     rows = []
     for i, comparison in enumerate(comparisons):
         a, b = scores[2 * i], scores[2 * i + 1]
         p_align, p_music = _sigmoid(float(a[0] - b[0])), _sigmoid(float(a[1] - b[1]))
-        rows.append(Prediction(
-            comparison=comparison, model_version=version, alignment_a=float(a[0]), alignment_b=float(b[0]),
-            musicality_a=float(a[1]), musicality_b=float(b[1]), alignment_prob_a=p_align, musicality_prob_a=p_music,
-            alignment_choice="a" if p_align >= 0.5 else "b", musicality_choice="a" if p_music >= 0.5 else "b",
-        ))
+        rows.append(
+            Prediction(
+                comparison=comparison,
+                model_version=version,
+                alignment_a=float(a[0]),
+                alignment_b=float(b[0]),
+                musicality_a=float(a[1]),
+                musicality_b=float(b[1]),
+                alignment_prob_a=p_align,
+                musicality_prob_a=p_music,
+                alignment_choice="a" if p_align >= 0.5 else "b",
+                musicality_choice="a" if p_music >= 0.5 else "b",
+            )
+        )
     Prediction.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["comparison", "model_version"],
-        update_fields=["alignment_a", "alignment_b", "musicality_a", "musicality_b", "alignment_choice",
-                       "musicality_choice", "alignment_prob_a", "musicality_prob_a"],
+        rows,
+        update_conflicts=True,
+        unique_fields=["comparison", "model_version"],
+        update_fields=[
+            "alignment_a",
+            "alignment_b",
+            "musicality_a",
+            "musicality_b",
+            "alignment_choice",
+            "musicality_choice",
+            "alignment_prob_a",
+            "musicality_prob_a",
+        ],
     )
     return len(rows)

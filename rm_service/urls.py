@@ -21,9 +21,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/training-runs/<int:run_id>/cancel", apis.TrainingRunCancelApi.as_view(), name="api-run-cancel"),
     path("api/v1/training-runs/<int:run_id>/resume", apis.TrainingRunResumeApi.as_view(), name="api-run-resume"),
     path("api/v1/model-versions", apis.ModelVersionListApi.as_view(), name="api-model-versions"),
-    path("api/v1/model-versions/<int:version_id>/activate", apis.ModelVersionActivateApi.as_view(),
-         name="api-version-activate"),
-    path("api/v1/campaigns/<int:campaign_id>/model-agreement", apis.CampaignModelAgreementApi.as_view(),
-         name="api-model-agreement"),
+    path(
+        "api/v1/model-versions/<int:version_id>/activate",
+        apis.ModelVersionActivateApi.as_view(),
+        name="api-version-activate",
+    ),
+    path(
+        "api/v1/campaigns/<int:campaign_id>/model-agreement",
+        apis.CampaignModelAgreementApi.as_view(),
+        name="api-model-agreement",
+    ),
     path("api/v1/clips/<int:clip_id>/audio", views.clip_audio, name="clip-audio"),
 ]

@@ -31,10 +31,15 @@ def _exports_for(campaign_id: int) -> list[Any]:
 
 @staff_required
 def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "rm_service/registry.html", {
-        "versions": ModelVersion.objects.select_related("campaign")[:100],
-        "runs": selectors.training_run_list()[:50], "unavailable": selectors.rm_unavailable_reason(),
-    })
+    return render(
+        request,
+        "rm_service/registry.html",
+        {
+            "versions": ModelVersion.objects.select_related("campaign")[:100],
+            "runs": selectors.training_run_list()[:50],
+            "unavailable": selectors.rm_unavailable_reason(),
+        },
+    )
 
 
 @staff_required
@@ -42,12 +47,19 @@ def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     if request.method == "POST":
         return _start_training(request, campaign)
-    return render(request, "rm_service/campaign_models.html", {
-        "campaign": campaign, "runs": selectors.training_run_list(campaign=campaign)[:50],
-        "versions": ModelVersion.objects.select_related("campaign")[:100], "exports": _exports_for(campaign.pk),
-        "presets": list(runtime.PRESETS), "encoders": services.ENCODERS,
-        "unavailable": selectors.rm_unavailable_reason(),
-    })
+    return render(
+        request,
+        "rm_service/campaign_models.html",
+        {
+            "campaign": campaign,
+            "runs": selectors.training_run_list(campaign=campaign)[:50],
+            "versions": ModelVersion.objects.select_related("campaign")[:100],
+            "exports": _exports_for(campaign.pk),
+            "presets": list(runtime.PRESETS),
+            "encoders": services.ENCODERS,
+            "unavailable": selectors.rm_unavailable_reason(),
+        },
+    )
 
 
 def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
@@ -60,11 +72,18 @@ def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
         config = json.loads(post.get("config") or "{}")
         text = {f: post.get(f, "").strip() for f in TRAIN_FIELDS}
         run = services.training_run_create(
-            user=request.user if isinstance(request.user, User) else None, campaign=campaign,
+            user=request.user if isinstance(request.user, User) else None,
+            campaign=campaign,
             export_id=int(post["export_id"]) if post.get("export_id") else None,
-            encoder=post.get("encoder", "builtin"), preset=post.get("preset", "tiny"), config=config,
-            train_jsonl=text["train_jsonl"], validation_jsonl=text["validation_jsonl"], test_jsonl=text["test_jsonl"],
-            dataset_root=text["dataset_root"], pseudo_jsonl=text["pseudo_jsonl"], name=text["name"],
+            encoder=post.get("encoder", "builtin"),
+            preset=post.get("preset", "tiny"),
+            config=config,
+            train_jsonl=text["train_jsonl"],
+            validation_jsonl=text["validation_jsonl"],
+            test_jsonl=text["test_jsonl"],
+            dataset_root=text["dataset_root"],
+            pseudo_jsonl=text["pseudo_jsonl"],
+            name=text["name"],
         )
     except (services.RmServiceError, services.RmUnavailable, json.JSONDecodeError, ValueError) as exc:
         messages.error(request, f"Training run not started: {exc}")
@@ -121,12 +140,22 @@ def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     versions = list(selectors.model_versions_with_predictions(campaign=campaign))
     version_id = request.GET.get("model_version")
-    version = (selectors.model_version_get(user=request.user, version_id=int(version_id)) if version_id
-               else selectors.model_version_active() or (versions[0] if versions else None))
+    version = (
+        selectors.model_version_get(user=request.user, version_id=int(version_id))
+        if version_id
+        else selectors.model_version_active() or (versions[0] if versions else None)
+    )
     agreement = selectors.model_agreement(campaign=campaign, version=version) if version else None
-    return render(request, "rm_service/agreement.html", {
-        "campaign": campaign, "version": version, "versions": versions, "agreement": agreement,
-    })
+    return render(
+        request,
+        "rm_service/agreement.html",
+        {
+            "campaign": campaign,
+            "version": version,
+            "versions": versions,
+            "agreement": agreement,
+        },
+    )
 
 
 def clip_audio(request: HttpRequest, clip_id: int) -> FileResponse:

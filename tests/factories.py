@@ -18,8 +18,9 @@ from annotate.labeling.models import Vote
 _counter = itertools.count(1)
 
 
-def write_tone(path: Path, *, seconds: float = 2.0, sr: int = 16000, freq: float = 440.0,
-               channels: int = 1, seed: int = 0) -> Path:
+def write_tone(
+    path: Path, *, seconds: float = 2.0, sr: int = 16000, freq: float = 440.0, channels: int = 1, seed: int = 0
+) -> Path:
     """A short tone with a little seeded noise, so every seed gives different bytes."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
@@ -36,9 +37,16 @@ def make_clip(*, system: str = "sys-x", seconds: float = 2.0, is_vocal: bool | N
     path = write_tone(Path(settings.MEDIA_ROOT) / relative, seconds=seconds, freq=200 + 7 * n, seed=n)
     info = probe_audio(path)
     return Clip.objects.create(
-        sha256=info.sha256, file=str(relative), format=info.format, duration_s=info.duration_s,
-        sample_rate=info.sample_rate, channels=info.channels, system=system, is_vocal=is_vocal,
-        original_name=path.name, peaks=info.peaks,
+        sha256=info.sha256,
+        file=str(relative),
+        format=info.format,
+        duration_s=info.duration_s,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        system=system,
+        is_vocal=is_vocal,
+        original_name=path.name,
+        peaks=info.peaks,
     )
 
 
@@ -49,7 +57,10 @@ def make_instruction(*, modality: str = "T", prompt_id: str = "") -> Instruction
     text = f"An upbeat piano piece number {n}"
     content = f"{text}|{lyrics}|{reference.sha256 if reference else ''}"
     instruction = Instruction.objects.create(
-        prompt_id=prompt_id or f"p{n}", text=text, lyrics=lyrics, reference_clip=reference,
+        prompt_id=prompt_id or f"p{n}",
+        text=text,
+        lyrics=lyrics,
+        reference_clip=reference,
         content_hash=hashlib.sha256(content.encode()).hexdigest(),
     )
     instruction.refresh_from_db()
@@ -60,30 +71,55 @@ def make_campaign(*, name: str | None = None, status: str = Campaign.Status.ACTI
     return Campaign.objects.create(name=name or f"campaign {next(_counter)}", status=status, **fields)
 
 
-def make_comparison(campaign: Campaign, *, modality: str = "T", seconds: float = 2.0,
-                    systems: tuple[str, str] = ("sys-a", "sys-b"), **fields: object) -> Comparison:
+def make_comparison(
+    campaign: Campaign,
+    *,
+    modality: str = "T",
+    seconds: float = 2.0,
+    systems: tuple[str, str] = ("sys-a", "sys-b"),
+    **fields: object,
+) -> Comparison:
     instruction = make_instruction(modality=modality)
     return Comparison.objects.create(
-        campaign=campaign, instruction=instruction,
-        clip_a=make_clip(system=systems[0], seconds=seconds), clip_b=make_clip(system=systems[1], seconds=seconds),
+        campaign=campaign,
+        instruction=instruction,
+        clip_a=make_clip(system=systems[0], seconds=seconds),
+        clip_b=make_clip(system=systems[1], seconds=seconds),
         **fields,
     )
 
 
 def make_annotator(username: str | None = None, *, is_staff: bool = False) -> User:
-    return User.objects.create_user(username=username or f"annotator{next(_counter)}", password="pw-123456-x",
-                                    is_staff=is_staff)
+    return User.objects.create_user(
+        username=username or f"annotator{next(_counter)}", password="pw-123456-x", is_staff=is_staff
+    )
 
 
-def make_vote(comparison: Comparison, annotator: User, *, alignment: str = "a", musicality: str = "a",
-              alignment_confidence: int = 3, musicality_confidence: int = 3, swapped: bool = False,
-              **fields: object) -> Vote:
+def make_vote(
+    comparison: Comparison,
+    annotator: User,
+    *,
+    alignment: str = "a",
+    musicality: str = "a",
+    alignment_confidence: int = 3,
+    musicality_confidence: int = 3,
+    swapped: bool = False,
+    **fields: object,
+) -> Vote:
     """A vote row written directly, for tests of readers (agreement, exports)."""
-    defaults: dict[str, object] = {"listened_a_s": comparison.clip_a.duration_s,
-                                   "listened_b_s": comparison.clip_b.duration_s, "time_on_task_s": 30.0}
+    defaults: dict[str, object] = {
+        "listened_a_s": comparison.clip_a.duration_s,
+        "listened_b_s": comparison.clip_b.duration_s,
+        "time_on_task_s": 30.0,
+    }
     defaults.update(fields)
     return Vote.objects.create(
-        comparison=comparison, annotator=annotator, alignment_choice=alignment, musicality_choice=musicality,
-        alignment_confidence=alignment_confidence, musicality_confidence=musicality_confidence,
-        presented_swapped=swapped, **defaults,
+        comparison=comparison,
+        annotator=annotator,
+        alignment_choice=alignment,
+        musicality_choice=musicality,
+        alignment_confidence=alignment_confidence,
+        musicality_confidence=musicality_confidence,
+        presented_swapped=swapped,
+        **defaults,
     )

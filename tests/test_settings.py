@@ -42,17 +42,26 @@ def test_it_rejects_bad_values_with_a_clear_message(call, message: str) -> None:
 def test_it_parses_a_postgres_url() -> None:
     config = database_from_url("postgres://annotate:secret@db.internal:6543/annotate")
     assert config["ENGINE"] == "django.db.backends.postgresql"
-    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 6543, "annotate",
-                                                                              "annotate")
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "db.internal",
+        6543,
+        "annotate",
+        "annotate",
+    )
 
 
 def _load_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
-    code = ("import annotate.settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
-            "s.DEBUG, sep='|')")
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**base, **env},
-                          capture_output=True, text=True, timeout=60)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    code = (
+        "import annotate.settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.DEBUG, sep='|')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_it_requires_a_secret_key_outside_debug(tmp_path: Path) -> None:
@@ -72,8 +81,14 @@ def test_it_defaults_to_embedded_sqlite_and_a_serverless_broker(tmp_path: Path) 
 
 
 def test_it_selects_postgres_and_redis_from_urls(tmp_path: Path) -> None:
-    result = _load_settings({"SECRET_KEY": "k", "VAR_DIR": str(tmp_path),
-                             "DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3"})
+    result = _load_settings(
+        {
+            "SECRET_KEY": "k",
+            "VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+            "REDIS_URL": "redis://127.0.0.1:6379/3",
+        }
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql|redis://127.0.0.1:6379/3|False"
 

@@ -18,14 +18,24 @@ from annotate.permissions import IsStaff
 class FiltersSerializer(serializers.Serializer):
     """Query-string filters shared by the API and the dashboard."""
 
-    modality = serializers.CharField(required=False, allow_blank=True, default="",
-                                     help_text="Instruction modalities to keep, e.g. 'T' or 'TL' or 'T,L' (T/L/A/C).")
-    vocal = serializers.ChoiceField(choices=["", "vocal", "instrumental"], required=False, default="",
-                                    help_text="'vocal' (either clip has vocals) or 'instrumental' (neither has).")
-    since = serializers.DateField(required=False, allow_null=True, default=None,
-                                  help_text="Votes cast on or after this date (UTC).")
-    until = serializers.DateField(required=False, allow_null=True, default=None,
-                                  help_text="Votes cast on or before this date (UTC).")
+    modality = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Instruction modalities to keep, e.g. 'T' or 'TL' or 'T,L' (T/L/A/C).",
+    )
+    vocal = serializers.ChoiceField(
+        choices=["", "vocal", "instrumental"],
+        required=False,
+        default="",
+        help_text="'vocal' (either clip has vocals) or 'instrumental' (neither has).",
+    )
+    since = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Votes cast on or after this date (UTC)."
+    )
+    until = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Votes cast on or before this date (UTC)."
+    )
 
     def validate_modality(self, value: str) -> tuple[str, ...]:
         letters = tuple(dict.fromkeys(c for c in value.upper() if c not in ", "))
@@ -42,8 +52,12 @@ class FiltersSerializer(serializers.Serializer):
     def to_filters(self) -> AgreementFilters:
         data = self.validated_data
         vocal = {"vocal": True, "instrumental": False}.get(data["vocal"])
-        return AgreementFilters(modalities=data["modality"], vocal=vocal, since=_day_start(data["since"]),
-                                until=_day_start(data["until"] + dt.timedelta(days=1)) if data["until"] else None)
+        return AgreementFilters(
+            modalities=data["modality"],
+            vocal=vocal,
+            since=_day_start(data["since"]),
+            until=_day_start(data["until"] + dt.timedelta(days=1)) if data["until"] else None,
+        )
 
 
 def _day_start(day: dt.date | None) -> dt.datetime | None:
@@ -51,6 +65,7 @@ def _day_start(day: dt.date | None) -> dt.datetime | None:
 
 
 # --- Response documentation ----------------------------------------------------------
+
 
 class AgreementAlpha(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "not_enough_overlap", "no_variation"])

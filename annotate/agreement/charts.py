@@ -59,10 +59,14 @@ def confidence_histogram(confidence: dict[str, Any]) -> SafeString:
             h = share / scale * (bottom - top)
             x = LEFT + level * group + group * (0.15 + 0.35 * offset)
             tip = f"{question} confidence {level + 1}: {share:.1%}"
-            body.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{group * 0.33:.1f}" height="{h:.1f}" '
-                        f'fill="{COLOURS[question]}"><title>{tip}</title></rect>')
-        body.append(f'<text class="tick" x="{LEFT + (level + 0.5) * group:.1f}" y="{bottom + 14}" '
-                    f'text-anchor="middle">{level + 1}</text>')
+            body.append(
+                f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{group * 0.33:.1f}" height="{h:.1f}" '
+                f'fill="{COLOURS[question]}"><title>{tip}</title></rect>'
+            )
+        body.append(
+            f'<text class="tick" x="{LEFT + (level + 0.5) * group:.1f}" y="{bottom + 14}" '
+            f'text-anchor="middle">{level + 1}</text>'
+        )
     body.append(f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle">confidence</text>')
     body += _legend([(q, c) for q, c in COLOURS.items()])
     return _svg("Confidence distribution per question", body)
@@ -81,16 +85,22 @@ def agreement_by_confidence(confidence: dict[str, Any]) -> SafeString:
             x = LEFT + (row["confidence"] - 0.5) * step
             y = bottom - row["agreement_rate"] * (bottom - top)
             points.append((x, y))
-            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{question}, confidence '
-                        f'{row["confidence"]}: {row["agreement_rate"]:.1%} of {row["pairs"]} pairs</title></circle>')
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{question}, confidence '
+                f"{row['confidence']}: {row['agreement_rate']:.1%} of {row['pairs']} pairs</title></circle>"
+            )
         if len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
     for level in range(1, 6):
-        body.append(f'<text class="tick" x="{LEFT + (level - 0.5) * step:.1f}" y="{bottom + 14}" '
-                    f'text-anchor="middle">{level}</text>')
-    body.append(f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle">'
-                'confidence of the vote</text>')
+        body.append(
+            f'<text class="tick" x="{LEFT + (level - 0.5) * step:.1f}" y="{bottom + 14}" '
+            f'text-anchor="middle">{level}</text>'
+        )
+    body.append(
+        f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle">'
+        "confidence of the vote</text>"
+    )
     body += _legend([(q, c) for q, c in COLOURS.items()])
     return _svg("Agreement rate by confidence", body)
 
@@ -111,15 +121,23 @@ def annotator_scatter(annotators: list[dict[str, Any]]) -> SafeString:
         y = bottom - row["gold_accuracy"] * (bottom - top)
         colour = FLAGGED if row["flags"] else OK
         r = 3 + min(6, math.sqrt(row["votes"]) / 2)
-        tip = (f'{row["username"]}: agreement {row["loo_agreement"]:.1%}, gold {row["gold_accuracy"]:.1%}, '
-               f'{row["votes"]} votes {" ".join(row["flags"])}')
-        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colour}" fill-opacity="0.7">'
-                    f'<title>{escape(tip)}</title></circle>')
+        tip = (
+            f"{row['username']}: agreement {row['loo_agreement']:.1%}, gold {row['gold_accuracy']:.1%}, "
+            f"{row['votes']} votes {' '.join(row['flags'])}"
+        )
+        body.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colour}" fill-opacity="0.7">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
     if not plotted:
-        body.append(f'<text class="label" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
-                    'no annotator has both shared and gold votes yet</text>')
-    body.append(f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle">'
-                'agreement with leave-one-out majority (y: gold accuracy)</text>')
+        body.append(
+            f'<text class="label" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+            "no annotator has both shared and gold votes yet</text>"
+        )
+    body.append(
+        f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle">'
+        "agreement with leave-one-out majority (y: gold accuracy)</text>"
+    )
     return _svg("Per-annotator agreement against gold accuracy", body)
 
 
@@ -148,13 +166,21 @@ def position_bias(annotators: list[dict[str, Any]]) -> SafeString:
         low, high = _wilson(row["left_choices"], row["choices"])
         colour = FLAGGED if "position_bias" in row["flags"] else OK
         x = plot_l + row["left_fraction"] * plot_w
-        body.append(f'<text class="tick" x="{name_w - 6}" y="{y + 3:.1f}" text-anchor="end">'
-                    f'{escape(row["username"][:24])}</text>')
-        body.append(f'<line x1="{plot_l + low * plot_w:.1f}" x2="{plot_l + high * plot_w:.1f}" y1="{y:.1f}" '
-                    f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
+        body.append(
+            f'<text class="tick" x="{name_w - 6}" y="{y + 3:.1f}" text-anchor="end">'
+            f"{escape(row['username'][:24])}</text>"
+        )
+        body.append(
+            f'<line x1="{plot_l + low * plot_w:.1f}" x2="{plot_l + high * plot_w:.1f}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>'
+        )
         p_value = row["position_bias_p"]
-        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(row["username"])}: '
-                    f'{row["left_fraction"]:.1%} left of {row["choices"]} choices, p = {p_value:.3g}</title></circle>')
-    body.append(f'<text class="label" x="{plot_l + plot_w / 2}" y="{height - 4}" text-anchor="middle">'
-                'share of choices for the clip shown on the left (95% CI)</text>')
+        body.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(row["username"])}: '
+            f"{row['left_fraction']:.1%} left of {row['choices']} choices, p = {p_value:.3g}</title></circle>"
+        )
+    body.append(
+        f'<text class="label" x="{plot_l + plot_w / 2}" y="{height - 4}" text-anchor="middle">'
+        "share of choices for the clip shown on the left (95% CI)</text>"
+    )
     return _svg("Position bias per annotator", body, height=height)

@@ -93,8 +93,9 @@ def alpha_nominal(patterns: np.ndarray, weights: np.ndarray) -> float | None:
     return float(krippendorff.alpha(value_counts=value_counts, level_of_measurement="nominal"))
 
 
-def bootstrap_alpha_ci(patterns: np.ndarray, weights: np.ndarray, *, samples: int = BOOTSTRAP_SAMPLES,
-                       level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_alpha_ci(
+    patterns: np.ndarray, weights: np.ndarray, *, samples: int = BOOTSTRAP_SAMPLES, level: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap CI for nominal alpha, resampling paired units (comparisons) with replacement.
 
     Resampling n units with replacement from K patterns of known frequency is a multinomial draw

@@ -109,21 +109,29 @@ def _wrap(outer_sql: str, inner: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 
 def _per_comparison(votes: QuerySet[Vote]) -> QuerySet[Any]:
-    return votes.order_by().values("comparison_id").annotate(
-        m=Count("id"),
-        al_a=Count("id", filter=Q(alignment_choice="a")),
-        mu_a=Count("id", filter=Q(musicality_choice="a")),
+    return (
+        votes.order_by()
+        .values("comparison_id")
+        .annotate(
+            m=Count("id"),
+            al_a=Count("id", filter=Q(alignment_choice="a")),
+            mu_a=Count("id", filter=Q(musicality_choice="a")),
+        )
     )
 
 
 def _per_vote(votes: QuerySet[Vote]) -> QuerySet[Any]:
     """Each vote with m (votes on its comparison) and how many of them share its choice (itself included)."""
     by_comparison = [F("comparison_id")]
-    return votes.order_by().annotate(
-        m=Window(Count("id"), partition_by=by_comparison),
-        al_same=Window(Count("id"), partition_by=[*by_comparison, F("alignment_choice")]),
-        mu_same=Window(Count("id"), partition_by=[*by_comparison, F("musicality_choice")]),
-    ).values("annotator_id", "alignment_confidence", "musicality_confidence", "m", "al_same", "mu_same")
+    return (
+        votes.order_by()
+        .annotate(
+            m=Window(Count("id"), partition_by=by_comparison),
+            al_same=Window(Count("id"), partition_by=[*by_comparison, F("alignment_choice")]),
+            mu_same=Window(Count("id"), partition_by=[*by_comparison, F("musicality_choice")]),
+        )
+        .values("annotator_id", "alignment_confidence", "musicality_confidence", "m", "al_same", "mu_same")
+    )
 
 
 @dataclass(frozen=True)
@@ -182,15 +190,18 @@ class ComparisonLabel:
 def _question_label(votes_a: int, total: int, mean_confidence: float | None) -> QuestionLabel:
     votes_b = total - votes_a
     majority = "a" if votes_a > votes_b else "b" if votes_b > votes_a else "tie"
-    return QuestionLabel(majority=majority, votes_a=votes_a, votes_b=votes_b,
-                         mean_confidence=float(mean_confidence or 0.0), soft_label=votes_a / total)
+    return QuestionLabel(
+        majority=majority,
+        votes_a=votes_a,
+        votes_b=votes_b,
+        mean_confidence=float(mean_confidence or 0.0),
+        soft_label=votes_a / total,
+    )
 
 
 def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
     """Majority, split, mean confidence and soft label per comparison (one GROUP BY comparison)."""
-    rows = _per_comparison(votes).annotate(
-        al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence")
-    )
+    rows = _per_comparison(votes).annotate(al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence"))
     return {
         row["comparison_id"]: ComparisonLabel(
             comparison_id=row["comparison_id"],
@@ -211,13 +222,22 @@ def _round(value: float | None, digits: int = 6) -> float | None:
 
 def _alpha_block(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> dict[str, Any]:
     paired = int(weights[patterns.sum(axis=1) >= 2].sum()) if weights.size else 0
-    block: dict[str, Any] = {"status": "ok", "value": None, "ci95_low": None, "ci95_high": None,
-                             "paired_comparisons": paired, "min_paired_comparisons": metrics.MIN_PAIRED_COMPARISONS,
-                             "bootstrap_samples": bootstrap_samples, "message": ""}
+    block: dict[str, Any] = {
+        "status": "ok",
+        "value": None,
+        "ci95_low": None,
+        "ci95_high": None,
+        "paired_comparisons": paired,
+        "min_paired_comparisons": metrics.MIN_PAIRED_COMPARISONS,
+        "bootstrap_samples": bootstrap_samples,
+        "message": "",
+    }
     if paired < metrics.MIN_PAIRED_COMPARISONS:
         block["status"] = "not_enough_overlap"
-        block["message"] = (f"Not enough overlapping votes: {paired} comparison(s) have two or more votes, "
-                            f"alpha needs at least {metrics.MIN_PAIRED_COMPARISONS}.")
+        block["message"] = (
+            f"Not enough overlapping votes: {paired} comparison(s) have two or more votes, "
+            f"alpha needs at least {metrics.MIN_PAIRED_COMPARISONS}."
+        )
         return block
     value = metrics.alpha_nominal(patterns, weights)
     if value is None:
@@ -344,8 +364,10 @@ def _annotator_rows(votes: QuerySet[Vote]) -> list[dict[str, Any]]:
 
 def _medians(votes: QuerySet[Vote]) -> dict[int, tuple[float | None, float | None]]:
     """Median time and listened fraction per annotator, in numpy, for backends without percentile_cont."""
-    values = votes.order_by().annotate(listened=_listened_fraction()).values_list(
-        "annotator_id", "time_on_task_s", "listened"
+    values = (
+        votes.order_by()
+        .annotate(listened=_listened_fraction())
+        .values_list("annotator_id", "time_on_task_s", "listened")
     )
     grouped: dict[int, tuple[list[float], list[float]]] = {}
     for annotator_id, time_s, listened in values:
@@ -354,8 +376,7 @@ def _medians(votes: QuerySet[Vote]) -> dict[int, tuple[float | None, float | Non
             times.append(time_s)
         fractions.append(listened)
     return {
-        key: (float(np.median(t)) if t else None, float(np.median(f)) if f else None)
-        for key, (t, f) in grouped.items()
+        key: (float(np.median(t)) if t else None, float(np.median(f)) if f else None) for key, (t, f) in grouped.items()
     }
 
 
@@ -421,17 +442,29 @@ def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
         shared, al_ok, al_n, mu_ok, mu_n = loo.get(key, (0, 0, 0, 0, 0))
         choices, left = 2 * row["votes"], row["left_al"] + row["left_mu"]
         conf_counts = [row[f"conf{level}"] for level in CONFIDENCE_LEVELS]
-        result.append(AnnotatorQuality(
-            annotator_id=key, username=row["annotator__username"], votes=row["votes"],
-            median_time_on_task_s=median_time, median_listened_fraction=median_listened,
-            loo_shared_votes=shared, loo_agreement=_ratio(al_ok + mu_ok, al_n + mu_n),
-            loo_agreement_alignment=_ratio(al_ok, al_n), loo_agreement_musicality=_ratio(mu_ok, mu_n),
-            gold_answers=row["gold_n"], gold_accuracy=_ratio(row["gold_ok"], row["gold_n"]),
-            left_choices=left, choices=choices, left_fraction=_ratio(left, choices),
-            position_bias_p=stats.binomtest(left, choices, 0.5).pvalue if choices else None,
-            position_bias_p_holm=None, modal_confidence_fraction=_ratio(max(conf_counts), choices),
-            fast_vote_fraction=_ratio(row["fast"], row["timed"]), flags=[],
-        ))
+        result.append(
+            AnnotatorQuality(
+                annotator_id=key,
+                username=row["annotator__username"],
+                votes=row["votes"],
+                median_time_on_task_s=median_time,
+                median_listened_fraction=median_listened,
+                loo_shared_votes=shared,
+                loo_agreement=_ratio(al_ok + mu_ok, al_n + mu_n),
+                loo_agreement_alignment=_ratio(al_ok, al_n),
+                loo_agreement_musicality=_ratio(mu_ok, mu_n),
+                gold_answers=row["gold_n"],
+                gold_accuracy=_ratio(row["gold_ok"], row["gold_n"]),
+                left_choices=left,
+                choices=choices,
+                left_fraction=_ratio(left, choices),
+                position_bias_p=stats.binomtest(left, choices, 0.5).pvalue if choices else None,
+                position_bias_p_holm=None,
+                modal_confidence_fraction=_ratio(max(conf_counts), choices),
+                fast_vote_fraction=_ratio(row["fast"], row["timed"]),
+                flags=[],
+            )
+        )
     tested = [r for r in result if r.position_bias_p is not None]
     for r, adjusted in zip(tested, _holm([r.position_bias_p or 1.0 for r in tested]), strict=True):
         r.position_bias_p_holm = adjusted
@@ -452,18 +485,25 @@ def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
     """How often a vote's alignment choice equals its musicality choice (paper table 7), with mean confidences."""
     same = Q(alignment_choice=F("musicality_choice"))
     row = votes.order_by().aggregate(
-        votes=Count("id"), same=Count("id", filter=same),
-        al_conf_same=Avg("alignment_confidence", filter=same), mu_conf_same=Avg("musicality_confidence", filter=same),
-        al_conf_diff=Avg("alignment_confidence", filter=~same), mu_conf_diff=Avg("musicality_confidence", filter=~same),
+        votes=Count("id"),
+        same=Count("id", filter=same),
+        al_conf_same=Avg("alignment_confidence", filter=same),
+        mu_conf_same=Avg("musicality_confidence", filter=same),
+        al_conf_diff=Avg("alignment_confidence", filter=~same),
+        mu_conf_diff=Avg("musicality_confidence", filter=~same),
     )
     return {
         "votes": row["votes"],
         "same_choice": row["same"],
         "consistency_rate": _ratio(row["same"], row["votes"]),
-        "when_same": {"alignment_mean_confidence": row["al_conf_same"],
-                      "musicality_mean_confidence": row["mu_conf_same"]},
-        "when_different": {"alignment_mean_confidence": row["al_conf_diff"],
-                           "musicality_mean_confidence": row["mu_conf_diff"]},
+        "when_same": {
+            "alignment_mean_confidence": row["al_conf_same"],
+            "musicality_mean_confidence": row["mu_conf_same"],
+        },
+        "when_different": {
+            "alignment_mean_confidence": row["al_conf_diff"],
+            "musicality_mean_confidence": row["mu_conf_diff"],
+        },
     }
 
 
@@ -483,8 +523,12 @@ def _by_confidence_level(votes: QuerySet[Vote]) -> dict[str, dict[int, tuple[int
     for al_level, mu_level, n, paired, al_agree, mu_agree, pairs in rows:
         for question, level, agree in (("alignment", al_level, al_agree), ("musicality", mu_level, mu_agree)):
             old = result[question].get(int(level), (0, 0, 0, 0))
-            result[question][int(level)] = (old[0] + int(n), old[1] + int(paired), old[2] + int(agree),
-                                             old[3] + int(pairs))
+            result[question][int(level)] = (
+                old[0] + int(n),
+                old[1] + int(paired),
+                old[2] + int(agree),
+                old[3] + int(pairs),
+            )
     return result
 
 
@@ -493,8 +537,15 @@ def _confidence_levels(found: dict[int, tuple[int, int, int, int]]) -> tuple[dic
     for level in CONFIDENCE_LEVELS:
         n, paired, agree, pairs = found.get(level, (0, 0, 0, 0))
         distribution[str(level)] = n
-        agreement.append({"confidence": level, "paired_votes": paired, "pairs": pairs, "agreeing_pairs": agree,
-                          "agreement_rate": _ratio(agree, pairs)})
+        agreement.append(
+            {
+                "confidence": level,
+                "paired_votes": paired,
+                "pairs": pairs,
+                "agreeing_pairs": agree,
+                "agreement_rate": _ratio(agree, pairs),
+            }
+        )
     return distribution, agreement
 
 
@@ -507,9 +558,11 @@ def _bin_sql(column: str) -> str:
 
 def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tuple[int, int, int, int]]]:
     """Per question and mean-confidence bin: (comparisons, split ones, pairs, agreeing pairs), in one scan."""
-    inner = _per_comparison(votes).annotate(
-        al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence")
-    ).filter(m__gte=2)
+    inner = (
+        _per_comparison(votes)
+        .annotate(al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence"))
+        .filter(m__gte=2)
+    )
     rows = _wrap(
         f"""SELECT {_bin_sql("t.al_conf")}, {_bin_sql("t.mu_conf")}, COUNT(*),
                    SUM(CASE WHEN t.al_a > 0 AND t.al_a < t.m THEN 1 ELSE 0 END),
@@ -522,8 +575,10 @@ def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tup
     )
     result: dict[str, dict[str, tuple[int, int, int, int]]] = {q: {} for q in QUESTIONS}
     for al_bin, mu_bin, n, al_split, mu_split, pairs, al_agree, mu_agree in rows:
-        for question, name, split, agree in (("alignment", al_bin, al_split, al_agree),
-                                             ("musicality", mu_bin, mu_split, mu_agree)):
+        for question, name, split, agree in (
+            ("alignment", al_bin, al_split, al_agree),
+            ("musicality", mu_bin, mu_split, mu_agree),
+        ):
             old = result[question].get(name, (0, 0, 0, 0))
             result[question][name] = (old[0] + int(n), old[1] + int(split), old[2] + int(pairs), old[3] + int(agree))
     return result
@@ -534,13 +589,23 @@ def _split_block(found: dict[str, tuple[int, int, int, int]]) -> dict[str, Any]:
     bins: list[dict[str, Any]] = []
     for name, description in CONFIDENCE_BINS:
         n, split, pairs, agree = found.get(name, (0, 0, 0, 0))
-        bins.append({"bin": name, "description": description, "comparisons": n, "split": split,
-                     "split_rate": _ratio(split, n), "agreement_rate": _ratio(agree, pairs)})
+        bins.append(
+            {
+                "bin": name,
+                "description": description,
+                "comparisons": n,
+                "split": split,
+                "split_rate": _ratio(split, n),
+                "agreement_rate": _ratio(agree, pairs),
+            }
+        )
     low, high = bins[0], bins[2]
     test: dict[str, Any] = {"odds_ratio": None, "p_value": None}
     if low["comparisons"] and high["comparisons"]:
-        table = [[low["split"], low["comparisons"] - low["split"]],
-                 [high["split"], high["comparisons"] - high["split"]]]
+        table = [
+            [low["split"], low["comparisons"] - low["split"]],
+            [high["split"], high["comparisons"] - high["split"]],
+        ]
         result = stats.fisher_exact(table, alternative="greater")
         test = {"odds_ratio": _round(float(result.statistic)), "p_value": float(result.pvalue)}
     return {"bins": bins, "low_vs_high_split_test": test}
@@ -553,8 +618,11 @@ def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
     result = {}
     for question in QUESTIONS:
         distribution, agreement = _confidence_levels(levels[question])
-        result[question] = {"distribution": distribution, "agreement_by_confidence": agreement,
-                            "split_by_mean_confidence": _split_block(splits[question])}
+        result[question] = {
+            "distribution": distribution,
+            "agreement_by_confidence": agreement,
+            "split_by_mean_confidence": _split_block(splits[question]),
+        }
     return result
 
 
@@ -563,17 +631,30 @@ def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
 
 def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
     """Comparisons closest to an even split over both questions, most votes first among equals."""
-    rows = _per_comparison(votes).filter(m__gte=2).annotate(
-        dispute=(Least(F("al_a"), F("m") - F("al_a")) + Least(F("mu_a"), F("m") - F("mu_a"))) * Value(1.0) / F("m"),
-        prompt_id=F("comparison__instruction__prompt_id"),
-        modality=F("comparison__instruction__modality"),
-    ).filter(dispute__gt=0).order_by("-dispute", "-m", "comparison_id")[:limit]
+    rows = (
+        _per_comparison(votes)
+        .filter(m__gte=2)
+        .annotate(
+            dispute=(Least(F("al_a"), F("m") - F("al_a")) + Least(F("mu_a"), F("m") - F("mu_a"))) * Value(1.0) / F("m"),
+            prompt_id=F("comparison__instruction__prompt_id"),
+            modality=F("comparison__instruction__modality"),
+        )
+        .filter(dispute__gt=0)
+        .order_by("-dispute", "-m", "comparison_id")[:limit]
+    )
     return [
-        {"comparison_id": row["comparison_id"], "prompt_id": row["prompt_id"], "modality": row["modality"],
-         "votes": row["m"], "alignment_a": row["al_a"], "alignment_b": row["m"] - row["al_a"],
-         "musicality_a": row["mu_a"], "musicality_b": row["m"] - row["mu_a"],
-         "dispute": _round(float(row["dispute"]) / 2, 4),
-         "admin_url": f"/admin/catalog/comparison/{row['comparison_id']}/change/"}
+        {
+            "comparison_id": row["comparison_id"],
+            "prompt_id": row["prompt_id"],
+            "modality": row["modality"],
+            "votes": row["m"],
+            "alignment_a": row["al_a"],
+            "alignment_b": row["m"] - row["al_a"],
+            "musicality_a": row["mu_a"],
+            "musicality_b": row["m"] - row["mu_a"],
+            "dispute": _round(float(row["dispute"]) / 2, 4),
+            "admin_url": f"/admin/catalog/comparison/{row['comparison_id']}/change/",
+        }
         for row in rows
     ]
 
@@ -633,6 +714,11 @@ def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None =
     started = time.perf_counter()
     computed_at = timezone.now()
     report = agreement_report(votes=votes)
-    freshness = {"source": "live", "computed_at": computed_at.isoformat(),
-                 "compute_seconds": time.perf_counter() - started, "votes_since": 0, "refresh_pending": False}
+    freshness = {
+        "source": "live",
+        "computed_at": computed_at.isoformat(),
+        "compute_seconds": time.perf_counter() - started,
+        "votes_since": 0,
+        "refresh_pending": False,
+    }
     return {**header, **report, "freshness": freshness}

@@ -132,8 +132,15 @@ def _confidence(clarity: float, persona: _Persona, rng: np.random.Generator) -> 
     return int(np.clip(round(1 + 4 * clarity + rng.normal(0, 0.7)), 1, 5))
 
 
-def _synthetic_vote(comparison: Comparison, annotator: User, persona: _Persona, truth: dict[str, str],
-                    ease: float, rng: np.random.Generator, created_at: dt.datetime) -> Vote:
+def _synthetic_vote(
+    comparison: Comparison,
+    annotator: User,
+    persona: _Persona,
+    truth: dict[str, str],
+    ease: float,
+    rng: np.random.Generator,
+    created_at: dt.datetime,
+) -> Vote:
     swapped = bool(rng.random() < 0.5)
     left = "b" if swapped else "a"
     fields: dict[str, Any] = {}
@@ -144,11 +151,18 @@ def _synthetic_vote(comparison: Comparison, annotator: User, persona: _Persona, 
     hasty = persona.kind in ("straight_liner", "rusher")
     listened = 0.3 if hasty else float(rng.uniform(0.7, 1.0))
     time_on_task = float(rng.uniform(3, 8)) if hasty else float(rng.lognormal(np.log(70), 0.35))
-    return Vote(comparison=comparison, annotator=annotator, presented_swapped=swapped, feedback=SYNTHETIC_FEEDBACK,
-                listened_a_s=listened * comparison.clip_a.duration_s,
-                listened_b_s=listened * comparison.clip_b.duration_s,
-                time_on_task_s=time_on_task, started_at=created_at - dt.timedelta(seconds=time_on_task),
-                created_at=created_at, **fields)
+    return Vote(
+        comparison=comparison,
+        annotator=annotator,
+        presented_swapped=swapped,
+        feedback=SYNTHETIC_FEEDBACK,
+        listened_a_s=listened * comparison.clip_a.duration_s,
+        listened_b_s=listened * comparison.clip_b.duration_s,
+        time_on_task_s=time_on_task,
+        started_at=created_at - dt.timedelta(seconds=time_on_task),
+        created_at=created_at,
+        **fields,
+    )
 
 
 def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, overlap: int | None = None) -> int:
@@ -179,8 +193,15 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
             user = users[int(index)]
             created_at = now - dt.timedelta(days=float(rng.uniform(0, 14)))
             # Drawn before the existence check so the random stream, and thus a re-run, is reproducible.
-            vote = _synthetic_vote(comparison, user, personas[user.pk],
-                                   {"alignment": alignment, "musicality": musicality}, ease, rng, created_at)
+            vote = _synthetic_vote(
+                comparison,
+                user,
+                personas[user.pk],
+                {"alignment": alignment, "musicality": musicality},
+                ease,
+                rng,
+                created_at,
+            )
             if (user.pk, comparison.pk) not in existing:
                 votes.append(vote)
     # auto_now_add stamps "now" on insert (on these very objects); restore the spread over two weeks

@@ -31,8 +31,8 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "report": report,
         "filter_errors": form.errors,
         "query": {key: request.GET.get(key, "") for key in ("modality", "vocal", "since", "until")},
-        "api_url": reverse("api-campaign-agreement", args=[campaign.pk]) + ("?" + request.GET.urlencode()
-                                                                            if request.GET else ""),
+        "api_url": reverse("api-campaign-agreement", args=[campaign.pk])
+        + ("?" + request.GET.urlencode() if request.GET else ""),
         "is_large": is_large,
         "charts": {
             "confidence": charts.confidence_histogram(report["confidence"]),

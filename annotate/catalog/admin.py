@@ -9,8 +9,16 @@ from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "status", "overlap_target", "min_listen_seconds", "min_listen_fraction",
-                    "feedback_required", "comparison_count", "created_at")
+    list_display = (
+        "name",
+        "status",
+        "overlap_target",
+        "min_listen_seconds",
+        "min_listen_fraction",
+        "feedback_required",
+        "comparison_count",
+        "created_at",
+    )
     list_filter = ("status", "feedback_required")
     search_fields = ("name", "description")
 
@@ -49,8 +57,16 @@ class InstructionAdmin(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ("id", "campaign", "modality", "system_a", "system_b", "gold_alignment", "gold_musicality",
-                    "is_attention_check")
+    list_display = (
+        "id",
+        "campaign",
+        "modality",
+        "system_a",
+        "system_b",
+        "gold_alignment",
+        "gold_musicality",
+        "is_attention_check",
+    )
     list_filter = ("campaign", "campaign__status", "instruction__modality", "clip_a__system", "is_attention_check")
     search_fields = ("instruction__text", "instruction__prompt_id")
     raw_id_fields = ("instruction", "clip_a", "clip_b")

@@ -95,6 +95,6 @@ def _scan(handle: sf.SoundFile) -> tuple[list[float], int, float]:
     envelope = np.concatenate(block_maxima)  # (frames / 256,)
     peak = float(envelope.max())
     edges = np.linspace(0, envelope.shape[0], num=min(PEAK_BINS, envelope.shape[0]) + 1).astype(int)
-    peaks = [float(envelope[lo:max(hi, lo + 1)].max()) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    peaks = [float(envelope[lo : max(hi, lo + 1)].max()) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     scale = peak if peak > 0 else 1.0
     return [round(value / scale, 4) for value in peaks], frames, peak

@@ -70,22 +70,38 @@ def _items() -> list[_Item]:
         MusicSpec(tempo_bpm=110, mode="major", instrument="pluck", register=0),
         MusicSpec(tempo_bpm=95, mode="minor", instrument="organ", register=-1),
     ]
-    pairs = [("clean-gen", "detune-gen"), ("noisy-gen", "clean-gen"), ("shaky-gen", "clipped-gen"),
-             ("clean-gen", "clipped-gen")]
+    pairs = [
+        ("clean-gen", "detune-gen"),
+        ("noisy-gen", "clean-gen"),
+        ("shaky-gen", "clipped-gen"),
+        ("clean-gen", "clipped-gen"),
+    ]
     items: list[_Item] = []
     for index, base in enumerate(bases):
         # T: text only.
-        items.append(_Item(f"demo-T{index}", base, "", None, pairs[index],
-                           gold_musicality="a" if pairs[index] == ("clean-gen", "clipped-gen") else ""))
+        items.append(
+            _Item(
+                f"demo-T{index}",
+                base,
+                "",
+                None,
+                pairs[index],
+                gold_musicality="a" if pairs[index] == ("clean-gen", "clipped-gen") else "",
+            )
+        )
         # L: text + lyrics, sung.
         items.append(_Item(f"demo-L{index}", replace(base, vocal=True), LYRICS[index], None, pairs[(index + 1) % 4]))
         # A: text + reference audio in another key and instrument.
-        reference = replace(base, root_midi=base.root_midi + 5, instrument="organ" if base.instrument != "organ"
-                            else "piano")
+        reference = replace(
+            base, root_midi=base.root_midi + 5, instrument="organ" if base.instrument != "organ" else "piano"
+        )
         items.append(_Item(f"demo-A{index}", base, "", reference, pairs[(index + 2) % 4]))
         # C: text + lyrics + reference audio.
-        items.append(_Item(f"demo-C{index}", replace(base, vocal=True), LYRICS[(index + 1) % 4], reference,
-                           pairs[(index + 3) % 4]))
+        items.append(
+            _Item(
+                f"demo-C{index}", replace(base, vocal=True), LYRICS[(index + 1) % 4], reference, pairs[(index + 3) % 4]
+            )
+        )
     return items
 
 

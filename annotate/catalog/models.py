@@ -15,9 +15,7 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    overlap_target = models.PositiveSmallIntegerField(
-        default=3, help_text="Votes wanted per comparison."
-    )
+    overlap_target = models.PositiveSmallIntegerField(default=3, help_text="Votes wanted per comparison.")
     # The listening requirement per clip is the smaller of the two when both are set
     # (e.g. "10 s or 50% of the clip, whichever is less"); null disables that half.
     min_listen_seconds = models.FloatField(null=True, blank=True, default=10.0)

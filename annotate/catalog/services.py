@@ -324,9 +324,11 @@ def _import_row(campaign: Campaign, row: _Row, clips: dict[Path, Clip], report: 
     reference = clips[row.reference] if row.reference else None
     instruction = _instruction_get_or_create(row, reference)
     report.rows += 1
-    existing = Comparison.objects.filter(campaign=campaign, instruction=instruction).filter(
-        Q(clip_a=clip_a, clip_b=clip_b) | Q(clip_a=clip_b, clip_b=clip_a)
-    ).first()
+    existing = (
+        Comparison.objects.filter(campaign=campaign, instruction=instruction)
+        .filter(Q(clip_a=clip_a, clip_b=clip_b) | Q(clip_a=clip_b, clip_b=clip_a))
+        .first()
+    )
     if existing is not None:
         report.comparisons_existing += 1
         return

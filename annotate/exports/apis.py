@@ -66,8 +66,23 @@ class ExportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Export
-        fields = ("id", "campaign", "status", "progress", "progress_message", "parameters", "summary", "error",
-                  "requested_by", "created_at", "started_at", "finished_at", "detail_url", "download_url", "files")
+        fields = (
+            "id",
+            "campaign",
+            "status",
+            "progress",
+            "progress_message",
+            "parameters",
+            "summary",
+            "error",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "detail_url",
+            "download_url",
+            "files",
+        )
 
     def get_detail_url(self, export: Export) -> str:
         return reverse("exports:api-detail", args=[export.pk])
@@ -84,8 +99,15 @@ class ExportSerializer(serializers.ModelSerializer):
         return list(_DOWNLOADABLE)
 
 
-_DOWNLOADABLE = ("votes.jsonl", "train.jsonl", "validation.jsonl", "test.jsonl", "comparisons.jsonl",
-                 "manifest.json", "README.md")
+_DOWNLOADABLE = (
+    "votes.jsonl",
+    "train.jsonl",
+    "validation.jsonl",
+    "test.jsonl",
+    "comparisons.jsonl",
+    "manifest.json",
+    "README.md",
+)
 
 
 _ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "...", "errors": {"<parameter>": "<reason>"}}')
@@ -104,8 +126,11 @@ class ExportCreateApi(APIView):
     InputSerializer = ExportParametersSerializer
     OutputSerializer = ExportSerializer
 
-    @extend_schema(operation_id="export_create", request=ExportParametersSerializer,
-                   responses={202: ExportSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR})
+    @extend_schema(
+        operation_id="export_create",
+        request=ExportParametersSerializer,
+        responses={202: ExportSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get_for_export(user=request.user, campaign_id=campaign_id)
         serializer = self.InputSerializer(data=request.data)
@@ -124,8 +149,11 @@ class ExportListApi(APIView):
     permission_classes = [IsStaff]
     OutputSerializer = ExportSerializer
 
-    @extend_schema(operation_id="export_list", responses={200: ExportSerializer(many=True), 400: _ERROR},
-                   parameters=[OpenApiParameter("campaign", int, required=True)])
+    @extend_schema(
+        operation_id="export_list",
+        responses={200: ExportSerializer(many=True), 400: _ERROR},
+        parameters=[OpenApiParameter("campaign", int, required=True)],
+    )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("campaign", "")
         if not raw.isdigit():
@@ -187,5 +215,6 @@ class ExportFileApi(APIView):
         # A fixed list, so no path in the URL can reach outside the export.
         if name not in _DOWNLOADABLE or not (export_dir_for(export) / name).is_file():
             raise Http404(f"No file {name!r} in this export.")
-        return FileResponse((export_dir_for(export) / name).open("rb"), as_attachment=True,
-                            filename=f"export-{export.pk}-{name}")
+        return FileResponse(
+            (export_dir_for(export) / name).open("rb"), as_attachment=True, filename=f"export-{export.pk}-{name}"
+        )

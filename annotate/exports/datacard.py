@@ -71,8 +71,7 @@ def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
         "- `comparisons.jsonl`: one row per comparison with the aggregated label: majority (`both` on a tie), "
         "`soft_label-*` (fraction preferring clip A), `votes_a-*`/`votes_b-*`, mean confidence, `vote_count`",
         "- `audio/`: every clip, named `<sha256>.<ext>`",
-        "- `manifest.json`: parameters and seed, counts, agreement at export time, sha256 of every file, "
-        "code version",
+        "- `manifest.json`: parameters and seed, counts, agreement at export time, sha256 of every file, code version",
         "",
         "## Fields (votes.jsonl)",
         "",
@@ -86,11 +85,17 @@ def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
         "## Splits",
         "",
         "Comparisons are split by instruction (`prompt id`): no prompt appears in two splits"
-        + (", and instructions sharing a reference clip stay together" if manifest["parameters"]["group_by_reference"]
-           else "")
+        + (
+            ", and instructions sharing a reference clip stay together"
+            if manifest["parameters"]["group_by_reference"]
+            else ""
+        )
         + ". The test split "
-        + ("is balanced across modality T/L/A/C and, within each, instrumental/vocal. " if test["balanced"] else
-           "is drawn at random. ")
+        + (
+            "is balanced across modality T/L/A/C and, within each, instrumental/vocal. "
+            if test["balanced"]
+            else "is drawn at random. "
+        )
         + f"Requested {test['requested']} comparisons, selected {test['selected']}.",
         "",
         *([f"Shortfall: {message}." for message in shortfall] + [""] if shortfall else []),

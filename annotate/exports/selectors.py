@@ -135,11 +135,25 @@ class ComparisonFacts:
 
 
 _FACT_FIELDS = (
-    "id", "instruction__prompt_id", "instruction__content_hash", "instruction__text", "instruction__lyrics",
-    "instruction__modality", "instruction__reference_clip__sha256", "instruction__reference_clip__file",
-    "clip_a__sha256", "clip_a__file", "clip_a__system", "clip_a__is_vocal",
-    "clip_b__sha256", "clip_b__file", "clip_b__system", "clip_b__is_vocal",
-    "gold_alignment", "gold_musicality", "is_attention_check",
+    "id",
+    "instruction__prompt_id",
+    "instruction__content_hash",
+    "instruction__text",
+    "instruction__lyrics",
+    "instruction__modality",
+    "instruction__reference_clip__sha256",
+    "instruction__reference_clip__file",
+    "clip_a__sha256",
+    "clip_a__file",
+    "clip_a__system",
+    "clip_a__is_vocal",
+    "clip_b__sha256",
+    "clip_b__file",
+    "clip_b__system",
+    "clip_b__is_vocal",
+    "gold_alignment",
+    "gold_musicality",
+    "is_attention_check",
 )
 
 

@@ -204,8 +204,10 @@ def _check_feasible(plan: _Plan) -> None:
         )
     if test + validation > comparison_count:
         raise ExportParameterError(
-            {"validation_fraction": f"test ({test}) + validation ({validation}) exceed the {comparison_count} "
-                                    "comparisons that match the filters"}
+            {
+                "validation_fraction": f"test ({test}) + validation ({validation}) exceed the {comparison_count} "
+                "comparisons that match the filters"
+            }
         )
 
 
@@ -250,11 +252,14 @@ def export_stale_reap(*, stale_after_s: float) -> int:
     )
     failed = 0
     for export in stale:
-        failed += Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING,
-                                        heartbeat_at=export.heartbeat_at).update(
-            status=Export.Status.FAILED, progress_message="failed", finished_at=timezone.now(),
+        failed += Export.objects.filter(
+            pk=export.pk, status=Export.Status.RUNNING, heartbeat_at=export.heartbeat_at
+        ).update(
+            status=Export.Status.FAILED,
+            progress_message="failed",
+            finished_at=timezone.now(),
             error=f"the worker stopped while building this export (no progress since {export.heartbeat_at}); "
-                  "start a new export",
+            "start a new export",
         )
         for leftover in Path(settings.EXPORT_ROOT).glob(f".tmp-export-{export.pk}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -283,8 +288,13 @@ def export_run(*, export_id: int) -> Export:
         summary, archive_name = _build(export, workdir)
         published = _publish(export, workdir, archive_name)
         done = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
-            status=Export.Status.SUCCEEDED, progress=1.0, progress_message="done", summary=summary,
-            result_path=export_dir_for(export).name, archive_path=archive_name, finished_at=timezone.now(),
+            status=Export.Status.SUCCEEDED,
+            progress=1.0,
+            progress_message="done",
+            summary=summary,
+            result_path=export_dir_for(export).name,
+            archive_path=archive_name,
+            finished_at=timezone.now(),
         )
         if done != 1:
             raise ExportError("the export row changed while it was running")
@@ -293,8 +303,10 @@ def export_run(*, export_id: int) -> Export:
         for path in published:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         Export.objects.filter(pk=export.pk).exclude(status=Export.Status.SUCCEEDED).update(
-            status=Export.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-            progress_message="failed", finished_at=timezone.now(),
+            status=Export.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            progress_message="failed",
+            finished_at=timezone.now(),
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -343,8 +355,11 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     test_target, validation_target = _targets(params, len(facts))
     split_plan = assign_splits(
         [SplitItem(f.comparison_id, f.prompt_key, f.reference_sha, f.modality, f.vocal) for f in facts.values()],
-        seed=params.seed, test_target=test_target, validation_target=validation_target,
-        balance_test=params.balance_test, group_by_reference=params.group_by_reference,
+        seed=params.seed,
+        test_target=test_target,
+        validation_target=validation_target,
+        balance_test=params.balance_test,
+        group_by_reference=params.group_by_reference,
     )
     out = workdir / export_dir_for(export).name
     out.mkdir()
@@ -406,8 +421,17 @@ def _comparison_tail(facts: ComparisonFacts, split: str) -> dict[str, Any]:
 
 
 _VOTE_FIELDS = (
-    "comparison_id", "annotator_id", "alignment_choice", "musicality_choice", "alignment_confidence",
-    "musicality_confidence", "feedback", "presented_swapped", "listened_a_s", "listened_b_s", "time_on_task_s",
+    "comparison_id",
+    "annotator_id",
+    "alignment_choice",
+    "musicality_choice",
+    "alignment_confidence",
+    "musicality_confidence",
+    "feedback",
+    "presented_swapped",
+    "listened_a_s",
+    "listened_b_s",
+    "time_on_task_s",
     "created_at",
 )
 
@@ -437,8 +461,12 @@ def _vote_extras(vote: tuple[Any, ...]) -> dict[str, Any]:
 
 def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
     """One votes.jsonl row; ``vote`` is a tuple in ``_VOTE_FIELDS`` order, choices in canonical orientation."""
-    return {**_shared_fields(facts), **_comparison_tail(facts, split), **_vote_core(pseudonym, vote),
-            **_vote_extras(vote)}
+    return {
+        **_shared_fields(facts),
+        **_comparison_tail(facts, split),
+        **_vote_core(pseudonym, vote),
+        **_vote_extras(vote),
+    }
 
 
 # ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
@@ -497,8 +525,12 @@ def _stream_votes(votes: QuerySet[Vote]) -> Iterator[tuple[Any, ...]]:
 
 
 def _write_votes(
-    out: Path, plan: _Plan, facts: dict[int, ComparisonFacts], split_plan: SplitPlan,
-    files: dict[str, dict[str, Any]], progress: _Progress,
+    out: Path,
+    plan: _Plan,
+    facts: dict[int, ComparisonFacts],
+    split_plan: SplitPlan,
+    files: dict[str, dict[str, Any]],
+    progress: _Progress,
 ) -> Counter[tuple[str, str, str]]:
     """Stream votes into votes.jsonl and the per-split files; return counts per (split, modality, vocal)."""
     pseudonyms = _pseudonyms(plan.votes)
@@ -537,7 +569,10 @@ def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -
 
 
 def _write_comparisons(
-    out: Path, facts: dict[int, ComparisonFacts], split_plan: SplitPlan, labels: dict[int, ComparisonLabel],
+    out: Path,
+    facts: dict[int, ComparisonFacts],
+    split_plan: SplitPlan,
+    labels: dict[int, ComparisonLabel],
     files: dict[str, dict[str, Any]],
 ) -> Counter[tuple[str, str, str]]:
     writer = _HashingFile(out / "comparisons.jsonl")
@@ -565,8 +600,11 @@ def _audio_sources(facts: dict[int, ComparisonFacts]) -> dict[str, tuple[str, st
     """Every clip the rows point at: export name -> (sha256, file under MEDIA_ROOT)."""
     sources: dict[str, tuple[str, str]] = {}
     for f in facts.values():
-        for sha, file in ((f.clip_a_sha, f.clip_a_file), (f.clip_b_sha, f.clip_b_file),
-                          (f.reference_sha, f.reference_file)):
+        for sha, file in (
+            (f.clip_a_sha, f.clip_a_file),
+            (f.clip_b_sha, f.clip_b_file),
+            (f.reference_sha, f.reference_file),
+        ):
             if sha:
                 sources[_audio_name(sha, file)] = (sha, file)
     return sources
@@ -583,7 +621,11 @@ def _file_sha256(path: Path) -> tuple[str, int]:
 
 
 def _write_audio(
-    out: Path, facts: dict[int, ComparisonFacts], *, mode: str, files: dict[str, dict[str, Any]],
+    out: Path,
+    facts: dict[int, ComparisonFacts],
+    *,
+    mode: str,
+    files: dict[str, dict[str, Any]],
     progress: _Progress,
 ) -> None:
     """Hard-link (falling back to a copy across filesystems) or copy each clip, then verify its hash."""
@@ -622,8 +664,11 @@ def _nested_counts(counts: Counter[tuple[str, str, str]]) -> dict[str, dict[str,
 
 
 def _summary(
-    params: ExportParameters, split_plan: SplitPlan, vote_counts: Counter[tuple[str, str, str]],
-    comparison_counts: Counter[tuple[str, str, str]], flagged_count: int,
+    params: ExportParameters,
+    split_plan: SplitPlan,
+    vote_counts: Counter[tuple[str, str, str]],
+    comparison_counts: Counter[tuple[str, str, str]],
+    flagged_count: int,
 ) -> dict[str, Any]:
     def per_split(counts: Counter[tuple[str, str, str]]) -> dict[str, int]:
         return {name: sum(n for (s, _, _), n in counts.items() if s == name) for name in SPLITS}
@@ -651,8 +696,12 @@ def code_version() -> str:
     """``git describe`` of the checkout when there is one, else the installed package version."""
     try:
         result = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"], cwd=settings.BASE_DIR,
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         if result.stdout.strip():
             return f"git:{result.stdout.strip()}"
@@ -713,8 +762,11 @@ def _write_zip(destination: Path, out: Path, paths: list[Path]) -> None:
 
 
 def _write_tar_gz(destination: Path, out: Path, paths: list[Path]) -> None:
-    with destination.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        destination.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for path in paths:
             info = tar.gettarinfo(str(path), arcname=f"{out.name}/{path.relative_to(out).as_posix()}")
             info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644

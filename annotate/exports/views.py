@@ -22,8 +22,9 @@ def campaign_exports(request: HttpRequest, campaign_id: int) -> HttpResponse:
         if serializer.is_valid():
             try:
                 requested_by = request.user if request.user.is_authenticated else None
-                export = export_create(campaign=campaign, requested_by=requested_by,
-                                       parameters=serializer.validated_data)
+                export = export_create(
+                    campaign=campaign, requested_by=requested_by, parameters=serializer.validated_data
+                )
             except ExportParameterError as exc:
                 errors = exc.errors
             else:

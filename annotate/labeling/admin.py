@@ -20,10 +20,24 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
-    list_display = ("id", "annotator", "comparison", "alignment_choice", "alignment_confidence",
-                    "musicality_choice", "musicality_confidence", "presented_swapped", "created_at")
-    list_filter = ("comparison__campaign", "comparison__instruction__modality", "alignment_confidence",
-                   "musicality_confidence", "presented_swapped")
+    list_display = (
+        "id",
+        "annotator",
+        "comparison",
+        "alignment_choice",
+        "alignment_confidence",
+        "musicality_choice",
+        "musicality_confidence",
+        "presented_swapped",
+        "created_at",
+    )
+    list_filter = (
+        "comparison__campaign",
+        "comparison__instruction__modality",
+        "alignment_confidence",
+        "musicality_confidence",
+        "presented_swapped",
+    )
     raw_id_fields = ("comparison", "assignment")
     search_fields = ("feedback", "annotator__username")
 

@@ -28,11 +28,14 @@ from annotate.labeling.services import (
     vote_submit,
 )
 
-_ERROR = inline_serializer("LabelingError", {
-    "detail": serializers.CharField(),
-    "code": serializers.CharField(),
-    "field": serializers.CharField(allow_null=True),
-})
+_ERROR = inline_serializer(
+    "LabelingError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "field": serializers.CharField(allow_null=True),
+    },
+)
 
 
 def error_response(exc: LabelingError | AssignmentNotFound | CampaignNotFound) -> Response:
@@ -68,12 +71,22 @@ class AssignmentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
     expires_at = serializers.DateTimeField()
-    campaign = inline_serializer("AssignmentCampaign", {
-        "id": serializers.IntegerField(), "name": serializers.CharField(),
-        "feedback_required": serializers.BooleanField()})
-    instruction = inline_serializer("AssignmentInstruction", {
-        "prompt": serializers.CharField(), "lyrics": serializers.CharField(),
-        "reference": _ReferenceSerializer(allow_null=True)})
+    campaign = inline_serializer(
+        "AssignmentCampaign",
+        {
+            "id": serializers.IntegerField(),
+            "name": serializers.CharField(),
+            "feedback_required": serializers.BooleanField(),
+        },
+    )
+    instruction = inline_serializer(
+        "AssignmentInstruction",
+        {
+            "prompt": serializers.CharField(),
+            "lyrics": serializers.CharField(),
+            "reference": _ReferenceSerializer(allow_null=True),
+        },
+    )
     clips = inline_serializer("AssignmentClips", {"A": _ClipSerializer(), "B": _ClipSerializer()})
     vote_url = serializers.CharField()
     skip_url = serializers.CharField()
@@ -101,10 +114,16 @@ class AssignmentNextApi(APIView):
 
 
 class _ListenedSerializer(serializers.Serializer):
-    A = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
-                                                          max_length=2), max_length=10_000, default=list)
-    B = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
-                                                          max_length=2), max_length=10_000, default=list)
+    A = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        max_length=10_000,
+        default=list,
+    )
+    B = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        max_length=10_000,
+        default=list,
+    )
 
 
 class VoteSubmitApi(APIView):
@@ -128,16 +147,27 @@ class VoteSubmitApi(APIView):
         alignment_confidence = serializers.IntegerField()
         musicality = serializers.CharField(help_text="As displayed.")
         musicality_confidence = serializers.IntegerField()
-        listened_s = inline_serializer("ListenedSeconds", {"A": serializers.FloatField(),
-                                                           "B": serializers.FloatField()})
+        listened_s = inline_serializer(
+            "ListenedSeconds", {"A": serializers.FloatField(), "B": serializers.FloatField()}
+        )
         created_at = serializers.DateTimeField()
         next_url = serializers.CharField()
 
-    @extend_schema(operation_id="vote_submit", request=InputSerializer,
-                   responses={201: OutputSerializer, 400: OpenApiResponse(_ERROR, description="Malformed input or "
-                              "listening requirement not met (the body names the field or clip)."),
-                              404: _ERROR, 409: OpenApiResponse(_ERROR, description="Duplicate vote, or the "
-                              "reservation expired and the comparison is full.")})
+    @extend_schema(
+        operation_id="vote_submit",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: OpenApiResponse(
+                _ERROR,
+                description="Malformed input or listening requirement not met (the body names the field or clip).",
+            ),
+            404: _ERROR,
+            409: OpenApiResponse(
+                _ERROR, description="Duplicate vote, or the reservation expired and the comparison is full."
+            ),
+        },
+    )
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -152,12 +182,17 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
     def shown(choice: str) -> str:
         return {"a": "A", "b": "B"}[choice] if not vote.presented_swapped else {"a": "B", "b": "A"}[choice]
 
-    first, second = (vote.listened_b_s, vote.listened_a_s) if vote.presented_swapped else (vote.listened_a_s,
-                                                                                           vote.listened_b_s)
+    first, second = (
+        (vote.listened_b_s, vote.listened_a_s) if vote.presented_swapped else (vote.listened_a_s, vote.listened_b_s)
+    )
     return {
-        "id": vote.pk, "alignment": shown(vote.alignment_choice), "alignment_confidence": vote.alignment_confidence,
-        "musicality": shown(vote.musicality_choice), "musicality_confidence": vote.musicality_confidence,
-        "listened_s": {"A": round(first, 2), "B": round(second, 2)}, "created_at": vote.created_at,
+        "id": vote.pk,
+        "alignment": shown(vote.alignment_choice),
+        "alignment_confidence": vote.alignment_confidence,
+        "musicality": shown(vote.musicality_choice),
+        "musicality_confidence": vote.musicality_confidence,
+        "listened_s": {"A": round(first, 2), "B": round(second, 2)},
+        "created_at": vote.created_at,
         "next_url": reverse("labeling:campaign-next", args=[vote.comparison.campaign_id]),
     }
 
@@ -176,8 +211,11 @@ class SkipSubmitApi(APIView):
         reason = serializers.CharField()
         next_url = serializers.CharField()
 
-    @extend_schema(operation_id="skip_submit", request=InputSerializer,
-                   responses={201: OutputSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR})
+    @extend_schema(
+        operation_id="skip_submit",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -186,5 +224,7 @@ class SkipSubmitApi(APIView):
         except (LabelingError, AssignmentNotFound) as exc:
             return error_response(exc)
         next_url = reverse("labeling:campaign-next", args=[skip.comparison.campaign_id])
-        return Response(self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -74,9 +74,7 @@ class Choice(models.TextChoices):
 class Vote(models.Model):
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes")
-    assignment = models.OneToOneField(
-        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="vote"
-    )
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="vote")
     alignment_choice = models.CharField(max_length=1, choices=Choice.choices)
     alignment_confidence = models.PositiveSmallIntegerField()
     musicality_choice = models.CharField(max_length=1, choices=Choice.choices)
@@ -122,9 +120,7 @@ class Skip(models.Model):
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="skips")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
-    assignment = models.OneToOneField(
-        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="skip"
-    )
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="skip")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

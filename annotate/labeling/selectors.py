@@ -106,16 +106,26 @@ class Progress:
 def annotator_progress(*, annotator: User, campaign: Campaign) -> Progress:
     comparisons = campaign.comparisons.all()
     votes = Vote.objects.filter(comparison__campaign=campaign).aggregate(
-        everyone=Count("pk"), mine=Count("pk", filter=Q(annotator=annotator)))
+        everyone=Count("pk"), mine=Count("pk", filter=Q(annotator=annotator))
+    )
     skipped = Skip.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
     open_to_annotator = (
-        comparisons.exclude(votes__annotator=annotator).exclude(skips__annotator=annotator)
-        .annotate(n_votes=Count("votes")).filter(n_votes__lt=campaign.overlap_target).count()
+        comparisons.exclude(votes__annotator=annotator)
+        .exclude(skips__annotator=annotator)
+        .annotate(n_votes=Count("votes"))
+        .filter(n_votes__lt=campaign.overlap_target)
+        .count()
     )
     total = comparisons.count()
     done, campaign_votes = votes["mine"], votes["everyone"]
-    return Progress(done=done, skipped=skipped, remaining=open_to_annotator, total=total,
-                    campaign_votes=campaign_votes, campaign_votes_target=total * campaign.overlap_target)
+    return Progress(
+        done=done,
+        skipped=skipped,
+        remaining=open_to_annotator,
+        total=total,
+        campaign_votes=campaign_votes,
+        campaign_votes_target=total * campaign.overlap_target,
+    )
 
 
 def assignment_clip(*, assignment: Assignment, side: str) -> Clip | None:
@@ -125,8 +135,9 @@ def assignment_clip(*, assignment: Assignment, side: str) -> Clip | None:
         return comparison.instruction.reference_clip
     if side not in ("A", "B"):
         return None
-    first, second = (comparison.clip_b, comparison.clip_a) if assignment.swapped else (comparison.clip_a,
-                                                                                         comparison.clip_b)
+    first, second = (
+        (comparison.clip_b, comparison.clip_a) if assignment.swapped else (comparison.clip_a, comparison.clip_b)
+    )
     return first if side == "A" else second
 
 
@@ -181,4 +192,6 @@ def assignment_audio_allowed(*, user: User, assignment: Assignment) -> bool:
     if getattr(user, "is_staff", False):
         return True
     return assignment.annotator_id == user.pk and assignment.status in (
-        Assignment.Status.LIVE, Assignment.Status.EXPIRED)
+        Assignment.Status.LIVE,
+        Assignment.Status.EXPIRED,
+    )

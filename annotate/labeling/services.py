@@ -52,8 +52,10 @@ FEEDBACK_MAX_CHARS = 5000
 LISTEN_TOLERANCE_S = 0.25
 # A clip can't have been heard for longer than its reservation has existed (plus request latency).
 LISTEN_WALL_CLOCK_SLACK_S = 1.0
-COMPARISON_FULL_MESSAGE = ("Your reservation for this comparison expired and it has since received all the votes it "
-                           "needs. Your answer was not recorded; please continue with the next one.")
+COMPARISON_FULL_MESSAGE = (
+    "Your reservation for this comparison expired and it has since received all the votes it "
+    "needs. Your answer was not recorded; please continue with the next one."
+)
 # How many candidates one call tries before concluding that everything left is locked by others.
 _CANDIDATES_PER_CALL = 25
 
@@ -109,6 +111,7 @@ def annotator_profile_ensure(*, user: User) -> AnnotatorProfile:
 
 # --- assignment ----------------------------------------------------------------------------------
 
+
 def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaign | None = None) -> int:
     """Mark lapsed live reservations expired so their slots count as free again; returns how many."""
     now = now or timezone.now()
@@ -145,18 +148,23 @@ def _swapped(*, seed: str, comparison_id: int) -> bool:
 
 def _current_assignment(*, annotator: User, campaign: Campaign, now: datetime) -> Assignment | None:
     return (
-        Assignment.objects.filter(annotator=annotator, comparison__campaign=campaign,
-                                  status=Assignment.Status.LIVE, expires_at__gt=now)
+        Assignment.objects.filter(
+            annotator=annotator, comparison__campaign=campaign, status=Assignment.Status.LIVE, expires_at__gt=now
+        )
         .exclude(comparison__votes__annotator=annotator)
         .exclude(comparison__skips__annotator=annotator)
-        .select_related("comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a",
-                        "comparison__clip_b")
-        .order_by("created_at").first()
+        .select_related(
+            "comparison__campaign",
+            "comparison__instruction__reference_clip",
+            "comparison__clip_a",
+            "comparison__clip_b",
+        )
+        .order_by("created_at")
+        .first()
     )
 
 
-def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: datetime,
-             seed: str) -> Assignment | None:
+def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: datetime, seed: str) -> Assignment | None:
     ttl = timedelta(minutes=settings.ASSIGNMENT_TTL_MINUTES)
     with transaction.atomic():
         # The row lock serialises everyone reserving this comparison; a busy row is skipped, not waited on.
@@ -167,7 +175,9 @@ def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: da
         if slots_taken(comparison_id=comparison_id, now=now) >= campaign.overlap_target:
             return None
         return Assignment.objects.create(
-            annotator=annotator, comparison=locked, swapped=_swapped(seed=seed, comparison_id=comparison_id),
+            annotator=annotator,
+            comparison=locked,
+            swapped=_swapped(seed=seed, comparison_id=comparison_id),
             expires_at=now + ttl,
         )
 
@@ -189,8 +199,9 @@ def assignment_next(
         if not candidates:
             return None
         for comparison_id in candidates:
-            assignment = _reserve(annotator=annotator, campaign=campaign, comparison_id=comparison_id, now=now,
-                                  seed=seed)
+            assignment = _reserve(
+                annotator=annotator, campaign=campaign, comparison_id=comparison_id, now=now, seed=seed
+            )
             if assignment is not None:
                 return _with_related(assignment.pk)
     return None
@@ -204,6 +215,7 @@ def _with_related(pk: int) -> Assignment:
 
 
 # --- vote ----------------------------------------------------------------------------------------
+
 
 def merge_intervals(intervals: Iterable[tuple[float, float]], *, duration_s: float) -> float:
     """Seconds of the clip covered by the union of ``intervals``, clipped to ``[0, duration_s]``."""
@@ -241,8 +253,7 @@ def _parse_listened(listened: object) -> dict[str, list[tuple[float, float]]]:
         raise VoteInvalid("listened must map 'A' and 'B' to lists of [start, end] seconds.", field="listened")
     unknown = set(listened) - set(SIDES)
     if unknown:
-        raise VoteInvalid(f"listened has unknown sides {sorted(map(str, unknown))}; use 'A' and 'B'.",
-                          field="listened")
+        raise VoteInvalid(f"listened has unknown sides {sorted(map(str, unknown))}; use 'A' and 'B'.", field="listened")
     parsed: dict[str, list[tuple[float, float]]] = {}
     for side in SIDES:
         raw = listened.get(side, [])
@@ -250,10 +261,17 @@ def _parse_listened(listened: object) -> dict[str, list[tuple[float, float]]]:
             raise VoteInvalid(f"listened.{side} must be a list of [start, end] pairs.", field="listened")
         intervals = []
         for pair in raw:
-            if (not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2
-                    or not all(_is_finite_number(x) for x in pair) or not 0 <= pair[0] <= pair[1]):
-                raise VoteInvalid(f"listened.{side} has a bad interval {pair!r}: need [start, end], "
-                                  "0 <= start <= end, in seconds.", field="listened")
+            if (
+                not isinstance(pair, Sequence)
+                or isinstance(pair, str)
+                or len(pair) != 2
+                or not all(_is_finite_number(x) for x in pair)
+                or not 0 <= pair[0] <= pair[1]
+            ):
+                raise VoteInvalid(
+                    f"listened.{side} has a bad interval {pair!r}: need [start, end], 0 <= start <= end, in seconds.",
+                    field="listened",
+                )
             intervals.append((float(pair[0]), float(pair[1])))
         parsed[side] = intervals
     return parsed
@@ -268,8 +286,7 @@ def _parse_feedback(feedback: object, *, required: bool) -> str:
         raise VoteInvalid("feedback must be text.", field="feedback")
     text = feedback.strip()
     if required and not text:
-        raise VoteInvalid("feedback is required in this campaign: 1–3 sentences of audible evidence.",
-                          field="feedback")
+        raise VoteInvalid("feedback is required in this campaign: 1–3 sentences of audible evidence.", field="feedback")
     if len(text) > FEEDBACK_MAX_CHARS:
         raise VoteInvalid(f"feedback is limited to {FEEDBACK_MAX_CHARS} characters.", field="feedback")
     return text
@@ -279,8 +296,9 @@ def _parse_time_on_task(value: object) -> float | None:
     if value is None:
         return None
     if not _is_finite_number(value) or value < 0:  # type: ignore[operator]
-        raise VoteInvalid(f"time_on_task_s must be a non-negative number of seconds, got {value!r}.",
-                          field="time_on_task_s")
+        raise VoteInvalid(
+            f"time_on_task_s must be a non-negative number of seconds, got {value!r}.", field="time_on_task_s"
+        )
     return float(value)  # type: ignore[arg-type]
 
 
@@ -297,8 +315,9 @@ def _canonical(side: str, *, swapped: bool) -> str:
     return shown_first if side == "A" else shown_second
 
 
-def _covered_seconds(assignment: Assignment, listened: dict[str, list[tuple[float, float]]],
-                     now: datetime) -> dict[str, float]:
+def _covered_seconds(
+    assignment: Assignment, listened: dict[str, list[tuple[float, float]]], now: datetime
+) -> dict[str, float]:
     """Covered seconds per displayed side, after checking the campaign's listening requirement."""
     campaign = assignment.comparison.campaign
     open_for_s = (now - assignment.created_at).total_seconds() + LISTEN_WALL_CLOCK_SLACK_S
@@ -306,13 +325,18 @@ def _covered_seconds(assignment: Assignment, listened: dict[str, list[tuple[floa
     for side, clip in _displayed_clips(assignment).items():
         seconds = merge_intervals(listened[side], duration_s=clip.duration_s)
         if seconds > open_for_s:
-            raise VoteInvalid(f"listened.{side} claims {seconds:.1f} s of listening, but this comparison was "
-                              f"handed out only {open_for_s:.1f} s ago.", field="listened")
+            raise VoteInvalid(
+                f"listened.{side} claims {seconds:.1f} s of listening, but this comparison was "
+                f"handed out only {open_for_s:.1f} s ago.",
+                field="listened",
+            )
         required = campaign.required_listen_seconds(clip.duration_s)
         if seconds + LISTEN_TOLERANCE_S < required:
             raise ListeningRequirementNotMet(
                 f"Clip {side} still needs listening: {seconds:.1f} s heard of the {required:.1f} s required.",
-                side=side, listened_s=seconds, required_s=required,
+                side=side,
+                listened_s=seconds,
+                required_s=required,
             )
         covered[side] = seconds
     return covered
@@ -351,9 +375,11 @@ def vote_submit(
     with transaction.atomic():
         assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
         # Lock the reservation: a double submit (two tabs, a retry) queues here and then sees status=voted.
-        assignment = (Assignment.objects.select_for_update(of=("self",))
-                      .select_related("comparison__campaign", "comparison__clip_a", "comparison__clip_b")
-                      .get(pk=assignment.pk))
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("comparison__campaign", "comparison__clip_a", "comparison__clip_b")
+            .get(pk=assignment.pk)
+        )
         _check_open(assignment, annotator)
         campaign = assignment.comparison.campaign
         text = _parse_feedback(feedback, required=campaign.feedback_required)
@@ -363,12 +389,19 @@ def vote_submit(
         try:
             with transaction.atomic():
                 vote = Vote.objects.create(
-                    comparison=assignment.comparison, annotator=annotator, assignment=assignment,
-                    alignment_choice=_canonical(alignment, swapped=swapped), alignment_confidence=alignment_confidence,
+                    comparison=assignment.comparison,
+                    annotator=annotator,
+                    assignment=assignment,
+                    alignment_choice=_canonical(alignment, swapped=swapped),
+                    alignment_confidence=alignment_confidence,
                     musicality_choice=_canonical(musicality, swapped=swapped),
-                    musicality_confidence=musicality_confidence, feedback=text, presented_swapped=swapped,
-                    listened_a_s=covered["B" if swapped else "A"], listened_b_s=covered["A" if swapped else "B"],
-                    time_on_task_s=time_on_task, started_at=started_at or assignment.created_at,
+                    musicality_confidence=musicality_confidence,
+                    feedback=text,
+                    presented_swapped=swapped,
+                    listened_a_s=covered["B" if swapped else "A"],
+                    listened_b_s=covered["A" if swapped else "B"],
+                    time_on_task_s=time_on_task,
+                    started_at=started_at or assignment.created_at,
                 )
         except IntegrityError:
             raise DuplicateVote("You have already voted on this comparison; the first vote was kept.") from None
@@ -376,8 +409,9 @@ def vote_submit(
         assignment.closed_at = now
         assignment.save(update_fields=["status", "closed_at"])
         # A newer reservation of the same comparison (after this one lapsed) has nothing left to do.
-        Assignment.objects.filter(annotator=annotator, comparison_id=assignment.comparison_id,
-                                  status=Assignment.Status.LIVE).update(status=Assignment.Status.EXPIRED, closed_at=now)
+        Assignment.objects.filter(
+            annotator=annotator, comparison_id=assignment.comparison_id, status=Assignment.Status.LIVE
+        ).update(status=Assignment.Status.EXPIRED, closed_at=now)
         annotator_profile_ensure(user=annotator)
         campaign_id = campaign.pk
         transaction.on_commit(lambda: _agreement_refresh_schedule(campaign_id))
@@ -395,14 +429,17 @@ def _agreement_refresh_schedule(campaign_id: int) -> None:
 
 
 def _check_open(assignment: Assignment, annotator: User) -> None:
-    if assignment.status == Assignment.Status.VOTED or Vote.objects.filter(
-            annotator=annotator, comparison_id=assignment.comparison_id).exists():
+    if (
+        assignment.status == Assignment.Status.VOTED
+        or Vote.objects.filter(annotator=annotator, comparison_id=assignment.comparison_id).exists()
+    ):
         raise DuplicateVote("You have already voted on this comparison; the first vote was kept.")
     if assignment.status == Assignment.Status.SKIPPED:
         raise AssignmentClosed("You skipped this comparison, so it can't take a vote any more.")
 
 
 # --- skip ----------------------------------------------------------------------------------------
+
 
 def skip_submit(
     *, annotator: User, assignment_id: UUID, reason: str, note: str = "", now: datetime | None = None
@@ -421,8 +458,13 @@ def skip_submit(
         _check_open(assignment, annotator)
         try:
             with transaction.atomic():
-                skip = Skip.objects.create(comparison_id=assignment.comparison_id, annotator=annotator,
-                                           assignment=assignment, reason=reason, note=note.strip())
+                skip = Skip.objects.create(
+                    comparison_id=assignment.comparison_id,
+                    annotator=annotator,
+                    assignment=assignment,
+                    reason=reason,
+                    note=note.strip(),
+                )
         except IntegrityError:
             raise AssignmentClosed("You have already skipped this comparison.") from None
         assignment.status = Assignment.Status.SKIPPED

@@ -89,8 +89,7 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
 def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> HttpResponseBase:
     """Stream one clip of an assignment, by displayed side, with single-range support."""
     try:
-        assignment = assignment_get_for_annotator(annotator=request.user, assignment_id=assignment_id,
-                                                  allow_staff=True)
+        assignment = assignment_get_for_annotator(annotator=request.user, assignment_id=assignment_id, allow_staff=True)
     except AssignmentNotFound:
         raise Http404("No such assignment for you.") from None
     if not assignment_audio_allowed(user=_annotator(request), assignment=assignment):

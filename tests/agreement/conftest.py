@@ -27,8 +27,9 @@ def comparisons(campaign: Campaign) -> Callable[[int], list[Comparison]]:
     return build
 
 
-def vote_matrix(comparisons: list[Comparison], annotators: list[User], rows: list[str], *,
-                question: str = "both", **fields: Any) -> None:
+def vote_matrix(
+    comparisons: list[Comparison], annotators: list[User], rows: list[str], *, question: str = "both", **fields: Any
+) -> None:
     """Votes from a reliability matrix: rows are annotators, columns comparisons, '.' is missing.
 
     With ``question="both"`` the same choice is used for alignment and musicality.

@@ -11,12 +11,14 @@ from annotate.agreement import metrics
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: four observers,
 # twelve units, values 1-5, missing data. Published nominal alpha = 0.743.
-FOUR_OBSERVERS = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
-    [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
-])
+FOUR_OBSERVERS = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+        [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+    ]
+)
 
 
 def _value_counts(reliability: np.ndarray, values: list[int]) -> np.ndarray:
@@ -76,8 +78,9 @@ def test_it_bootstraps_over_units_like_an_explicit_resample():
         if np.count_nonzero(resampled.sum(axis=0)) < 2:
             assert np.isnan(value)
             continue
-        assert value == pytest.approx(krippendorff.alpha(value_counts=resampled, level_of_measurement="nominal"),
-                                      abs=1e-9)
+        assert value == pytest.approx(
+            krippendorff.alpha(value_counts=resampled, level_of_measurement="nominal"), abs=1e-9
+        )
 
 
 def test_it_gives_a_bootstrap_interval_that_narrows_with_more_data():

@@ -55,8 +55,15 @@ def test_it_measures_position_bias_on_the_displayed_side(campaign, comparisons, 
     for index, comparison in enumerate(items):
         swapped = index % 2 == 1
         choice = "b" if swapped else "a"
-        factories.make_vote(comparison, rater, alignment=choice, musicality=choice, swapped=swapped,
-                            alignment_confidence=1 + index % 5, musicality_confidence=1 + (index + 2) % 5)
+        factories.make_vote(
+            comparison,
+            rater,
+            alignment=choice,
+            musicality=choice,
+            swapped=swapped,
+            alignment_confidence=1 + index % 5,
+            musicality_confidence=1 + (index + 2) % 5,
+        )
 
     row = _by_name(campaign.pk)["rater0"]
 
@@ -73,11 +80,26 @@ def test_it_flags_straight_lining_confidence_and_speed(campaign, comparisons, an
     steady, careful = annotators[:2]
     for index, comparison in enumerate(items):
         swapped = index % 2 == 0
-        factories.make_vote(comparison, steady, alignment="a", musicality="b", swapped=swapped,
-                            alignment_confidence=4, musicality_confidence=4, time_on_task_s=3.0)
-        factories.make_vote(comparison, careful, alignment="a", musicality="b", swapped=swapped,
-                            alignment_confidence=1 + index % 5, musicality_confidence=5 - index % 5,
-                            time_on_task_s=45.0)
+        factories.make_vote(
+            comparison,
+            steady,
+            alignment="a",
+            musicality="b",
+            swapped=swapped,
+            alignment_confidence=4,
+            musicality_confidence=4,
+            time_on_task_s=3.0,
+        )
+        factories.make_vote(
+            comparison,
+            careful,
+            alignment="a",
+            musicality="b",
+            swapped=swapped,
+            alignment_confidence=1 + index % 5,
+            musicality_confidence=5 - index % 5,
+            time_on_task_s=45.0,
+        )
 
     rows = _by_name(campaign.pk)
 
@@ -91,8 +113,9 @@ def test_it_reports_median_time_and_listened_fraction(campaign, comparisons, ann
     items = comparisons(3)
     rater = annotators[0]
     for comparison, (time_s, listened) in zip(items, [(10.0, 0.2), (20.0, 0.5), (90.0, 2.0)], strict=True):
-        factories.make_vote(comparison, rater, time_on_task_s=time_s, listened_a_s=listened * 1.0,
-                            listened_b_s=listened * 1.0)
+        factories.make_vote(
+            comparison, rater, time_on_task_s=time_s, listened_a_s=listened * 1.0, listened_b_s=listened * 1.0
+        )
 
     row = _by_name(campaign.pk)["rater0"]
 
@@ -108,8 +131,13 @@ def test_it_computes_the_same_medians_without_percentile_cont(campaign, comparis
     items = comparisons(4)
     for index, comparison in enumerate(items):
         for offset, annotator in enumerate(annotators[:2]):
-            factories.make_vote(comparison, annotator, time_on_task_s=10.0 + 7 * index + offset,
-                                listened_a_s=0.25 * index, listened_b_s=0.5)
+            factories.make_vote(
+                comparison,
+                annotator,
+                time_on_task_s=10.0 + 7 * index + offset,
+                listened_a_s=0.25 * index,
+                listened_b_s=0.5,
+            )
     votes = campaign_votes(campaign_id=campaign.pk)
 
     fallback = _medians(votes)

@@ -83,8 +83,13 @@ def test_it_builds_a_json_serialisable_report(campaign, comparisons, annotators)
     for index, comparison in enumerate(items):
         for offset, annotator in enumerate(annotators[:3]):
             choice = "a" if (index + offset) % 3 else "b"
-            factories.make_vote(comparison, annotator, alignment=choice, musicality=choice,
-                                alignment_confidence=1 + (index + offset) % 5)
+            factories.make_vote(
+                comparison,
+                annotator,
+                alignment=choice,
+                musicality=choice,
+                alignment_confidence=1 + (index + offset) % 5,
+            )
 
     report = agreement_report(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=100)
 

@@ -124,12 +124,15 @@ def test_it_keeps_every_display_independent_number_when_order_is_swapped(campaig
 
 def test_it_aggregates_labels_per_comparison(campaign, comparisons, annotators):
     first, second = comparisons(2)
-    factories.make_vote(first, annotators[0], alignment="a", musicality="b", alignment_confidence=5,
-                        musicality_confidence=2)
-    factories.make_vote(first, annotators[1], alignment="a", musicality="a", alignment_confidence=3,
-                        musicality_confidence=4)
-    factories.make_vote(first, annotators[2], alignment="b", musicality="b", alignment_confidence=1,
-                        musicality_confidence=3)
+    factories.make_vote(
+        first, annotators[0], alignment="a", musicality="b", alignment_confidence=5, musicality_confidence=2
+    )
+    factories.make_vote(
+        first, annotators[1], alignment="a", musicality="a", alignment_confidence=3, musicality_confidence=4
+    )
+    factories.make_vote(
+        first, annotators[2], alignment="b", musicality="b", alignment_confidence=1, musicality_confidence=3
+    )
     factories.make_vote(second, annotators[0], alignment="b", musicality="a")
     factories.make_vote(second, annotators[1], alignment="a", musicality="a")
 

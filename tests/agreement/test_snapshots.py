@@ -45,13 +45,17 @@ def test_it_computes_live_for_small_campaigns_and_filtered_views(settings, campa
     assert campaign_agreement(campaign=campaign)["freshness"]["source"] == "snapshot"
 
 
-def test_it_debounces_scheduling_and_skips_small_campaigns(settings, campaign, comparisons, annotators,
-                                                           django_capture_on_commit_callbacks, monkeypatch):
+def test_it_debounces_scheduling_and_skips_small_campaigns(
+    settings, campaign, comparisons, annotators, django_capture_on_commit_callbacks, monkeypatch
+):
     from annotate.agreement import tasks
 
     queued: list[tuple] = []
-    monkeypatch.setattr(tasks.agreement_snapshot_refresh_task, "apply_async",
-                        lambda args, countdown, queue: queued.append((args, countdown, queue)))
+    monkeypatch.setattr(
+        tasks.agreement_snapshot_refresh_task,
+        "apply_async",
+        lambda args, countdown, queue: queued.append((args, countdown, queue)),
+    )
     vote_matrix(comparisons(3), annotators, ["aba", "abb"])
 
     assert agreement_snapshot_schedule(campaign_id=campaign.pk) is False  # 6 votes: computed on request
@@ -96,7 +100,8 @@ def test_it_refreshes_the_snapshot_on_a_real_worker(celery_worker_process, setti
 
 
 def test_it_offers_a_refresh_and_schedules_a_first_snapshot_for_large_campaigns(
-        client, alice, settings, campaign, comparisons, annotators, monkeypatch):
+    client, alice, settings, campaign, comparisons, annotators, monkeypatch
+):
     from annotate.agreement import tasks
 
     queued: list[object] = []

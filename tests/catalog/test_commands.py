@@ -19,11 +19,16 @@ def test_it_imports_from_the_command_line_and_prints_a_summary(tmp_path: Path) -
     write_tone(tmp_path / "a.wav", seed=1, seconds=3)
     write_tone(tmp_path / "b.wav", seed=2, seconds=3)
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"prompt": "p", "lyrics": "la", "audio-path": "a.wav", "audio2": "b.wav",
-                                    "model_a": "x", "model_b": "y"}) + "\n")
+    manifest.write_text(
+        json.dumps(
+            {"prompt": "p", "lyrics": "la", "audio-path": "a.wav", "audio2": "b.wav", "model_a": "x", "model_b": "y"}
+        )
+        + "\n"
+    )
     out = StringIO()
-    call_command("import_campaign", str(manifest), "--audio-root", str(tmp_path), "--campaign", "CLI",
-                 "--activate", stdout=out)
+    call_command(
+        "import_campaign", str(manifest), "--audio-root", str(tmp_path), "--campaign", "CLI", "--activate", stdout=out
+    )
     text = out.getvalue()
     assert "comparisons imported: 1" in text
     assert "T=0, L=1, A=0, C=0" in text
@@ -37,8 +42,7 @@ def test_it_exits_with_every_problem_on_a_bad_manifest(tmp_path: Path) -> None:
     manifest.write_text('{"prompt": "p"}\nnot json\n')
     err = StringIO()
     with pytest.raises(CommandError, match="3 problem"):
-        call_command("import_campaign", str(manifest), "--audio-root", str(tmp_path), "--campaign", "CLI",
-                     stderr=err)
+        call_command("import_campaign", str(manifest), "--audio-root", str(tmp_path), "--campaign", "CLI", stderr=err)
     assert "line 1: missing required field 'audio-path'" in err.getvalue()
     assert "line 2: malformed JSON" in err.getvalue()
     assert not Campaign.objects.exists()

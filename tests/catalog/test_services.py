@@ -47,20 +47,42 @@ def audio_root(tmp_path: Path) -> Path:
 
 def _good_rows() -> list[dict]:
     return [
-        {"prompt id": "p1", "prompt": "Calm piano", "audio-path": "sysA/p1.wav", "audio2": "sysB/p1.flac",
-         "model_a": "sysA", "model_b": "sysB"},
-        {"prompt id": "p2", "prompt": "A ballad", "lyrics": "line one\nline two", "ref-audio-path": "refs/r1.wav",
-         "audio-path": "sysA/p2.ogg", "audio2": "sysB/p2.mp3", "model_a": "sysA", "model_b": "sysB",
-         "gold-musicality": "model_b"},
-        {"prompt id": "p3", "prompt": "Same clips, reference only", "ref-audio-path": "refs/r1.wav",
-         "audio-path": "sysA/p1.wav", "audio2": "sysB/p2.mp3", "model_a": "sysA", "model_b": "sysB",
-         "vocal": "instrumental"},
+        {
+            "prompt id": "p1",
+            "prompt": "Calm piano",
+            "audio-path": "sysA/p1.wav",
+            "audio2": "sysB/p1.flac",
+            "model_a": "sysA",
+            "model_b": "sysB",
+        },
+        {
+            "prompt id": "p2",
+            "prompt": "A ballad",
+            "lyrics": "line one\nline two",
+            "ref-audio-path": "refs/r1.wav",
+            "audio-path": "sysA/p2.ogg",
+            "audio2": "sysB/p2.mp3",
+            "model_a": "sysA",
+            "model_b": "sysB",
+            "gold-musicality": "model_b",
+        },
+        {
+            "prompt id": "p3",
+            "prompt": "Same clips, reference only",
+            "ref-audio-path": "refs/r1.wav",
+            "audio-path": "sysA/p1.wav",
+            "audio2": "sysB/p2.mp3",
+            "model_a": "sysA",
+            "model_b": "sysB",
+            "vocal": "instrumental",
+        },
     ]
 
 
 def test_it_imports_every_supported_format_with_decoded_facts(audio_root: Path, tmp_path: Path) -> None:
-    report = campaign_import(manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=audio_root,
-                             campaign_name="Batch 1")
+    report = campaign_import(
+        manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=audio_root, campaign_name="Batch 1"
+    )
     assert report.campaign_created and report.campaign.status == Campaign.Status.DRAFT
     assert report.comparisons_created == 3
     assert report.clips_created == 5
@@ -94,10 +116,12 @@ def test_it_is_idempotent_on_reimport(audio_root: Path, tmp_path: Path) -> None:
 
 def test_it_treats_a_swapped_pair_as_the_same_comparison(audio_root: Path, tmp_path: Path) -> None:
     row = _good_rows()[0]
-    swapped = dict(row, **{"audio-path": row["audio2"], "audio2": row["audio-path"], "model_a": "sysB",
-                           "model_b": "sysA"})
-    report = campaign_import(manifest_path=_write_manifest(tmp_path, [row, swapped]), audio_root=audio_root,
-                             campaign_name="Batch 1")
+    swapped = dict(
+        row, **{"audio-path": row["audio2"], "audio2": row["audio-path"], "model_a": "sysB", "model_b": "sysA"}
+    )
+    report = campaign_import(
+        manifest_path=_write_manifest(tmp_path, [row, swapped]), audio_root=audio_root, campaign_name="Batch 1"
+    )
     assert (report.comparisons_created, report.comparisons_existing) == (1, 1)
 
 
@@ -175,12 +199,14 @@ def test_it_reports_every_problem_not_just_the_first(audio_root: Path, tmp_path:
 
 
 def test_it_rejects_a_clip_already_stored_under_another_system_name(audio_root: Path, tmp_path: Path) -> None:
-    campaign_import(manifest_path=_write_manifest(tmp_path, [_good_rows()[0]]), audio_root=audio_root,
-                    campaign_name="First")
+    campaign_import(
+        manifest_path=_write_manifest(tmp_path, [_good_rows()[0]]), audio_root=audio_root, campaign_name="First"
+    )
     renamed = dict(_good_rows()[0], model_a="renamed")
     with pytest.raises(ImportValidationError) as excinfo:
-        campaign_import(manifest_path=_write_manifest(tmp_path, [renamed]), audio_root=audio_root,
-                        campaign_name="Second")
+        campaign_import(
+            manifest_path=_write_manifest(tmp_path, [renamed]), audio_root=audio_root, campaign_name="Second"
+        )
     assert "already in the catalog as system 'sysA'" in str(excinfo.value.problems[0])
     assert not Campaign.objects.filter(name="Second").exists()
 
@@ -195,8 +221,9 @@ def test_it_removes_copied_files_when_the_database_write_fails(
 
     monkeypatch.setattr(services, "_import_row", explode)
     with pytest.raises(RuntimeError):
-        campaign_import(manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=audio_root,
-                        campaign_name="Doomed")
+        campaign_import(
+            manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=audio_root, campaign_name="Doomed"
+        )
     _assert_nothing_written()
 
 
@@ -204,6 +231,7 @@ def test_it_rejects_an_empty_manifest_and_a_missing_audio_root(tmp_path: Path, a
     with pytest.raises(ImportValidationError, match="1 problem"):
         campaign_import(manifest_path=_write_manifest(tmp_path, []), audio_root=audio_root, campaign_name="x")
     with pytest.raises(ImportValidationError) as excinfo:
-        campaign_import(manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=tmp_path / "nope",
-                        campaign_name="x")
+        campaign_import(
+            manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=tmp_path / "nope", campaign_name="x"
+        )
     assert "is not a directory" in str(excinfo.value.problems[0])

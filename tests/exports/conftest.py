@@ -42,7 +42,11 @@ class Dataset:
 
 
 def build_dataset(
-    *, per_cell: int = 2, voters: int = 3, seed: int = 7, campaign: Campaign | None = None,
+    *,
+    per_cell: int = 2,
+    voters: int = 3,
+    seed: int = 7,
+    campaign: Campaign | None = None,
     annotators: list[User] | None = None,
 ) -> Dataset:
     """``per_cell`` comparisons per (modality, vocal) cell, each voted by ``voters`` annotators.
@@ -64,9 +68,14 @@ def build_dataset(
                 comparisons.append(comparison)
                 for annotator in annotators[:voters]:
                     factories.make_vote(
-                        comparison, annotator, alignment=rng.choice("ab"), musicality=rng.choice("ab"),
-                        alignment_confidence=rng.randint(1, 5), musicality_confidence=rng.randint(1, 5),
-                        swapped=rng.random() < 0.5, feedback=f"reason {rng.randint(0, 999)} — ünïcode",
+                        comparison,
+                        annotator,
+                        alignment=rng.choice("ab"),
+                        musicality=rng.choice("ab"),
+                        alignment_confidence=rng.randint(1, 5),
+                        musicality_confidence=rng.randint(1, 5),
+                        swapped=rng.random() < 0.5,
+                        feedback=f"reason {rng.randint(0, 999)} — ünïcode",
                     )
     return Dataset(campaign, comparisons, annotators)
 

@@ -26,7 +26,8 @@ def client_for(user: User | None, *, token: bool = False) -> APIClient:
 def test_it_queues_an_export_for_staff_and_reports_it(dataset: Dataset, alice: User) -> None:
     response = client_for(alice).post(
         f"/api/v1/campaigns/{dataset.campaign.pk}/exports",
-        {"seed": 4, "test_size": 8, "validation_fraction": 0.25, "exclude_flagged_annotators": False}, format="json",
+        {"seed": 4, "test_size": 8, "validation_fraction": 0.25, "exclude_flagged_annotators": False},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     body = response.json()
@@ -37,8 +38,7 @@ def test_it_queues_an_export_for_staff_and_reports_it(dataset: Dataset, alice: U
 
 
 def test_it_accepts_a_staff_token(dataset: Dataset, alice: User) -> None:
-    response = client_for(alice, token=True).post(f"/api/v1/campaigns/{dataset.campaign.pk}/exports", {},
-                                                  format="json")
+    response = client_for(alice, token=True).post(f"/api/v1/campaigns/{dataset.campaign.pk}/exports", {}, format="json")
     assert response.status_code == 202
     assert Export.objects.count() == 1
 
@@ -49,8 +49,12 @@ def test_it_forbids_annotators(dataset: Dataset, charlie: User, token: bool) -> 
     assert client.post(f"/api/v1/campaigns/{dataset.campaign.pk}/exports", {}, format="json").status_code == 403
     assert not Export.objects.exists()
     export = Export.objects.create(campaign=dataset.campaign, parameters={})
-    for url in (f"/api/v1/exports/{export.pk}", f"/api/v1/exports/{export.pk}/download",
-                f"/api/v1/exports/{export.pk}/files/votes.jsonl", f"/api/v1/exports?campaign={dataset.campaign.pk}"):
+    for url in (
+        f"/api/v1/exports/{export.pk}",
+        f"/api/v1/exports/{export.pk}/download",
+        f"/api/v1/exports/{export.pk}/files/votes.jsonl",
+        f"/api/v1/exports?campaign={dataset.campaign.pk}",
+    ):
         assert client.get(url).status_code == 403, url
 
 
@@ -83,8 +87,9 @@ def test_it_answers_404_for_an_unknown_campaign_or_export(alice: User) -> None:
 
 def test_it_shows_progress_then_serves_the_archive_and_files(dataset: Dataset, alice: User) -> None:
     client = client_for(alice)
-    created = client.post(f"/api/v1/campaigns/{dataset.campaign.pk}/exports",
-                          {"exclude_flagged_annotators": False}, format="json").json()
+    created = client.post(
+        f"/api/v1/campaigns/{dataset.campaign.pk}/exports", {"exclude_flagged_annotators": False}, format="json"
+    ).json()
     assert client.get(f"/api/v1/exports/{created['id']}/download").status_code == 409
     export_run(export_id=created["id"])
     detail = client.get(created["detail_url"]).json()
@@ -104,8 +109,11 @@ def test_it_shows_progress_then_serves_the_archive_and_files(dataset: Dataset, a
 
 def test_it_says_when_an_export_has_no_archive(dataset: Dataset, alice: User) -> None:
     client = client_for(alice)
-    created = client.post(f"/api/v1/campaigns/{dataset.campaign.pk}/exports",
-                          {"archive": "none", "exclude_flagged_annotators": False}, format="json").json()
+    created = client.post(
+        f"/api/v1/campaigns/{dataset.campaign.pk}/exports",
+        {"archive": "none", "exclude_flagged_annotators": False},
+        format="json",
+    ).json()
     export_run(export_id=created["id"])
     response = client.get(f"/api/v1/exports/{created['id']}/download")
     assert response.status_code == 404 and "without an archive" in json.dumps(response.json())

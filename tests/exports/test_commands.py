@@ -14,8 +14,18 @@ from tests.exports.helpers import read_jsonl
 
 def test_it_exports_a_campaign_from_the_command_line(dataset: Dataset) -> None:
     out = io.StringIO()
-    call_command("export_campaign", dataset.campaign.name, "--seed", "3", "--test-size", "8", "--include-flagged",
-                 "--archive", "none", stdout=out)
+    call_command(
+        "export_campaign",
+        dataset.campaign.name,
+        "--seed",
+        "3",
+        "--test-size",
+        "8",
+        "--include-flagged",
+        "--archive",
+        "none",
+        stdout=out,
+    )
     export = Export.objects.get()
     assert export.status == "succeeded" and export.parameters["seed"] == 3
     assert f"Export {export.pk} written to {export_dir_for(export)}" in out.getvalue()

@@ -15,8 +15,11 @@ from tests.exports.conftest import build_dataset
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_staff_export_from_the_campaign_card_and_download(live_server, browser_page,  # type: ignore[no-untyped-def]
-                                                          celery_worker_process) -> None:
+def test_staff_export_from_the_campaign_card_and_download(
+    live_server,
+    browser_page,  # type: ignore[no-untyped-def]
+    celery_worker_process,
+) -> None:
     page = browser_page
     data = build_dataset(per_cell=1, voters=2, seed=31)
     User.objects.create_user("alice", "alice@example.org", "alice-pass-123", is_staff=True)

@@ -9,9 +9,17 @@ from tests.exports.helpers import run_export
 def comparison_signatures(campaign: Campaign) -> set[tuple[object, ...]]:
     return set(
         campaign.comparisons.values_list(
-            "instruction__prompt_id", "instruction__text", "instruction__lyrics", "instruction__modality",
-            "instruction__reference_clip__sha256", "clip_a__sha256", "clip_b__sha256", "clip_a__system",
-            "clip_b__system", "gold_alignment", "gold_musicality",
+            "instruction__prompt_id",
+            "instruction__text",
+            "instruction__lyrics",
+            "instruction__modality",
+            "instruction__reference_clip__sha256",
+            "clip_a__sha256",
+            "clip_b__sha256",
+            "clip_a__system",
+            "clip_b__system",
+            "gold_alignment",
+            "gold_musicality",
         )
     )
 

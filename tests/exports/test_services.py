@@ -20,10 +20,22 @@ from tests.exports.conftest import Dataset, build_dataset
 from tests.exports.helpers import read_jsonl, run_export
 
 REQUIRED_TYPES: dict[str, type | tuple[type, ...]] = {
-    "audio-path": str, "audio2": str, "ref-audio-path": str, "prompt": str, "lyrics": str, "prompt id": str,
-    "model_a": str, "model_b": str, "user id": str, "preference-alignment": str, "preference-musicality": str,
-    "confidence_preference-alignment": int, "confidence_preference-musicality": int, "source": str,
-    "split": str, "modality": str,
+    "audio-path": str,
+    "audio2": str,
+    "ref-audio-path": str,
+    "prompt": str,
+    "lyrics": str,
+    "prompt id": str,
+    "model_a": str,
+    "model_b": str,
+    "user id": str,
+    "preference-alignment": str,
+    "preference-musicality": str,
+    "confidence_preference-alignment": int,
+    "confidence_preference-musicality": int,
+    "source": str,
+    "split": str,
+    "modality": str,
 }
 EXTRAS = ("feedback", "listened_seconds_a", "listened_seconds_b", "presented_order", "vote_time", "vocal")
 
@@ -52,8 +64,9 @@ def test_it_writes_a_pseudonym_never_a_username(dataset: Dataset) -> None:
     user_ids = {row["user id"] for row in read_jsonl(root / "votes.jsonl")}
     usernames = {u.username for u in dataset.annotators}
     assert user_ids.isdisjoint(usernames)
-    assert user_ids == set(AnnotatorProfile.objects.filter(user__in=dataset.annotators).values_list("pseudonym",
-                                                                                                    flat=True))
+    assert user_ids == set(
+        AnnotatorProfile.objects.filter(user__in=dataset.annotators).values_list("pseudonym", flat=True)
+    )
     _, again = run_export(dataset.campaign)
     assert {row["user id"] for row in read_jsonl(again / "votes.jsonl")} == user_ids
 
@@ -79,8 +92,12 @@ def test_it_never_puts_a_prompt_in_two_splits(db: None) -> None:
 def Comparison_of(campaign, instruction):  # type: ignore[no-untyped-def]
     from annotate.catalog.models import Comparison
 
-    return Comparison.objects.create(campaign=campaign, instruction=instruction,
-                                     clip_a=factories.make_clip(seconds=0.5), clip_b=factories.make_clip(seconds=0.5))
+    return Comparison.objects.create(
+        campaign=campaign,
+        instruction=instruction,
+        clip_a=factories.make_clip(seconds=0.5),
+        clip_b=factories.make_clip(seconds=0.5),
+    )
 
 
 def test_it_keeps_instructions_sharing_a_reference_clip_in_one_split_when_asked(db: None) -> None:
@@ -92,12 +109,15 @@ def test_it_keeps_instructions_sharing_a_reference_clip_in_one_split_when_asked(
         reference = factories.make_clip(system="", seconds=0.5)
         for n in range(3):
             instruction = Instruction.objects.create(
-                prompt_id=f"g{group}-p{n}", text=f"prompt {group}/{n}", reference_clip=reference,
+                prompt_id=f"g{group}-p{n}",
+                text=f"prompt {group}/{n}",
+                reference_clip=reference,
                 content_hash=hashlib.sha256(f"{group}/{n}".encode()).hexdigest(),
             )
             factories.make_vote(Comparison_of(campaign, instruction), annotator)
-    _, root = run_export(campaign, test_fraction=0.3, validation_fraction=0.3, balance_test=False,
-                         group_by_reference=True, seed=1)
+    _, root = run_export(
+        campaign, test_fraction=0.3, validation_fraction=0.3, balance_test=False, group_by_reference=True, seed=1
+    )
     splits_of: dict[str, set[str]] = {}
     for row in read_jsonl(root / "votes.jsonl"):
         splits_of.setdefault(row["ref-audio-path"], set()).add(row["split"])
@@ -209,8 +229,15 @@ def test_it_excludes_annotators_flagged_by_quality_control(dataset: Dataset) -> 
     # Twelve votes, always the left clip with confidence 5: flagged by the agreement QC rules.
     extra = build_dataset(per_cell=2, voters=0, campaign=dataset.campaign).comparisons[:12]
     for comparison in extra:
-        factories.make_vote(comparison, straight_liner, alignment="a", musicality="a", alignment_confidence=5,
-                            musicality_confidence=5, swapped=False)
+        factories.make_vote(
+            comparison,
+            straight_liner,
+            alignment="a",
+            musicality="a",
+            alignment_confidence=5,
+            musicality_confidence=5,
+            swapped=False,
+        )
     pseudonym = AnnotatorProfile.objects.get_or_create(user=straight_liner)[0].pseudonym
     export, root = run_export(dataset.campaign, exclude_flagged_annotators=True, test_fraction=0.0)
     users = {r["user id"] for r in read_jsonl(root / "votes.jsonl")}
@@ -225,8 +252,9 @@ def test_it_filters_by_an_inclusive_date_range(dataset: Dataset) -> None:
     days = [dt.datetime(2026, 3, d, 12, tzinfo=dt.UTC) for d in (1, 2, 3)]
     for index, vote in enumerate(votes):
         Vote.objects.filter(pk=vote.pk).update(created_at=days[index % 3])
-    _, root = run_export(dataset.campaign, date_from="2026-03-02", date_to="2026-03-02", test_fraction=0.0,
-                         validation_fraction=0.0)
+    _, root = run_export(
+        dataset.campaign, date_from="2026-03-02", date_to="2026-03-02", test_fraction=0.0, validation_fraction=0.0
+    )
     rows = read_jsonl(root / "votes.jsonl")
     assert len(rows) == len(votes[1::3])
     assert {r["vote_time"] for r in rows} == {"2026-03-02T12:00:00Z"}
@@ -394,8 +422,10 @@ def test_it_fails_an_export_whose_worker_died_and_removes_its_temp_files(dataset
     from annotate.exports.models import Export
     from annotate.exports.services import export_create, export_stale_reap
 
-    dead, alive = (export_create(campaign=dataset.campaign, requested_by=None, parameters={"test_size": 4},
-                                 enqueue=False) for _ in range(2))
+    dead, alive = (
+        export_create(campaign=dataset.campaign, requested_by=None, parameters={"test_size": 4}, enqueue=False)
+        for _ in range(2)
+    )
     long_ago = timezone.now() - timedelta(hours=1)
     # What a worker killed mid-build leaves: a claimed row with an old heartbeat and a temp directory.
     Export.objects.filter(pk=dead.pk).update(status="running", started_at=long_ago, heartbeat_at=long_ago)

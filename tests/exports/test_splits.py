@@ -17,8 +17,9 @@ def items(cells: dict[tuple[str, bool | None], int], *, per_prompt: int = 1) -> 
 
 
 def test_it_divides_the_quota_equally_across_modality_then_vocal() -> None:
-    assert balanced_quotas(500) == {(m, v): 62 + (v == "instrumental") for m in "TLAC"
-                                    for v in ("instrumental", "vocal")}
+    assert balanced_quotas(500) == {
+        (m, v): 62 + (v == "instrumental") for m in "TLAC" for v in ("instrumental", "vocal")
+    }
     assert sum(balanced_quotas(10).values()) == 10
 
 
@@ -32,8 +33,9 @@ def test_it_is_deterministic_for_a_seed_and_changes_with_it() -> None:
 
 def test_it_keeps_every_prompt_in_one_split() -> None:
     data = items({("T", False): 30, ("L", True): 30}, per_prompt=3)
-    plan = assign_splits(data, seed=0, test_target=12, validation_target=12, balance_test=False,
-                         group_by_reference=False)
+    plan = assign_splits(
+        data, seed=0, test_target=12, validation_target=12, balance_test=False, group_by_reference=False
+    )
     splits_per_prompt: dict[str, set[str]] = {}
     for item in data:
         splits_per_prompt.setdefault(item.prompt_key, set()).add(plan.split_of[item.comparison_id])
@@ -43,18 +45,26 @@ def test_it_keeps_every_prompt_in_one_split() -> None:
 
 def test_it_balances_the_test_split_exactly_when_data_allows() -> None:
     data = items({(m, v): 10 for m in "TLAC" for v in (False, True)})
-    plan = assign_splits(data, seed=5, test_target=24, validation_target=0, balance_test=True,
-                         group_by_reference=False)
+    plan = assign_splits(data, seed=5, test_target=24, validation_target=0, balance_test=True, group_by_reference=False)
     cells = Counter(item.cell for item in data if plan.split_of[item.comparison_id] == "test")
     assert cells == {(m, v): 3 for m in "TLAC" for v in ("instrumental", "vocal")}
     assert plan.shortfall == {}
 
 
 def test_it_makes_up_a_missing_vocal_half_within_the_modality_and_reports_it() -> None:
-    data = items({("T", False): 10, ("T", True): 1, ("L", False): 5, ("L", True): 5,
-                  ("A", False): 5, ("A", True): 5, ("C", False): 5, ("C", True): 5})
-    plan = assign_splits(data, seed=0, test_target=16, validation_target=0, balance_test=True,
-                         group_by_reference=False)
+    data = items(
+        {
+            ("T", False): 10,
+            ("T", True): 1,
+            ("L", False): 5,
+            ("L", True): 5,
+            ("A", False): 5,
+            ("A", True): 5,
+            ("C", False): 5,
+            ("C", True): 5,
+        }
+    )
+    plan = assign_splits(data, seed=0, test_target=16, validation_target=0, balance_test=True, group_by_reference=False)
     tests = [item for item in data if plan.split_of[item.comparison_id] == "test"]
     assert Counter(item.modality for item in tests) == {m: 4 for m in "TLAC"}
     assert Counter(item.cell for item in tests)["T", "vocal"] == 1
@@ -63,8 +73,7 @@ def test_it_makes_up_a_missing_vocal_half_within_the_modality_and_reports_it() -
 
 def test_it_reports_a_modality_that_cannot_be_filled() -> None:
     data = items({("T", False): 10, ("T", True): 10, ("L", False): 10, ("L", True): 10})
-    plan = assign_splits(data, seed=0, test_target=20, validation_target=0, balance_test=True,
-                         group_by_reference=False)
+    plan = assign_splits(data, seed=0, test_target=20, validation_target=0, balance_test=True, group_by_reference=False)
     assert plan.counts()["test"] == 10
     assert plan.shortfall["selected"] == 10 and plan.shortfall["requested"] == 20
     assert "modality A: 5 requested, 0 available" in plan.shortfall["messages"]
@@ -72,8 +81,7 @@ def test_it_reports_a_modality_that_cannot_be_filled() -> None:
 
 def test_it_counts_unknown_vocal_items_only_toward_their_modality() -> None:
     data = items({("T", None): 8})
-    plan = assign_splits(data, seed=0, test_target=4, validation_target=0, balance_test=True,
-                         group_by_reference=False)
+    plan = assign_splits(data, seed=0, test_target=4, validation_target=0, balance_test=True, group_by_reference=False)
     assert plan.counts()["test"] == 1  # T's quota is 1 of 4; other modalities are empty
     assert plan.shortfall["by_modality"]["T"]["vocal"]["unknown"] == {"requested": 0, "selected": 1}
 
@@ -81,8 +89,9 @@ def test_it_counts_unknown_vocal_items_only_toward_their_modality() -> None:
 def test_it_groups_prompts_sharing_a_reference_clip_when_asked() -> None:
     data = [SplitItem(i, f"p{i}", f"ref{i % 3}", "A", False) for i in range(1, 13)]
     for grouped in (True, False):
-        plan = assign_splits(data, seed=3, test_target=4, validation_target=4, balance_test=False,
-                             group_by_reference=grouped)
+        plan = assign_splits(
+            data, seed=3, test_target=4, validation_target=4, balance_test=False, group_by_reference=grouped
+        )
         by_reference: dict[str, set[str]] = {}
         for item in data:
             by_reference.setdefault(item.reference_key, set()).add(plan.split_of[item.comparison_id])

@@ -8,8 +8,9 @@ from annotate.exports.services import export_run
 from tests.exports.conftest import Dataset
 
 
-def test_it_links_the_export_page_from_the_campaign_card_for_staff_only(dataset: Dataset, alice: User,
-                                                                         bob: User) -> None:
+def test_it_links_the_export_page_from_the_campaign_card_for_staff_only(
+    dataset: Dataset, alice: User, bob: User
+) -> None:
     url = f"/campaigns/{dataset.campaign.pk}/exports/"
     staff = Client()
     staff.force_login(alice)
@@ -32,9 +33,19 @@ def test_it_creates_an_export_from_the_form_with_unticked_boxes_as_false(dataset
     client = Client()
     client.force_login(alice)
     url = f"/campaigns/{dataset.campaign.pk}/exports/"
-    form = {"seed": "9", "test_size": "", "test_fraction": "0.25", "validation_fraction": "0.1",
-            "min_votes_per_comparison": "1", "min_confidence": "1", "date_from": "", "date_to": "",
-            "exclude_gold": "on", "audio": "copy", "archive": "zip"}
+    form = {
+        "seed": "9",
+        "test_size": "",
+        "test_fraction": "0.25",
+        "validation_fraction": "0.1",
+        "min_votes_per_comparison": "1",
+        "min_confidence": "1",
+        "date_from": "",
+        "date_to": "",
+        "exclude_gold": "on",
+        "audio": "copy",
+        "archive": "zip",
+    }
     response = client.post(url, form)
     assert response.status_code == 302
     export = Export.objects.get()

@@ -34,9 +34,15 @@ def full_listen(assignment: Assignment) -> dict[str, list[tuple[float, float]]]:
 
 def vote_kwargs(assignment: Assignment, **overrides: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(
-        annotator=assignment.annotator, assignment_id=assignment.public_id, alignment="A", alignment_confidence=4,
-        musicality="B", musicality_confidence=2, feedback="A follows the prompt; B is cleaner.",
-        listened=full_listen(assignment), time_on_task_s=42.0,
+        annotator=assignment.annotator,
+        assignment_id=assignment.public_id,
+        alignment="A",
+        alignment_confidence=4,
+        musicality="B",
+        musicality_confidence=2,
+        feedback="A follows the prompt; B is cleaner.",
+        listened=full_listen(assignment),
+        time_on_task_s=42.0,
     )
     kwargs.update(overrides)
     return kwargs

@@ -26,9 +26,15 @@ def post(client: Client, url: str, body: dict) -> object:
 
 
 def vote_body(**overrides: object) -> dict:
-    body: dict = {"alignment": "B", "alignment_confidence": 5, "musicality": "A", "musicality_confidence": 3,
-                  "feedback": "B has the requested piano.", "listened": {"A": [[0, 2]], "B": [[0, 2]]},
-                  "time_on_task_s": 30.5}
+    body: dict = {
+        "alignment": "B",
+        "alignment_confidence": 5,
+        "musicality": "A",
+        "musicality_confidence": 3,
+        "feedback": "B has the requested piano.",
+        "listened": {"A": [[0, 2]], "B": [[0, 2]]},
+        "time_on_task_s": 30.5,
+    }
     body.update(overrides)
     return body
 
@@ -40,7 +46,8 @@ def served(small_campaign, bob, client) -> dict:
     login(client, bob)
     body = client.get(next_url(small_campaign)).json()
     Assignment.objects.filter(public_id=body["assignment"]["id"]).update(
-        created_at=Assignment.objects.get(public_id=body["assignment"]["id"]).created_at.replace(year=2020))
+        created_at=Assignment.objects.get(public_id=body["assignment"]["id"]).created_at.replace(year=2020)
+    )
     return {"body": body, "comparison": comparison, "client": client}
 
 
@@ -48,16 +55,28 @@ def test_it_returns_the_next_assignment_without_revealing_systems_or_files(serve
     body, comparison = served["body"], served["comparison"]
     assignment = body["assignment"]
     text = json.dumps(body)
-    for secret in ("secret-gen", comparison.clip_a.sha256, comparison.clip_a.original_name,
-                   comparison.clip_b.original_name, "clips/", '"clip_id"'):
+    for secret in (
+        "secret-gen",
+        comparison.clip_a.sha256,
+        comparison.clip_a.original_name,
+        comparison.clip_b.original_name,
+        "clips/",
+        '"clip_id"',
+    ):
         assert secret not in text
     assert set(assignment["clips"]) == {"A", "B"}
     assert assignment["clips"]["A"]["audio_url"] == f"/listen/{assignment['id']}/audio/A"
     assert assignment["clips"]["A"]["required_listen_s"] == 1.0
     assert len(assignment["clips"]["B"]["peaks"]) > 100
     assert assignment["instruction"]["prompt"] == comparison.instruction.text
-    assert body["progress"] == {"done": 0, "skipped": 0, "remaining": 1, "total": 1, "campaign_votes": 0,
-                                "campaign_votes_target": 2}
+    assert body["progress"] == {
+        "done": 0,
+        "skipped": 0,
+        "remaining": 1,
+        "total": 1,
+        "campaign_votes": 0,
+        "campaign_votes_target": 2,
+    }
 
 
 def test_it_says_when_nothing_is_left(small_campaign, bob, client) -> None:
@@ -100,8 +119,11 @@ def test_it_answers_409_to_a_double_submit(served) -> None:
 
 
 def test_it_answers_400_naming_the_clip_that_needs_listening(served) -> None:
-    response = post(served["client"], served["body"]["assignment"]["vote_url"],
-                    vote_body(listened={"A": [[0, 2]], "B": [[0.2, 0.3]]}))
+    response = post(
+        served["client"],
+        served["body"]["assignment"]["vote_url"],
+        vote_body(listened={"A": [[0, 2]], "B": [[0.2, 0.3]]}),
+    )
     assert response.status_code == 400
     data = response.json()
     assert data["code"] == "listening_requirement_not_met" and data["clip"] == "B"
@@ -109,9 +131,16 @@ def test_it_answers_400_naming_the_clip_that_needs_listening(served) -> None:
     assert Vote.objects.count() == 0
 
 
-@pytest.mark.parametrize(("field", "value"), [("alignment", "C"), ("alignment_confidence", 9),
-                                              ("musicality_confidence", None), ("listened", {"A": [[1]]}),
-                                              ("feedback", "")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alignment", "C"),
+        ("alignment_confidence", 9),
+        ("musicality_confidence", None),
+        ("listened", {"A": [[1]]}),
+        ("feedback", ""),
+    ],
+)
 def test_it_answers_400_naming_the_malformed_field(served, field, value) -> None:
     response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(**{field: value}))
     assert response.status_code == 400

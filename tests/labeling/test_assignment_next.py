@@ -42,8 +42,10 @@ def test_it_breaks_ties_with_a_seeded_random_order(small_campaign) -> None:
 
 def test_it_spreads_concurrent_annotators_over_tied_comparisons(small_campaign) -> None:
     first, second = factories.make_comparison(small_campaign), factories.make_comparison(small_campaign)
-    got = {assignment_next(annotator=factories.make_annotator(), campaign=small_campaign, rng_seed=7).comparison_id
-           for _ in range(2)}
+    got = {
+        assignment_next(annotator=factories.make_annotator(), campaign=small_campaign, rng_seed=7).comparison_id
+        for _ in range(2)
+    }
     assert got == {first.pk, second.pk}
 
 

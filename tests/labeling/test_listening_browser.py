@@ -22,8 +22,13 @@ def heard(page, side: str) -> float:  # type: ignore[no-untyped-def]
 @pytest.mark.django_db(transaction=True)
 def test_an_annotator_listens_votes_and_moves_on(live_server, browser_page) -> None:
     page = browser_page
-    campaign = factories.make_campaign(name="Browser campaign", overlap_target=2, min_listen_seconds=1.5,
-                                       min_listen_fraction=None, description="Two short pairs.")
+    campaign = factories.make_campaign(
+        name="Browser campaign",
+        overlap_target=2,
+        min_listen_seconds=1.5,
+        min_listen_fraction=None,
+        description="Two short pairs.",
+    )
     factories.make_comparison(campaign, modality="C", seconds=4.0, systems=("secret-gen-x", "secret-gen-y"))
     factories.make_comparison(campaign, modality="C", seconds=4.0)  # both have a reference: the screenshot shows it
     User.objects.create_user("bob", "bob@example.org", "bob-pass-123")

@@ -69,8 +69,9 @@ def test_it_answers_a_range_with_206(held, bob) -> None:
     assert body(open_ended) == data[-10:]
 
 
-@pytest.mark.parametrize("header", ["bytes=999999999-", "bytes=50-10", "bytes=abc", "items=0-1", "bytes=0-1,5-6",
-                                    "bytes=-0", "bytes=-"])
+@pytest.mark.parametrize(
+    "header", ["bytes=999999999-", "bytes=50-10", "bytes=abc", "items=0-1", "bytes=0-1,5-6", "bytes=-0", "bytes=-"]
+)
 def test_it_answers_416_to_a_bad_range(held, bob, header) -> None:
     response = client_for(bob).get(audio_url(held, "A"), HTTP_RANGE=header)
     assert response.status_code == 416
@@ -146,11 +147,22 @@ def test_the_listening_page_shows_the_instruction_and_hides_systems(held, bob) -
     instruction = held.comparison.instruction
     assert instruction.text in html and "la la la\nsecond line" in html
     assert html.index("Read the instruction first") < html.index("Listen to both clips")
-    for secret in ("secret-gen", held.comparison.clip_a.sha256, held.comparison.clip_a.original_name,
-                   held.comparison.clip_b.original_name, "clips/test"):
+    for secret in (
+        "secret-gen",
+        held.comparison.clip_a.sha256,
+        held.comparison.clip_a.original_name,
+        held.comparison.clip_b.original_name,
+        "clips/test",
+    ):
         assert secret not in html
-    for shortcut in ("<kbd>1</kbd>", "<kbd>2</kbd>", "<kbd>Space</kbd>", "<kbd>←</kbd>", "<kbd>→</kbd>",
-                     "<kbd>R</kbd>"):
+    for shortcut in (
+        "<kbd>1</kbd>",
+        "<kbd>2</kbd>",
+        "<kbd>Space</kbd>",
+        "<kbd>←</kbd>",
+        "<kbd>→</kbd>",
+        "<kbd>R</kbd>",
+    ):
         assert shortcut in html
     assert "Very certain" in html and "Moderate" in html and "Uncertain" in html
     assert "rhythmic instability at 0:20" in html

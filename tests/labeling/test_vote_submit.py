@@ -41,8 +41,9 @@ def test_it_stores_choices_in_canonical_orientation_when_swapped(small_campaign,
     comparison = factories.make_comparison(small_campaign, seconds=3.0)
     assignment = make_assignment(comparison, bob, swapped=True)
     # Displayed A is clip_b; the annotator heard 1.5 s of the left clip and all of the right one.
-    vote = vote_submit(**vote_kwargs(assignment, alignment="A", musicality="B",
-                                     listened={"A": [(0, 1.5)], "B": [(0, 3.0)]}))
+    vote = vote_submit(
+        **vote_kwargs(assignment, alignment="A", musicality="B", listened={"A": [(0, 1.5)], "B": [(0, 3.0)]})
+    )
     vote.refresh_from_db()
     assert vote.alignment_choice == "b"  # left was clip_b
     assert vote.musicality_choice == "a"  # right was clip_a
@@ -90,8 +91,9 @@ def test_it_does_not_count_seeks_as_listening(assignment) -> None:
 
 def test_it_rejects_more_listening_than_time_since_the_handout(small_campaign, bob) -> None:
     comparison = factories.make_comparison(small_campaign, seconds=8.0)
-    assignment = Assignment.objects.create(comparison=comparison, annotator=bob, swapped=False,
-                                           expires_at=timezone.now() + timedelta(minutes=20))
+    assignment = Assignment.objects.create(
+        comparison=comparison, annotator=bob, swapped=False, expires_at=timezone.now() + timedelta(minutes=20)
+    )
     with pytest.raises(VoteInvalid) as info:
         vote_submit(**vote_kwargs(assignment, listened={"A": [(0, 8.0)], "B": [(0, 8.0)]}))
     assert info.value.field == "listened"
@@ -106,13 +108,25 @@ def test_it_uses_the_campaign_requirement_whichever_is_less(bob) -> None:
     vote_submit(**vote_kwargs(assignment, listened={"A": [(0, 1.5)], "B": [(0, 3.0)]}))
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("alignment", "a"), ("alignment", "left"), ("musicality", None),
-    ("alignment_confidence", 0), ("alignment_confidence", 6), ("musicality_confidence", "3"),
-    ("musicality_confidence", True), ("listened", {"C": []}), ("listened", {"A": [(2, 1)]}),
-    ("listened", {"A": [(0, float("nan"))]}), ("listened", [[0, 1]]), ("time_on_task_s", -1),
-    ("feedback", "   "), ("feedback", "x" * 5001),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alignment", "a"),
+        ("alignment", "left"),
+        ("musicality", None),
+        ("alignment_confidence", 0),
+        ("alignment_confidence", 6),
+        ("musicality_confidence", "3"),
+        ("musicality_confidence", True),
+        ("listened", {"C": []}),
+        ("listened", {"A": [(2, 1)]}),
+        ("listened", {"A": [(0, float("nan"))]}),
+        ("listened", [[0, 1]]),
+        ("time_on_task_s", -1),
+        ("feedback", "   "),
+        ("feedback", "x" * 5001),
+    ],
+)
 def test_it_rejects_malformed_input_naming_the_field(assignment, field, value) -> None:
     with pytest.raises(VoteInvalid) as info:
         vote_submit(**vote_kwargs(assignment, **{field: value}))
@@ -208,8 +222,9 @@ def test_it_schedules_an_agreement_snapshot_after_the_vote_commits(
     from annotate.agreement import services as agreement_services
 
     scheduled: list[int] = []
-    monkeypatch.setattr(agreement_services, "agreement_snapshot_schedule",
-                        lambda *, campaign_id: scheduled.append(campaign_id))
+    monkeypatch.setattr(
+        agreement_services, "agreement_snapshot_schedule", lambda *, campaign_id: scheduled.append(campaign_id)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         vote_submit(**vote_kwargs(assignment))
     assert scheduled == [assignment.comparison.campaign_id]

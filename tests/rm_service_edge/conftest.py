@@ -22,8 +22,13 @@ os.environ["RM_CACHE_DIR"] = str(_RM_ROOT / "embeddings")
 os.environ.setdefault("RM_DEVICE", "cpu")
 
 # Tests train for a handful of steps on the builtin encoder with its hashed text embedding (no MiniLM load).
-FAST_CONFIG: dict[str, Any] = {"stage2_max_steps": 8, "eval_every": 4, "checkpoint_every": 4, "batch_size": 8,
-                               "encoder_options": {"text_model": "hash"}}
+FAST_CONFIG: dict[str, Any] = {
+    "stage2_max_steps": 8,
+    "eval_every": 4,
+    "checkpoint_every": 4,
+    "batch_size": 8,
+    "encoder_options": {"text_model": "hash"},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +44,16 @@ def synthetic_data() -> Path:
     from rm_service.synthetic import make_synthetic_dataset
 
     out = _RM_ROOT / "synthetic"
-    make_synthetic_dataset(out, n_instructions=12, pairs_per_instruction=2, mos_per_instruction=0,
-                           judged_per_instruction=0, duration_s=2.0, sr=16000, seed=7)
+    make_synthetic_dataset(
+        out,
+        n_instructions=12,
+        pairs_per_instruction=2,
+        mos_per_instruction=0,
+        judged_per_instruction=0,
+        duration_s=2.0,
+        sr=16000,
+        seed=7,
+    )
     return out
 
 
@@ -50,11 +63,22 @@ def tiny_checkpoint(synthetic_data: Path) -> Path:
     from rm_service.train import TrainConfig, train
 
     preset = runtime.PRESETS["tiny"]
-    config = TrainConfig.from_dict({**TrainConfig().to_dict(), **{k: v for k, v in preset.items() if k != "model"},
-                                    **FAST_CONFIG, "model": {**TrainConfig().model.to_dict(), **preset["model"]}})
-    result = train(train_jsonl=synthetic_data / "train.jsonl", val_jsonl=synthetic_data / "validation.jsonl",
-                   dataset_root=synthetic_data, out_dir=_RM_ROOT / "session-model", config=config,
-                   cache_dir=_RM_ROOT / "embeddings")
+    config = TrainConfig.from_dict(
+        {
+            **TrainConfig().to_dict(),
+            **{k: v for k, v in preset.items() if k != "model"},
+            **FAST_CONFIG,
+            "model": {**TrainConfig().model.to_dict(), **preset["model"]},
+        }
+    )
+    result = train(
+        train_jsonl=synthetic_data / "train.jsonl",
+        val_jsonl=synthetic_data / "validation.jsonl",
+        dataset_root=synthetic_data,
+        out_dir=_RM_ROOT / "session-model",
+        config=config,
+        cache_dir=_RM_ROOT / "embeddings",
+    )
     assert result.checkpoint is not None
     return Path(result.checkpoint)
 

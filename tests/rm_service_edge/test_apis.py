@@ -41,17 +41,26 @@ def test_it_blocks_annotators_everywhere(bob, campaign) -> None:  # type: ignore
     run = TrainingRun.objects.create(source="jsonl", train_jsonl="/x", dataset_root="/x")
     api = _token_client(bob)
     for method, url in [
-        ("post", "/api/v1/score"), ("post", "/api/v1/rank"), ("post", "/api/v1/training-runs"),
-        ("get", f"/api/v1/training-runs/{run.pk}"), ("post", f"/api/v1/training-runs/{run.pk}/cancel"),
-        ("get", "/api/v1/model-versions"), ("post", f"/api/v1/model-versions/{version.pk}/activate"),
+        ("post", "/api/v1/score"),
+        ("post", "/api/v1/rank"),
+        ("post", "/api/v1/training-runs"),
+        ("get", f"/api/v1/training-runs/{run.pk}"),
+        ("post", f"/api/v1/training-runs/{run.pk}/cancel"),
+        ("get", "/api/v1/model-versions"),
+        ("post", f"/api/v1/model-versions/{version.pk}/activate"),
         ("get", f"/api/v1/campaigns/{campaign.pk}/model-agreement"),
         ("get", f"/api/v1/jobs/{ScoringJob.objects.create(kind='score', model_version=version).public_id}"),
     ]:
         assert getattr(api, method)(url, {}, format="json").status_code == 403, url
     browser = Client()
     browser.force_login(bob)
-    for url in ["/rm/", f"/rm/campaigns/{campaign.pk}/", f"/rm/campaigns/{campaign.pk}/agreement/",
-                f"/rm/runs/{run.pk}/", f"/api/v1/clips/{factories.make_clip().pk}/audio"]:
+    for url in [
+        "/rm/",
+        f"/rm/campaigns/{campaign.pk}/",
+        f"/rm/campaigns/{campaign.pk}/agreement/",
+        f"/rm/runs/{run.pk}/",
+        f"/api/v1/clips/{factories.make_clip().pk}/audio",
+    ]:
         assert browser.get(url).status_code == 403, url
     assert b"Model vs human" not in browser.get("/").content
 
@@ -74,8 +83,12 @@ def test_it_answers_503_when_no_rm_worker_is_alive(alice, active_version, settin
 
 
 @pytest.mark.django_db
-def test_it_explains_bad_training_configurations(alice, rm_worker_alive, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                 synthetic_data: Path) -> None:
+def test_it_explains_bad_training_configurations(
+    alice,
+    rm_worker_alive,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    synthetic_data: Path,
+) -> None:
     api = _token_client(alice)
     good = {"train_jsonl": str(synthetic_data / "train.jsonl"), "dataset_root": str(synthetic_data)}
     cases = [
@@ -100,11 +113,17 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
         ({"items": [{"clip_id": clip.pk}, {"clip_id": 999999}]}, {}, "item 1 audio: clip 999999 does not exist"),
         ({"items": [{"clip_id": clip.pk, "url": "http://x"}]}, {}, "item 0 audio: give exactly one of"),
         ({"items": [{"url": "https://elsewhere.example/a.wav"}]}, {}, "is not a URL of this platform"),
-        ({"items": [{"clip_id": clip.pk}, {"upload": "f"}]}, {"f": b"definitely not audio"},
-         "item 1 audio: 'f.wav' is not decodable audio"),
+        (
+            {"items": [{"clip_id": clip.pk}, {"upload": "f"}]},
+            {"f": b"definitely not audio"},
+            "item 1 audio: 'f.wav' is not decodable audio",
+        ),
         ({"items": [{"upload": "f"}]}, {"f": _wav_bytes(5.0)}, "item 0 audio: duration 5.0 s is outside"),
-        ({"items": [{"upload": "f", "reference_upload": "g"}]}, {"f": _wav_bytes(1.0)},
-         "item 0 reference audio: no uploaded file named 'g'"),
+        (
+            {"items": [{"upload": "f", "reference_upload": "g"}]},
+            {"f": _wav_bytes(1.0)},
+            "item 0 reference audio: no uploaded file named 'g'",
+        ),
     ]
     for payload, files, reason in cases:
         if files:
@@ -121,8 +140,11 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
     settings.UPLOAD_MAX_BYTES = 100
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = api.post("/api/v1/score", {"payload": '{"items": [{"upload": "f"}]}',
-                                          "f": SimpleUploadedFile("f.wav", _wav_bytes(1.0))}, format="multipart")
+    response = api.post(
+        "/api/v1/score",
+        {"payload": '{"items": [{"upload": "f"}]}', "f": SimpleUploadedFile("f.wav", _wav_bytes(1.0))},
+        format="multipart",
+    )
     assert response.status_code == 400 and "over the 100 limit" in response.json()["detail"]
     assert not ScoringJob.objects.exists()
 
@@ -137,8 +159,9 @@ def test_it_throttles_scoring_per_token(alice, active_version, rm_worker_alive) 
     cache.delete(f"throttle_score_{alice.pk}")
     try:
         api = _token_client(alice)
-        codes = [api.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code
-                 for _ in range(3)]
+        codes = [
+            api.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code for _ in range(3)
+        ]
         other = _token_client(factories.make_annotator("pipeline2", is_staff=True))
         assert codes == [400, 400, 429]
         assert other.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code == 400

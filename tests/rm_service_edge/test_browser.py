@@ -15,15 +15,23 @@ from tests.rm_service_edge.conftest import FAST_CONFIG
 
 
 def _canvas_has_ink(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
-    return page.evaluate("""(sel) => { const c = document.querySelector(sel);
+    return page.evaluate(
+        """(sel) => { const c = document.querySelector(sel);
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; }""", selector)
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; }""",
+        selector,
+    )
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_staff_train_activate_and_watch_agreement(live_server, browser_page, celery_worker_process,  # type: ignore[no-untyped-def]
-                                                  synthetic_data: Path, tmp_path: Path) -> None:
+def test_staff_train_activate_and_watch_agreement(
+    live_server,
+    browser_page,
+    celery_worker_process,  # type: ignore[no-untyped-def]
+    synthetic_data: Path,
+    tmp_path: Path,
+) -> None:
     page = browser_page
     page.set_default_timeout(120000)  # training on a busy CPU can take a while
     errors: list[str] = []

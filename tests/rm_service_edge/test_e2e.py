@@ -58,17 +58,29 @@ def _vote(user: User, campaign: Campaign, *, alignment: str = "A") -> Vote:
     assert assignment is not None
     duration = max(assignment.comparison.clip_a.duration_s, assignment.comparison.clip_b.duration_s)
     return labeling.vote_submit(
-        annotator=user, assignment_id=assignment.public_id, alignment=alignment, alignment_confidence=4,
-        musicality="A", musicality_confidence=3, feedback="Clip A follows the prompt more closely.",
-        listened={"A": [[0, duration]], "B": [[0, duration]]}, time_on_task_s=40.0,
+        annotator=user,
+        assignment_id=assignment.public_id,
+        alignment=alignment,
+        alignment_confidence=4,
+        musicality="A",
+        musicality_confidence=3,
+        feedback="Clip A follows the prompt more closely.",
+        listened={"A": [[0, duration]], "B": [[0, duration]]},
+        time_on_task_s=40.0,
         now=assignment.created_at + timedelta(seconds=30),
     )
 
 
 def _train_body(data: Path, **config: Any) -> dict[str, Any]:
-    return {"train_jsonl": str(data / "train.jsonl"), "validation_jsonl": str(data / "validation.jsonl"),
-            "test_jsonl": str(data / "test.jsonl"), "dataset_root": str(data), "preset": "tiny",
-            "config": {**FAST_CONFIG, **config}, "name": "e2e"}
+    return {
+        "train_jsonl": str(data / "train.jsonl"),
+        "validation_jsonl": str(data / "validation.jsonl"),
+        "test_jsonl": str(data / "test.jsonl"),
+        "dataset_root": str(data),
+        "preset": "tiny",
+        "config": {**FAST_CONFIG, **config},
+        "name": "e2e",
+    }
 
 
 def test_it_trains_activates_predicts_and_compares_new_votes(alice, bob, synthetic_data: Path) -> None:  # type: ignore[no-untyped-def]
@@ -88,8 +100,10 @@ def test_it_trains_activates_predicts_and_compares_new_votes(alice, bob, synthet
     assert version.metrics["test"]["alignment"]["overall"]["n"] > 0
 
     assert api.post(f"/api/v1/model-versions/{version.pk}/activate").status_code == 200
-    _wait(lambda: Prediction.objects.filter(model_version=version, comparison__campaign=campaign).count() == 3,
-          what="predictions of the activated version")
+    _wait(
+        lambda: Prediction.objects.filter(model_version=version, comparison__campaign=campaign).count() == 3,
+        what="predictions of the activated version",
+    )
     agreement_url = f"/api/v1/campaigns/{campaign.pk}/model-agreement"
     assert api.get(agreement_url).json()["votes"] == 0
 
@@ -110,8 +124,10 @@ def test_it_scores_and_ranks_over_rest(alice, tiny_checkpoint: Path) -> None:  #
     version = ModelVersion.objects.create(name="tiny", checkpoint_path=str(tiny_checkpoint), is_active=True)
     clips = [factories.make_clip(seconds=2.0) for _ in range(3)]
     api = _token_client(alice)
-    items = [{"clip_id": clips[0].pk, "text": "calm piano"},
-             {"url": f"http://testserver/api/v1/clips/{clips[1].pk}/audio", "text": "calm piano", "lyrics": "la la"}]
+    items = [
+        {"clip_id": clips[0].pk, "text": "calm piano"},
+        {"url": f"http://testserver/api/v1/clips/{clips[1].pk}/audio", "text": "calm piano", "lyrics": "la la"},
+    ]
 
     first = api.post("/api/v1/score", {"items": items}, format="json")
     assert first.status_code == 200, first.json()
@@ -123,8 +139,16 @@ def test_it_scores_and_ranks_over_rest(alice, tiny_checkpoint: Path) -> None:  #
     assert again["items"] == body["items"]
     assert _cache_files() == cached, "a second scoring of the same clips encoded them again"
 
-    ranked = api.post("/api/v1/rank", {"instruction": {"text": "calm piano"}, "weights": [1, 0], "top_k": 2,
-                                       "candidates": [{"clip_id": c.pk} for c in clips]}, format="json")
+    ranked = api.post(
+        "/api/v1/rank",
+        {
+            "instruction": {"text": "calm piano"},
+            "weights": [1, 0],
+            "top_k": 2,
+            "candidates": [{"clip_id": c.pk} for c in clips],
+        },
+        format="json",
+    )
     assert ranked.status_code == 200, ranked.json()
     candidates = ranked.json()["candidates"]
     assert [c["score"] for c in candidates] == sorted((c["alignment"] for c in candidates), reverse=True)
@@ -133,16 +157,18 @@ def test_it_scores_and_ranks_over_rest(alice, tiny_checkpoint: Path) -> None:  #
 
     queued = api.post("/api/v1/score", {"items": items[:1], "wait": False}, format="json")
     assert queued.status_code == 202
-    job = _wait(lambda: (j := api.get(queued.json()["status_url"]).json())["status"] == "succeeded" and j,
-                what="the async job")
+    job = _wait(
+        lambda: (j := api.get(queued.json()["status_url"]).json())["status"] == "succeeded" and j, what="the async job"
+    )
     # A batch of one pads differently from a batch of two: equal up to float32 rounding.
     assert job["items"][0] == pytest.approx(body["items"][0], abs=1e-5)
 
 
 def test_it_runs_a_redelivered_training_task_once(synthetic_data: Path) -> None:
     _wait_rm_worker()
-    run = services.training_run_create(user=None, enqueue=False, **{
-        k: v for k, v in _train_body(synthetic_data).items() if k != "name"})
+    run = services.training_run_create(
+        user=None, enqueue=False, **{k: v for k, v in _train_body(synthetic_data).items() if k != "name"}
+    )
     deliveries = [tasks.training_run_execute.delay(run.pk) for _ in range(2)]
     outcomes = sorted(d.get(timeout=180) for d in deliveries)
     run.refresh_from_db()
@@ -153,10 +179,26 @@ def test_it_runs_a_redelivered_training_task_once(synthetic_data: Path) -> None:
 
 def _start_worker(queue: str, hostname: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", queue, "--pool=solo",
-         "--prefetch-multiplier=1", "--without-gossip", "--without-mingle", "--loglevel=INFO",
-         f"--hostname={hostname}"],
-        cwd=REPO_ROOT, env=worker_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "annotate",
+            "worker",
+            "-Q",
+            queue,
+            "--pool=solo",
+            "--prefetch-multiplier=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            f"--hostname={hostname}",
+        ],
+        cwd=REPO_ROOT,
+        env=worker_env(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -197,8 +239,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_it_answers_503_while_redis_is_down_and_voting_still_works(alice, bob, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                                   tiny_checkpoint: Path) -> None:
+def test_it_answers_503_while_redis_is_down_and_voting_still_works(
+    alice,
+    bob,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tiny_checkpoint: Path,
+) -> None:
     ModelVersion.objects.create(name="tiny", checkpoint_path=str(tiny_checkpoint), is_active=True)
     campaign = factories.make_campaign()
     factories.make_comparison(campaign)
@@ -220,10 +266,10 @@ vote = _vote(User.objects.get(username="bob"), Campaign.objects.get(pk={campaign
 print(json.dumps({{"score": [score.status_code, score.json()], "train": [train.status_code, train.json()],
                   "vote": vote.pk}}))
 """)
-    env = worker_env({"REDIS_URL": f"redis://127.0.0.1:{_free_port()}/7",
-                      "DJANGO_SETTINGS_MODULE": "annotate.settings"})
-    done = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, env=env, capture_output=True,
-                          timeout=120)
+    env = worker_env(
+        {"REDIS_URL": f"redis://127.0.0.1:{_free_port()}/7", "DJANGO_SETTINGS_MODULE": "annotate.settings"}
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     out = json.loads(done.stdout.decode().strip().splitlines()[-1])
     assert out["score"][0] == 503 and "broker cannot be reached" in out["score"][1]["detail"]

@@ -12,9 +12,16 @@ from tests import factories
 
 def _predict(comparison: Comparison, version: ModelVersion, *, align_a: float, music_a: float) -> Prediction:
     return Prediction.objects.create(
-        comparison=comparison, model_version=version, alignment_a=0, alignment_b=0, musicality_a=0, musicality_b=0,
-        alignment_prob_a=align_a, musicality_prob_a=music_a,
-        alignment_choice="a" if align_a >= 0.5 else "b", musicality_choice="a" if music_a >= 0.5 else "b",
+        comparison=comparison,
+        model_version=version,
+        alignment_a=0,
+        alignment_b=0,
+        musicality_a=0,
+        musicality_b=0,
+        alignment_prob_a=align_a,
+        musicality_prob_a=music_a,
+        alignment_choice="a" if align_a >= 0.5 else "b",
+        musicality_choice="a" if music_a >= 0.5 else "b",
     )
 
 
@@ -51,10 +58,18 @@ def test_it_computes_accuracy_majority_calibration_and_the_disagreement_queue(bo
     assert alignment["over_time"][-1]["accuracy"] == 0.5
     musicality = result["questions"]["musicality"]
     assert musicality["single_votes"] == {"accuracy": 0.75, "n": 4}
-    assert result["disagreements"] == [{
-        "comparison": c1.pk, "question": "alignment", "model_choice": "a", "probability": 0.9,
-        "human_majority": "b", "votes_a": 1, "votes_b": 2, "admin_url": f"/admin/catalog/comparison/{c1.pk}/change/",
-    }]
+    assert result["disagreements"] == [
+        {
+            "comparison": c1.pk,
+            "question": "alignment",
+            "model_choice": "a",
+            "probability": 0.9,
+            "human_majority": "b",
+            "votes_a": 1,
+            "votes_b": 2,
+            "admin_url": f"/admin/catalog/comparison/{c1.pk}/change/",
+        }
+    ]
 
 
 @pytest.mark.django_db

@@ -16,9 +16,14 @@ from tests.rm_service_edge.conftest import FAST_CONFIG, empty_jsonl
 
 def _create(synthetic_data: Path, **overrides: object) -> TrainingRun:
     args: dict[str, object] = dict(
-        user=None, train_jsonl=str(synthetic_data / "train.jsonl"),
-        validation_jsonl=str(synthetic_data / "validation.jsonl"), test_jsonl=str(synthetic_data / "test.jsonl"),
-        dataset_root=str(synthetic_data), preset="tiny", config=dict(FAST_CONFIG), enqueue=False,
+        user=None,
+        train_jsonl=str(synthetic_data / "train.jsonl"),
+        validation_jsonl=str(synthetic_data / "validation.jsonl"),
+        test_jsonl=str(synthetic_data / "test.jsonl"),
+        dataset_root=str(synthetic_data),
+        preset="tiny",
+        config=dict(FAST_CONFIG),
+        enqueue=False,
     )
     args.update(overrides)
     return services.training_run_create(**args)  # type: ignore[arg-type]
@@ -131,8 +136,11 @@ def test_it_keeps_one_active_version(tiny_checkpoint: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_it_fails_the_run_when_the_broker_refuses_it(synthetic_data: Path, monkeypatch,  # type: ignore[no-untyped-def]
-                                                      django_capture_on_commit_callbacks) -> None:
+def test_it_fails_the_run_when_the_broker_refuses_it(
+    synthetic_data: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
     from kombu.exceptions import OperationalError
 
     from rm_service import tasks

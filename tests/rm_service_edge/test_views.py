@@ -22,13 +22,25 @@ def staff_browser(alice) -> Client:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_it_starts_a_training_run_from_the_campaign_page(staff_browser: Client, campaign, rm_worker_alive,  # type: ignore[no-untyped-def]
-                                                         synthetic_data: Path) -> None:
+def test_it_starts_a_training_run_from_the_campaign_page(
+    staff_browser: Client,
+    campaign,
+    rm_worker_alive,  # type: ignore[no-untyped-def]
+    synthetic_data: Path,
+) -> None:
     page = staff_browser.get(f"/rm/campaigns/{campaign.pk}/")
     assert page.status_code == 200 and b"Start training" in page.content
-    response = staff_browser.post(f"/rm/campaigns/{campaign.pk}/", {
-        "train_jsonl": str(synthetic_data / "train.jsonl"), "dataset_root": str(synthetic_data),
-        "encoder": "builtin", "preset": "tiny", "config": '{"stage2_max_steps": 5}', "name": "from the UI"})
+    response = staff_browser.post(
+        f"/rm/campaigns/{campaign.pk}/",
+        {
+            "train_jsonl": str(synthetic_data / "train.jsonl"),
+            "dataset_root": str(synthetic_data),
+            "encoder": "builtin",
+            "preset": "tiny",
+            "config": '{"stage2_max_steps": 5}',
+            "name": "from the UI",
+        },
+    )
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/rm/runs/{run.pk}/"
     assert (run.campaign, run.name, run.status) == (campaign, "from the UI", "queued")
@@ -41,8 +53,14 @@ def test_it_starts_a_training_run_from_the_campaign_page(staff_browser: Client, 
 
 
 @pytest.mark.django_db
-def test_it_builds_a_run_from_a_finished_campaign_export(staff_browser: Client, campaign, rm_worker_alive,  # type: ignore[no-untyped-def]
-                                                         synthetic_data: Path, settings, tmp_path: Path) -> None:
+def test_it_builds_a_run_from_a_finished_campaign_export(
+    staff_browser: Client,
+    campaign,
+    rm_worker_alive,  # type: ignore[no-untyped-def]
+    synthetic_data: Path,
+    settings,
+    tmp_path: Path,
+) -> None:
     settings.EXPORT_ROOT = tmp_path / "exports"
     export = Export.objects.create(campaign=campaign, status="succeeded", result_path="export-x")
     shutil.copytree(synthetic_data, export_dir_for(export))
@@ -61,9 +79,18 @@ def test_it_shows_the_dashboard_and_the_registry_to_staff(staff_browser: Client,
     campaign = factories.make_campaign()
     comparison = factories.make_comparison(campaign)
     version = ModelVersion.objects.create(name="dash", checkpoint_path="/x", is_active=True)
-    Prediction.objects.create(comparison=comparison, model_version=version, alignment_a=1, alignment_b=0,
-                              musicality_a=0, musicality_b=1, alignment_prob_a=0.73, musicality_prob_a=0.27,
-                              alignment_choice="a", musicality_choice="b")
+    Prediction.objects.create(
+        comparison=comparison,
+        model_version=version,
+        alignment_a=1,
+        alignment_b=0,
+        musicality_a=0,
+        musicality_b=1,
+        alignment_prob_a=0.73,
+        musicality_prob_a=0.27,
+        alignment_choice="a",
+        musicality_choice="b",
+    )
     factories.make_vote(comparison, bob, alignment="b", musicality="b")
     page = staff_browser.get(f"/rm/campaigns/{campaign.pk}/agreement/")
     assert page.status_code == 200

@@ -34,10 +34,18 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(pk=opts["campaign"]).first() if opts["campaign"] else None
         try:
             run = services.training_run_create(
-                user=None, campaign=campaign, export_id=opts["export"], train_jsonl=opts["train"],
-                validation_jsonl=opts["validation"], test_jsonl=opts["test"], dataset_root=opts["dataset_root"],
-                pseudo_jsonl=opts["pseudo"], encoder=opts["encoder"], preset=opts["preset"],
-                config=json.loads(opts["config"]), name=opts["name"],
+                user=None,
+                campaign=campaign,
+                export_id=opts["export"],
+                train_jsonl=opts["train"],
+                validation_jsonl=opts["validation"],
+                test_jsonl=opts["test"],
+                dataset_root=opts["dataset_root"],
+                pseudo_jsonl=opts["pseudo"],
+                encoder=opts["encoder"],
+                preset=opts["preset"],
+                config=json.loads(opts["config"]),
+                name=opts["name"],
             )
         except (services.RmServiceError, json.JSONDecodeError) as exc:
             raise CommandError(str(exc)) from exc

@@ -21,8 +21,9 @@ def _num(value: float | None, digits: int = 3) -> str:
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([line.format(*headers), line.format(*("-" * w for w in widths))]
-                     + [line.format(*map(str, row)) for row in rows])
+    return "\n".join(
+        [line.format(*headers), line.format(*("-" * w for w in widths))] + [line.format(*map(str, row)) for row in rows]
+    )
 
 
 def _alpha(block: dict[str, Any]) -> str:
@@ -36,24 +37,39 @@ def format_report(report: dict[str, Any]) -> str:
     s = report["summary"]
     al, mu = s["alignment"], s["musicality"]
     fresh = report["freshness"]
-    out = [f"Campaign {report['campaign']['id']}: {report['campaign']['name']}  "
-           f"({s['vote_count']} votes, {s['comparison_count']} comparisons, {s['annotator_count']} annotators; "
-           f"{fresh['source']} at {fresh['computed_at']})", ""]
-    out.append(_table(["", "alignment", "musicality"], [
-        ["agreement rate", _pct(al["agreement_rate"]), _pct(mu["agreement_rate"])],
-        ["Krippendorff alpha [95% CI]", _alpha(al["alpha"]), _alpha(mu["alpha"])],
-        ["comparisons with 2+ votes", al["comparisons_with_2plus_votes"], mu["comparisons_with_2plus_votes"]],
-        ["votes on them", al["votes_on_those_comparisons"], mu["votes_on_those_comparisons"]],
-        ["vote pairs", al["vote_pairs"], mu["vote_pairs"]],
-        ["agreeing / disagreeing", f"{al['agreeing_pairs']} / {al['disagreeing_pairs']}",
-         f"{mu['agreeing_pairs']} / {mu['disagreeing_pairs']}"],
-    ]))
+    out = [
+        f"Campaign {report['campaign']['id']}: {report['campaign']['name']}  "
+        f"({s['vote_count']} votes, {s['comparison_count']} comparisons, {s['annotator_count']} annotators; "
+        f"{fresh['source']} at {fresh['computed_at']})",
+        "",
+    ]
+    out.append(
+        _table(
+            ["", "alignment", "musicality"],
+            [
+                ["agreement rate", _pct(al["agreement_rate"]), _pct(mu["agreement_rate"])],
+                ["Krippendorff alpha [95% CI]", _alpha(al["alpha"]), _alpha(mu["alpha"])],
+                ["comparisons with 2+ votes", al["comparisons_with_2plus_votes"], mu["comparisons_with_2plus_votes"]],
+                ["votes on them", al["votes_on_those_comparisons"], mu["votes_on_those_comparisons"]],
+                ["vote pairs", al["vote_pairs"], mu["vote_pairs"]],
+                [
+                    "agreeing / disagreeing",
+                    f"{al['agreeing_pairs']} / {al['disagreeing_pairs']}",
+                    f"{mu['agreeing_pairs']} / {mu['disagreeing_pairs']}",
+                ],
+            ],
+        )
+    )
     cq = report["cross_question"]
-    out += ["", f"Cross-question consistency: {_pct(cq['consistency_rate'])} ({cq['same_choice']}/{cq['votes']}); "
-            f"mean confidence al/mu when same {_num(cq['when_same']['alignment_mean_confidence'], 2)}/"
-            f"{_num(cq['when_same']['musicality_mean_confidence'], 2)}, when different "
-            f"{_num(cq['when_different']['alignment_mean_confidence'], 2)}/"
-            f"{_num(cq['when_different']['musicality_mean_confidence'], 2)}", ""]
+    out += [
+        "",
+        f"Cross-question consistency: {_pct(cq['consistency_rate'])} ({cq['same_choice']}/{cq['votes']}); "
+        f"mean confidence al/mu when same {_num(cq['when_same']['alignment_mean_confidence'], 2)}/"
+        f"{_num(cq['when_same']['musicality_mean_confidence'], 2)}, when different "
+        f"{_num(cq['when_different']['alignment_mean_confidence'], 2)}/"
+        f"{_num(cq['when_different']['musicality_mean_confidence'], 2)}",
+        "",
+    ]
     rows = []
     for level in range(5):
         row = [str(level + 1)]
@@ -70,17 +86,43 @@ def format_report(report: dict[str, Any]) -> str:
             rows.append([question, b["description"], b["comparisons"], _pct(b["split_rate"])])
         rows.append([question, "Fisher low>high split p", "", _num(split["low_vs_high_split_test"]["p_value"], 4)])
     out += ["", _table(["question", "mean confidence", "comparisons", "split rate"], rows), ""]
-    rows = [[a["username"], a["votes"], _num(a["median_time_on_task_s"], 1), _pct(a["median_listened_fraction"]),
-             _pct(a["loo_agreement"]), f"{_pct(a['gold_accuracy'])} ({a['gold_answers']})", _pct(a["left_fraction"]),
-             _num(a["position_bias_p_holm"], 4), ",".join(a["flags"])] for a in report["annotators"]]
-    out.append(_table(["annotator", "votes", "median s", "listened", "LOO agree", "gold (n)", "left", "p(Holm)",
-                       "flags"], rows))
-    rows = [[f"#{d['comparison_id']}", d["prompt_id"], d["modality"], d["votes"],
-             f"{d['alignment_a']}:{d['alignment_b']}", f"{d['musicality_a']}:{d['musicality_b']}", d["admin_url"]]
-            for d in report["disputed"][:10]]
+    rows = [
+        [
+            a["username"],
+            a["votes"],
+            _num(a["median_time_on_task_s"], 1),
+            _pct(a["median_listened_fraction"]),
+            _pct(a["loo_agreement"]),
+            f"{_pct(a['gold_accuracy'])} ({a['gold_answers']})",
+            _pct(a["left_fraction"]),
+            _num(a["position_bias_p_holm"], 4),
+            ",".join(a["flags"]),
+        ]
+        for a in report["annotators"]
+    ]
+    out.append(
+        _table(
+            ["annotator", "votes", "median s", "listened", "LOO agree", "gold (n)", "left", "p(Holm)", "flags"], rows
+        )
+    )
+    rows = [
+        [
+            f"#{d['comparison_id']}",
+            d["prompt_id"],
+            d["modality"],
+            d["votes"],
+            f"{d['alignment_a']}:{d['alignment_b']}",
+            f"{d['musicality_a']}:{d['musicality_b']}",
+            d["admin_url"],
+        ]
+        for d in report["disputed"][:10]
+    ]
     if rows:
-        out += ["", "Most disputed comparisons:",
-                _table(["comparison", "prompt", "mod", "votes", "al A:B", "mu A:B", "admin"], rows)]
+        out += [
+            "",
+            "Most disputed comparisons:",
+            _table(["comparison", "prompt", "mod", "votes", "al A:B", "mu A:B", "admin"], rows),
+        ]
     return "\n".join(out)
 
 

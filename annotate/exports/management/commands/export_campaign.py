@@ -14,8 +14,10 @@ from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, ExportParame
 
 
 class Command(BaseCommand):
-    help = ("Export a campaign's votes as CMI-Pref-style train/validation/test splits (CMI-RewardBench JSONL). "
-            "Runs here and now unless --queue is given.")
+    help = (
+        "Export a campaign's votes as CMI-Pref-style train/validation/test splits (CMI-RewardBench JSONL). "
+        "Runs here and now unless --queue is given."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("campaign", help="Campaign id or exact name.")
@@ -23,16 +25,27 @@ class Command(BaseCommand):
         parser.add_argument("--test-size", type=int, help="Test split size in comparisons (wins over --test-fraction).")
         parser.add_argument("--test-fraction", type=float)
         parser.add_argument("--validation-fraction", type=float)
-        parser.add_argument("--no-balance-test", dest="balance_test", action="store_false", default=None,
-                            help="Draw the test split at random instead of balancing modality and vocal.")
+        parser.add_argument(
+            "--no-balance-test",
+            dest="balance_test",
+            action="store_false",
+            default=None,
+            help="Draw the test split at random instead of balancing modality and vocal.",
+        )
         parser.add_argument("--group-by-reference", action="store_true", default=None)
         parser.add_argument("--min-votes", dest="min_votes_per_comparison", type=int)
         parser.add_argument("--min-confidence", type=int)
         parser.add_argument("--include-gold", dest="exclude_gold", action="store_false", default=None)
-        parser.add_argument("--include-attention-checks", dest="exclude_attention_checks", action="store_false",
-                            default=None)
-        parser.add_argument("--include-flagged", dest="exclude_flagged_annotators", action="store_false",
-                            default=None, help="Keep annotators flagged by quality control.")
+        parser.add_argument(
+            "--include-attention-checks", dest="exclude_attention_checks", action="store_false", default=None
+        )
+        parser.add_argument(
+            "--include-flagged",
+            dest="exclude_flagged_annotators",
+            action="store_false",
+            default=None,
+            help="Keep annotators flagged by quality control.",
+        )
         parser.add_argument("--date-from", type=dt.date.fromisoformat, help="YYYY-MM-DD, inclusive (UTC).")
         parser.add_argument("--date-to", type=dt.date.fromisoformat, help="YYYY-MM-DD, inclusive (UTC).")
         parser.add_argument("--audio", choices=AUDIO_MODES)
@@ -41,13 +54,28 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         campaign = _campaign(options["campaign"])
-        names = ("seed", "test_size", "test_fraction", "validation_fraction", "balance_test", "group_by_reference",
-                 "min_votes_per_comparison", "min_confidence", "exclude_gold", "exclude_attention_checks",
-                 "exclude_flagged_annotators", "date_from", "date_to", "audio", "archive")
+        names = (
+            "seed",
+            "test_size",
+            "test_fraction",
+            "validation_fraction",
+            "balance_test",
+            "group_by_reference",
+            "min_votes_per_comparison",
+            "min_confidence",
+            "exclude_gold",
+            "exclude_attention_checks",
+            "exclude_flagged_annotators",
+            "date_from",
+            "date_to",
+            "audio",
+            "archive",
+        )
         parameters = {name: options[name] for name in names if options.get(name) is not None}
         try:
-            export = export_create(campaign=campaign, requested_by=None, parameters=parameters,
-                                   enqueue=options["queue"])
+            export = export_create(
+                campaign=campaign, requested_by=None, parameters=parameters, enqueue=options["queue"]
+            )
         except ExportParameterError as exc:
             raise CommandError(f"impossible parameters: {exc}") from None
         if options["queue"]:

@@ -13,8 +13,10 @@ from annotate.labeling.services import annotator_profile_ensure
 
 
 class Command(BaseCommand):
-    help = "Create an annotator (non-staff) account and print its one-time password. The password is not stored " \
-           "anywhere in clear text: hand it over, then it can't be shown again (rerun with --reset for a new one)."
+    help = (
+        "Create an annotator (non-staff) account and print its one-time password. The password is not stored "
+        "anywhere in clear text: hand it over, then it can't be shown again (rerun with --reset for a new one)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
