@@ -89,7 +89,7 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] | None
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
+def database_from_url(url: str, *, conn_max_age: int = 60, connect_timeout: int | None = None) -> dict[str, object]:
     """Parse DATABASE_URL; only PostgreSQL and SQLite URLs are accepted."""
     import dj_database_url
 
@@ -104,4 +104,8 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
         raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {exc}") from exc
     if scheme != "sqlite" and not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL must name a database, e.g. postgres://user@host:5432/cmi_annotate.")
+    if scheme != "sqlite" and connect_timeout is not None:
+        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
+        options.setdefault("connect_timeout", connect_timeout)
+        config["OPTIONS"] = options
     return config

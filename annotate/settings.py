@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotate.catalog",
     "annotate.labeling",
     "annotate.agreement",
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "annotate.urls"
@@ -80,7 +82,12 @@ _database_url = env_str("DATABASE_URL", "")
 if _database_url:
     # Seconds a connection is reused across requests (0 closes it after each request).
     DATABASES = {
-        "default": database_from_url(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+        "default": database_from_url(
+            _database_url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            # An unreachable database fails a request (and /healthz) quickly instead of hanging.
+            connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT_S", 2, minimum=1),
+        )
     }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -139,8 +146,31 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# HSTS and the HTTPS redirect only make sense when TLS terminates in front of us; /healthz stays
+# reachable over plain HTTP for the load balancer and compose health checks.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# The header's "preload" token only allows submitting the domain to the browsers' list, which stays
+# the operator's decision; set SECURE_HSTS_PRELOAD=0 if the domain must never be preloaded.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Sent on every response by annotate.middleware.SecurityHeadersMiddleware. The pages load scripts,
+# styles and media from this origin only and contain no inline script or style.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=(), interest-cohort=()"
+)
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
@@ -150,6 +180,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies are parsed with a nesting limit, so a deeply nested body is a 400, not a crash.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "score": env_str("SCORE_RATE_LIMIT", "120/min"),
         "user": env_str("API_RATE_LIMIT", "1200/min"),
@@ -160,14 +196,31 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Annotation, agreement, exports and reward-model scoring.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package's static files: /api/docs/ works offline and under the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Both questions answer with a displayed side; one schema name for that choice set.
+    "ENUM_NAME_OVERRIDES": {"DisplayedSideEnum": ["A", "B"]},
 }
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32, minimum=4)
 
 # --- Cache (rate limits, debouncing) --------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}.")
+# Seconds a web request waits on any one Redis round trip (cache, publishing a task): a down or frozen
+# Redis makes the request fail fast, and answer 503 where it needs Redis, instead of hanging. Workers
+# keep Celery's own connection settings (see annotate/broker.py).
+REDIS_TIMEOUT_S = env_float("REDIS_TIMEOUT_S", 1.0, minimum=0.1)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S},
+        }
+    }
 else:
     CACHES = {
         "default": {

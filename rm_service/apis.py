@@ -7,7 +7,6 @@ Annotators get 403 everywhere: predictions and everything derived from them are 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,14 +16,15 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from annotate.parsers import BoundedJSONParser, json_loads_bounded
 from annotate.permissions import IsStaff
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
@@ -66,15 +66,15 @@ class ScoringApi(APIView):
     permission_classes = [IsAuthenticated, CanUseRewardModel]
     throttle_classes = [ScoreRateThrottle]
     throttle_scope = "score"
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     def payload(self, request: Request) -> Any:
         """JSON body, or for multipart uploads the JSON in the ``payload`` form field."""
         if request.content_type.startswith("multipart/"):
             try:
-                return json.loads(request.data.get("payload", ""))
-            except json.JSONDecodeError as exc:
-                message = f"multipart requests carry the JSON body in the 'payload' field: {exc}"
+                return json_loads_bounded(request.data.get("payload", ""))
+            except ParseError as exc:
+                message = f"multipart requests carry the JSON body in the 'payload' field: {exc.detail}"
                 raise ValidationError({"payload": message}) from exc
         return request.data
 

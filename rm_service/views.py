@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.authentication import TokenAuthentication
 
@@ -125,14 +126,26 @@ def model_version_action(request: HttpRequest, version_id: int, action: str) -> 
         elif action == "deactivate":
             services.model_version_deactivate(version=version)
         elif action == "predict":
-            campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=int(request.POST["campaign"]))
+            campaign_id = request.POST.get("campaign", "")
+            if not campaign_id.isdigit():
+                raise Http404("no campaign given")
+            campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=int(campaign_id))
             services.predictions_request(version=version, campaign=campaign)
             messages.success(request, f"Predictions of {version} for {campaign} queued.")
         else:
             raise Http404(f"unknown action {action!r}")
     except (services.RmServiceError, services.RmUnavailable) as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or "rm_service:registry")
+    return redirect(_safe_next(request) or "rm_service:registry")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The ``next`` field when it points back into this site, else "" (no open redirect)."""
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
 
 
 @staff_required

@@ -2,6 +2,11 @@
 import { plot } from "./charts.js";
 
 const root = document.getElementById("agreement");
+
+// Choosing another model version reloads the page for it (no inline handler: the CSP forbids them).
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form.submit());
+}
 const fmt = (a) => (a.accuracy == null ? "–" : `${a.accuracy.toFixed(3)} (n=${a.n})`);
 
 function render(data) {
