@@ -266,6 +266,11 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Import limits ----------------------------------------------------------------
+# Longest prompt and lyrics a manifest row may carry; longer rows are refused with their line number.
+IMPORT_PROMPT_MAX_CHARS = env_int("IMPORT_PROMPT_MAX_CHARS", 4_000, minimum=1)
+IMPORT_LYRICS_MAX_CHARS = env_int("IMPORT_LYRICS_MAX_CHARS", 20_000, minimum=1)
+
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)
 

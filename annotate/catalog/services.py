@@ -20,6 +20,17 @@ from annotate.catalog.audio import AudioError, AudioInfo, probe_audio
 from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
 
 REQUIRED_FIELDS = ("audio-path", "audio2", "prompt")
+# Text fields and their limits: the database's column sizes, and settings for the free texts.
+_TEXT_LIMITS = {
+    "prompt": lambda: settings.IMPORT_PROMPT_MAX_CHARS,
+    "lyrics": lambda: settings.IMPORT_LYRICS_MAX_CHARS,
+    "prompt id": lambda: 200,
+    "model_a": lambda: 200,
+    "model_b": lambda: 200,
+    "audio-path": lambda: 1000,
+    "audio2": lambda: 1000,
+    "ref-audio-path": lambda: 1000,
+}
 _PREFERENCE_SIDES = {"model_a": "a", "model_b": "b"}
 
 
@@ -87,8 +98,8 @@ def campaign_import(
         ImportValidationError: with every problem and its line number.
     """
     campaign_name = campaign_name.strip()
-    if not campaign_name:
-        raise ImportValidationError([ImportProblem(0, "the campaign name is empty")])
+    if not campaign_name or len(campaign_name) > 200 or "\x00" in campaign_name:
+        raise ImportValidationError([ImportProblem(0, "the campaign name must have 1 to 200 characters")])
     audio_root = Path(audio_root).resolve()
     if not audio_root.is_dir():
         raise ImportValidationError([ImportProblem(0, f"audio root {audio_root} is not a directory")])
@@ -120,6 +131,9 @@ def _parse_manifest(manifest_path: Path, audio_root: Path) -> tuple[list[_Row], 
             except json.JSONDecodeError as exc:
                 problems.append(ImportProblem(number, f"malformed JSON: {exc.msg} at column {exc.colno}"))
                 continue
+            except RecursionError:
+                problems.append(ImportProblem(number, "malformed JSON: nested too deeply"))
+                continue
             if not isinstance(data, dict):
                 problems.append(ImportProblem(number, "each line must be a JSON object"))
                 continue
@@ -141,6 +155,7 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
     for name in ("lyrics", "ref-audio-path", "model_a", "model_b"):
         if data.get(name) is not None and not isinstance(data[name], str):
             problems.append(ImportProblem(number, f"field {name!r} must be a string"))
+    problems += _text_problems(number, data)
     if problems:
         return None, problems
     paths: dict[str, Path | None] = {}
@@ -184,6 +199,25 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
         ),
         [],
     )
+
+
+def _text_problems(number: int, data: dict[str, Any]) -> list[ImportProblem]:
+    """What PostgreSQL would refuse in a text field (NUL, lone surrogates, over-long), as row errors."""
+    problems = []
+    for name, limit in _TEXT_LIMITS.items():
+        value = data.get(name)
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            continue
+        text = str(value)
+        if "\x00" in text:
+            problems.append(ImportProblem(number, f"field {name!r} contains a NUL character"))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            problems.append(ImportProblem(number, f"field {name!r} is not valid Unicode (character {exc.start})"))
+        if len(text) > limit():
+            problems.append(ImportProblem(number, f"field {name!r} has {len(text)} characters; the limit is {limit()}"))
+    return problems
 
 
 def _resolve_inside(root: Path, relative: str) -> Path | None:

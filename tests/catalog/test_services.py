@@ -235,3 +235,29 @@ def test_it_rejects_an_empty_manifest_and_a_missing_audio_root(tmp_path: Path, a
             manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=tmp_path / "nope", campaign_name="x"
         )
     assert "is not a directory" in str(excinfo.value.problems[0])
+
+
+def test_it_turns_what_the_database_would_refuse_into_line_numbered_errors(
+    audio_root: Path, tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.IMPORT_PROMPT_MAX_CHARS = 1000
+    good = _good_rows()[0]
+    hostile = [
+        {**good, "prompt": "nul \x00 byte"},
+        '{"prompt": "lone \\ud800 surrogate", "audio-path": "sysA/p1.wav", "audio2": "sysB/p1.flac"}',
+        {**good, "model_a": "m" * 201},
+        {**good, "prompt id": "p" * 201},
+        {**good, "prompt": "x" * 1001},
+        "[" * 5000 + "]" * 5000,
+    ]
+    manifest = _write_manifest(tmp_path, hostile)
+    with pytest.raises(ImportValidationError) as caught:
+        campaign_import(manifest_path=manifest, audio_root=audio_root, campaign_name="Hostile")
+    messages = {problem.line: problem.message for problem in caught.value.problems}
+    assert "NUL character" in messages[1]
+    assert "not valid Unicode" in messages[2]
+    assert "'model_a' has 201 characters; the limit is 200" in messages[3]
+    assert "'prompt id' has 201 characters" in messages[4]
+    assert "'prompt' has 1001 characters; the limit is 1000" in messages[5]
+    assert "nested too deeply" in messages[6]
+    assert not Campaign.objects.exists() and not Clip.objects.exists()
