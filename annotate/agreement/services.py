@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate.agreement.models import AgreementSnapshot
 from annotate.agreement.selectors import agreement_report, campaign_votes, live_max_votes
+from annotate.broker import task_publish, task_publish_on_commit
 from annotate.catalog.models import Campaign, Comparison
 from annotate.labeling.models import AnnotatorProfile, Vote
 
@@ -69,18 +70,26 @@ def agreement_snapshot_schedule(*, campaign_id: int) -> bool:
     AgreementSnapshot.objects.update_or_create(
         campaign_id=campaign_id, defaults={"refresh_requested_at": timezone.now()}
     )
-    agreement_snapshot_refresh_task.apply_async(args=[campaign_id], countdown=debounce_seconds(), queue="default")
+    task_publish(agreement_snapshot_refresh_task, args=[campaign_id], countdown=debounce_seconds(), queue="default")
     return True
 
 
 def agreement_snapshot_request_refresh(*, campaign_id: int) -> AgreementSnapshot:
-    """Queue an immediate snapshot refresh (the dashboard's button); bypasses the debounce."""
+    """Queue an immediate snapshot refresh (the dashboard's button); bypasses the debounce.
+
+    Raises:
+        BrokerUnavailable: the task queue can't be reached; the snapshot is left as it was.
+    """
     from annotate.agreement.tasks import agreement_snapshot_refresh_task
 
     snapshot, _ = AgreementSnapshot.objects.update_or_create(
         campaign_id=campaign_id, defaults={"refresh_requested_at": timezone.now()}
     )
-    agreement_snapshot_refresh_task.delay_on_commit(campaign_id)
+
+    def forget_request(reason: str) -> None:
+        AgreementSnapshot.objects.filter(pk=snapshot.pk).update(refresh_requested_at=None)
+
+    task_publish_on_commit(agreement_snapshot_refresh_task, args=[campaign_id], on_failure=forget_request)
     return snapshot
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -12,6 +14,7 @@ from annotate.agreement import charts
 from annotate.agreement.apis import FiltersSerializer
 from annotate.agreement.selectors import AgreementFilters, agreement_campaign_get, campaign_agreement, live_max_votes
 from annotate.agreement.services import agreement_snapshot_request_refresh, agreement_snapshot_schedule
+from annotate.broker import BrokerUnavailable
 from annotate.permissions import staff_required
 
 
@@ -24,8 +27,10 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
     report = campaign_agreement(campaign=campaign, filters=filters)
     is_large = report["summary"]["vote_count"] > live_max_votes()
     if is_large and filters.is_empty and report["freshness"]["source"] == "live":
-        # A large campaign with no snapshot yet: store one so the next visit needn't recompute.
-        agreement_snapshot_schedule(campaign_id=campaign.pk)
+        # A large campaign with no snapshot yet: store one so the next visit needn't recompute. Without a
+        # broker the live report still shows; the next visit tries again.
+        with contextlib.suppress(BrokerUnavailable):
+            agreement_snapshot_schedule(campaign_id=campaign.pk)
     context = {
         "campaign": campaign,
         "report": report,
@@ -48,6 +53,10 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @staff_required
 def refresh(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = agreement_campaign_get(campaign_id=campaign_id)
-    agreement_snapshot_request_refresh(campaign_id=campaign.pk)
-    messages.info(request, "A snapshot refresh is queued; reload in a moment.")
+    try:
+        agreement_snapshot_request_refresh(campaign_id=campaign.pk)
+    except BrokerUnavailable as exc:
+        messages.error(request, f"The refresh could not be queued: {exc}")
+    else:
+        messages.info(request, "A snapshot refresh is queued; reload in a moment.")
     return HttpResponseRedirect(reverse("agreement-dashboard", args=[campaign.pk]))
