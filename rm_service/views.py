@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authentication import TokenAuthentication
 
 from annotate.catalog.models import Clip
+from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.permissions import staff_required
 from rm_service import runtime, selectors, services
 from rm_service.models import ModelVersion
@@ -44,7 +45,7 @@ def registry(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     if request.method == "POST":
         return _start_training(request, campaign)
     return render(
@@ -125,7 +126,7 @@ def model_version_action(request: HttpRequest, version_id: int, action: str) -> 
         elif action == "deactivate":
             services.model_version_deactivate(version=version)
         elif action == "predict":
-            campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=int(request.POST["campaign"]))
+            campaign = campaign_get_for_staff(user=request.user, campaign_id=int(request.POST["campaign"]))
             services.predictions_request(version=version, campaign=campaign)
             messages.success(request, f"Predictions of {version} for {campaign} queued.")
         else:
@@ -137,7 +138,7 @@ def model_version_action(request: HttpRequest, version_id: int, action: str) -> 
 
 @staff_required
 def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     versions = list(selectors.model_versions_with_predictions(campaign=campaign))
     version_id = request.GET.get("model_version")
     version = (
