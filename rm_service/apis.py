@@ -24,7 +24,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotate.catalog.selectors import campaign_get_for_staff
-from annotate.errors import ApplicationError, NotFoundError, field_errors, validation_error
+from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.permissions import IsStaff
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
@@ -167,7 +167,7 @@ class ScoringJobScoreApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Score clips against instructions: {alignment, musicality} per item.",
     )
     def post(self, request: Request) -> Response:
@@ -223,7 +223,7 @@ class ScoringJobRankApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.",
     )
     def post(self, request: Request) -> Response:
@@ -327,7 +327,7 @@ class TrainingRunCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: TrainingRunOutputSerializer},
+        responses={201: TrainingRunOutputSerializer, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Start a training run from a campaign export or a JSONL file (staff).",
     )
     def post(self, request: Request) -> Response:
