@@ -1,4 +1,8 @@
-"""Shared access rules: staff pages answer 403 to annotators, never crash or leak."""
+"""Shared access rules: staff pages answer 403 to annotators, never crash or leak.
+
+``user_is_staff`` is the one staff check; the page decorator, the DRF permission and the
+permission-checked fetches (``annotate.catalog.selectors``) all call it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ from rest_framework.views import APIView
 View = Callable[..., HttpResponse]
 
 
+def user_is_staff(user: object) -> bool:
+    """A logged-in staff account (session or token). Anonymous users and annotators are not."""
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False))
+
+
 def staff_required(view: View) -> View:
     """Anonymous users go to the login page; logged-in non-staff get a 403."""
 
@@ -23,7 +32,7 @@ def staff_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
+        if not user_is_staff(request.user):
             raise PermissionDenied("This page is for staff only.")
         return view(request, *args, **kwargs)
 
@@ -36,4 +45,4 @@ class IsStaff(BasePermission):
     message = "This endpoint is for staff only."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return user_is_staff(request.user)

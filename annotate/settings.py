@@ -186,6 +186,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # One JSON error shape for every API error (annotate/errors.py).
+    "EXCEPTION_HANDLER": "annotate.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "score": env_str("SCORE_RATE_LIMIT", "120/min"),
         "user": env_str("API_RATE_LIMIT", "1200/min"),
@@ -287,6 +289,8 @@ RM_SCORE_SYNC_MAX_ITEMS = env_int("RM_SCORE_SYNC_MAX_ITEMS", 16, minimum=0)
 RM_SCORE_SYNC_TIMEOUT_S = env_float("RM_SCORE_SYNC_TIMEOUT_S", 30.0, minimum=0.1)
 # A running job whose worker heartbeat is older than this is marked failed (resumable if checkpointed).
 RM_STALE_AFTER_S = env_float("RM_STALE_AFTER_S", 120.0, minimum=5.0)
+# Cache key the rm workers refresh to say they are alive; give deployments that share one Redis their own.
+RM_WORKER_HEARTBEAT_KEY = env_str("RM_WORKER_HEARTBEAT_KEY", "rm_service:rm-worker-alive")
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

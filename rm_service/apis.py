@@ -7,8 +7,6 @@ Annotators get 403 everywhere: predictions and everything derived from them are 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from celery.result import AsyncResult
@@ -16,7 +14,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -24,16 +22,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from annotate.catalog.selectors import campaign_get_for_staff
+from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.parsers import BoundedJSONParser, json_loads_bounded
 from annotate.permissions import IsStaff
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
 
 
-class ServiceUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The reward-model service is unavailable."
-    default_code = "rm_unavailable"
+class ServiceUnavailable(ApplicationError):
+    status = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "rm_unavailable"
 
 
 class CanUseRewardModel(BasePermission):
@@ -54,11 +53,11 @@ class ScoreRateThrottle(ScopedRateThrottle):
 
 
 def _sync_timeout_s() -> float:
-    return float(getattr(settings, "RM_SCORE_SYNC_TIMEOUT_S", 30))
+    return settings.RM_SCORE_SYNC_TIMEOUT_S
 
 
 def _sync_max_items() -> int:
-    return int(getattr(settings, "RM_SCORE_SYNC_MAX_ITEMS", 16))
+    return settings.RM_SCORE_SYNC_MAX_ITEMS
 
 
 class ScoringApi(APIView):
@@ -168,7 +167,7 @@ class ScoringJobScoreApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Score clips against instructions: {alignment, musicality} per item.",
     )
     def post(self, request: Request) -> Response:
@@ -176,14 +175,11 @@ class ScoringJobScoreApi(ScoringApi):
         data = self.InputSerializer(data=self.payload(request))
         data.is_valid(raise_exception=True)
         items = []
-        try:
-            for i, raw in enumerate(data.validated_data["items"]):
-                item = self.ItemSerializer(data=raw)
-                if not item.is_valid():
-                    raise services.RmServiceError(f"item {i}: {item.errors}")
-                items.append(self.resolve_item(request, item.validated_data, i))
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+        for i, raw in enumerate(data.validated_data["items"]):
+            item = self.ItemSerializer(data=raw)
+            if not item.is_valid():
+                raise validation_error(field_errors(item.errors, f"items.{i}"))
+            items.append(self.resolve_item(request, item.validated_data, i))
         params = {k: data.validated_data[k] for k in ("batch_size", "max_dur", "wait")}
         return self.submit(request, kind=ScoringJob.Kind.SCORE, items=items, params=params, version=version)
 
@@ -227,7 +223,7 @@ class ScoringJobRankApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: dict, 503: dict},
+        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.",
     )
     def post(self, request: Request) -> Response:
@@ -236,22 +232,19 @@ class ScoringJobRankApi(ScoringApi):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         instruction = v["instruction"]
-        try:
-            ref = self.audio(request, instruction, "reference_", "instruction reference audio", required=False)
-            items = []
-            for i, candidate in enumerate(v["candidates"]):
-                audio = self.audio(request, candidate, "", f"candidate {i} audio", required=True)
-                items.append(
-                    {
-                        "audio": audio["audio"],
-                        "audio_sha256": audio["sha256"],
-                        "text": str(instruction.get("text", "")),
-                        "lyrics": str(instruction.get("lyrics", "")),
-                        "ref_audio": ref.get("audio"),
-                    }
-                )
-        except services.RmServiceError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+        ref = self.audio(request, instruction, "reference_", "instruction reference audio", required=False)
+        items = []
+        for i, candidate in enumerate(v["candidates"]):
+            audio = self.audio(request, candidate, "", f"candidate {i} audio", required=True)
+            items.append(
+                {
+                    "audio": audio["audio"],
+                    "audio_sha256": audio["sha256"],
+                    "text": str(instruction.get("text", "")),
+                    "lyrics": str(instruction.get("lyrics", "")),
+                    "ref_audio": ref.get("audio"),
+                }
+            )
         params = {k: v[k] for k in ("weights", "top_k", "batch_size", "max_dur", "wait")}
         return self.submit(request, kind=ScoringJob.Kind.RANK, items=items, params=params, version=version)
 
@@ -312,17 +305,6 @@ def _unavailable_guard() -> None:
         raise ServiceUnavailable(reason)
 
 
-@contextmanager
-def _service_errors() -> Iterator[None]:
-    """Map the service's errors to HTTP: a bad request is a 400, an unreachable broker or worker a 503."""
-    try:
-        yield
-    except services.RmServiceError as exc:
-        raise ValidationError({"detail": str(exc)}) from exc
-    except services.RmUnavailable as exc:
-        raise ServiceUnavailable(str(exc)) from exc
-
-
 class TrainingRunCreateApi(APIView):
     permission_classes = [IsStaff]
 
@@ -345,7 +327,7 @@ class TrainingRunCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: TrainingRunOutputSerializer},
+        responses={201: TrainingRunOutputSerializer, 400: error_response(), 503: error_response("`rm_unavailable`")},
         summary="Start a training run from a campaign export or a JSONL file (staff).",
     )
     def post(self, request: Request) -> Response:
@@ -354,9 +336,8 @@ class TrainingRunCreateApi(APIView):
         _unavailable_guard()
         args = dict(data.validated_data)
         campaign_id = args.pop("campaign_id")
-        campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id) if campaign_id else None
-        with _service_errors():
-            run = services.training_run_create(user=request.user, campaign=campaign, **args)
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id) if campaign_id else None
+        run = services.training_run_create(user=request.user, campaign=campaign, **args)
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -375,8 +356,7 @@ class TrainingRunCancelApi(APIView):
     @extend_schema(request=None, responses={200: TrainingRunOutputSerializer}, summary="Cancel a training run.")
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.training_run_get(user=request.user, run_id=run_id)
-        with _service_errors():
-            run = services.training_run_cancel(run=run)
+        run = services.training_run_cancel(run=run)
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -391,8 +371,7 @@ class TrainingRunResumeApi(APIView):
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.training_run_get(user=request.user, run_id=run_id)
         _unavailable_guard()
-        with _service_errors():
-            run = services.training_run_resume(run=run)
+        run = services.training_run_resume(run=run)
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -434,8 +413,7 @@ class ModelVersionActivateApi(APIView):
     def post(self, request: Request, version_id: int) -> Response:
         version = selectors.model_version_get(user=request.user, version_id=version_id)
         _unavailable_guard()
-        with _service_errors():
-            version = services.model_version_activate(version=version)
+        version = services.model_version_activate(version=version)
         return Response(ModelVersionOutputSerializer(version).data)
 
 
@@ -455,7 +433,7 @@ class CampaignModelAgreementApi(APIView):
         summary="Model vs human agreement for a campaign (the dashboard's numbers).",
     )
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         version_id = params.validated_data.get("model_version")
@@ -465,7 +443,7 @@ class CampaignModelAgreementApi(APIView):
             else selectors.model_version_active()
         )
         if version is None:
-            return Response({"detail": "No model version is active; pass ?model_version=<id>."}, status=404)
+            raise NotFoundError("No model version is active; pass ?model_version=<id>.")
         return Response(
             selectors.model_agreement(campaign=campaign, version=version, confident=params.validated_data["confident"])
         )

@@ -9,13 +9,13 @@ from typing import Any, cast
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404
 from django.urls import reverse
 
 from annotate.catalog.models import Campaign
+from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.labeling.models import Vote
+from annotate.permissions import user_is_staff
 from rm_service.models import ModelVersion, Prediction, ScoringJob, TrainingRun
 
 QUESTIONS = ("alignment", "musicality")
@@ -24,7 +24,7 @@ User = AuthUser | AnonymousUser
 
 def can_use_reward_model(user: User) -> bool:
     """Staff, or accounts given the ``rm_service.add_scoringjob`` permission (pipelines); never annotators."""
-    return bool(user.is_authenticated and (user.is_staff or user.has_perm("rm_service.add_scoringjob")))
+    return bool(user_is_staff(user) or (user.is_authenticated and user.has_perm("rm_service.add_scoringjob")))
 
 
 def rm_unavailable_reason() -> str | None:
@@ -45,20 +45,20 @@ def model_version_active() -> ModelVersion | None:
 
 
 def model_version_get(*, user: User, version_id: int) -> ModelVersion:
-    if not (user.is_authenticated and user.is_staff):
-        raise PermissionDenied("Model versions are for staff only.")
+    if not user_is_staff(user):
+        raise PermissionDeniedError("Model versions are for staff only.")
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
-        raise Http404(f"model version {version_id} does not exist")
+        raise NotFoundError(f"model version {version_id} does not exist")
     return version
 
 
 def training_run_get(*, user: User, run_id: int) -> TrainingRun:
-    if not (user.is_authenticated and user.is_staff):
-        raise PermissionDenied("Training runs are for staff only.")
+    if not user_is_staff(user):
+        raise PermissionDeniedError("Training runs are for staff only.")
     run = TrainingRun.objects.select_related("model_version", "campaign").filter(pk=run_id).first()
     if run is None:
-        raise Http404(f"training run {run_id} does not exist")
+        raise NotFoundError(f"training run {run_id} does not exist")
     return run
 
 
@@ -70,20 +70,11 @@ def training_run_list(*, campaign: Campaign | None = None) -> QuerySet[TrainingR
 def scoring_job_get(*, user: User, public_id: uuid.UUID | str) -> ScoringJob:
     """A job is visible to its creator and to staff."""
     if not can_use_reward_model(user):
-        raise PermissionDenied("The scoring API is not available to this account.")
+        raise PermissionDeniedError("The scoring API is not available to this account.")
     job = ScoringJob.objects.filter(public_id=public_id).first()
-    if job is None or not (user.is_staff or job.created_by_id == user.pk):
-        raise Http404(f"job {public_id} does not exist")
+    if job is None or not (user_is_staff(user) or job.created_by_id == user.pk):
+        raise NotFoundError(f"job {public_id} does not exist")
     return job
-
-
-def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
-    if not (user.is_authenticated and user.is_staff):
-        raise PermissionDenied("Model agreement is for staff only.")
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise Http404(f"campaign {campaign_id} does not exist")
-    return campaign
 
 
 def model_versions_with_predictions(*, campaign: Campaign) -> QuerySet[ModelVersion]:

@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate.errors import ApplicationError
 from rm_service.models import FINISHED_STATUSES, JobStatus, ModelVersion, Prediction, ScoringJob, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ PRESETS = ("tiny", "small", "paper")
 PROGRESS_WRITE_INTERVAL_S = 1.0
 
 
-class RmServiceError(ValueError):
+class RmServiceError(ApplicationError, ValueError):
     """A request the service refuses; the message says why (the API answers 400 with it)."""
 
 
-class RmUnavailable(RuntimeError):
+class RmUnavailable(ApplicationError, RuntimeError):
     """The broker or the reward-model workers are down (the API answers 503 with the message)."""
+
+    status = 503
+    code = "rm_unavailable"
 
 
 def _now() -> Any:

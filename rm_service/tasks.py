@@ -34,13 +34,13 @@ REAP_INTERVAL_S = 60.0
 
 
 def rm_worker_heartbeat_key() -> str:
-    return getattr(settings, "RM_WORKER_HEARTBEAT_KEY", "rm_service:rm-worker-alive")
+    return settings.RM_WORKER_HEARTBEAT_KEY
 
 
 def stale_after_s() -> float:
     """Running rows whose heartbeat is older than this belong to a dead worker (the heartbeat thread beats
     every 10 s even while a training step runs, so this is generous)."""
-    return float(getattr(settings, "RM_STALE_AFTER_S", 120))
+    return settings.RM_STALE_AFTER_S
 
 
 def _worker_name() -> str:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authentication import TokenAuthentication
 
 from annotate.catalog.models import Clip
+from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.permissions import staff_required
 from rm_service import runtime, selectors, services
 from rm_service.models import ModelVersion
@@ -45,7 +46,7 @@ def registry(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     if request.method == "POST":
         return _start_training(request, campaign)
     return render(
@@ -129,7 +130,7 @@ def model_version_action(request: HttpRequest, version_id: int, action: str) -> 
             campaign_id = request.POST.get("campaign", "")
             if not campaign_id.isdigit():
                 raise Http404("no campaign given")
-            campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=int(campaign_id))
+            campaign = campaign_get_for_staff(user=request.user, campaign_id=int(campaign_id))
             services.predictions_request(version=version, campaign=campaign)
             messages.success(request, f"Predictions of {version} for {campaign} queued.")
         else:
@@ -150,7 +151,7 @@ def _safe_next(request: HttpRequest) -> str:
 
 @staff_required
 def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     versions = list(selectors.model_versions_with_predictions(campaign=campaign))
     version_id = request.GET.get("model_version")
     version = (

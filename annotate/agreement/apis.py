@@ -10,7 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.agreement.selectors import AgreementFilters, agreement_campaign_get, campaign_agreement
+from annotate.agreement.selectors import AgreementFilters, campaign_agreement
+from annotate.catalog.selectors import campaign_get_for_staff
+from annotate.errors import error_response
 from annotate.permissions import IsStaff
 
 
@@ -218,11 +220,11 @@ class AgreementReportApi(APIView):
         operation_id="campaign_agreement",
         summary="Agreement rate, Krippendorff's alpha, confidence and per-annotator quality of a campaign",
         parameters=[FiltersSerializer],
-        responses={200: OutputSerializer},
+        responses={200: OutputSerializer, 400: error_response(), 403: error_response(), 404: error_response()},
         tags=["agreement"],
     )
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = agreement_campaign_get(campaign_id=campaign_id)
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         report = campaign_agreement(campaign=campaign, filters=filters.to_filters())

@@ -28,7 +28,6 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, Least
-from django.http import Http404
 from django.utils import timezone
 from scipy import stats
 
@@ -674,14 +673,6 @@ def agreement_report(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.
 # --- Campaign-level entry point (live or snapshot) -----------------------------------
 
 
-def agreement_campaign_get(*, campaign_id: int) -> Campaign:
-    """The one fetch of a campaign for agreement pages and APIs (callers are staff-only); 404 if unknown."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise Http404(f"No campaign with id {campaign_id}.")
-    return campaign
-
-
 def _snapshot_freshness(campaign: Campaign, snapshot: AgreementSnapshot) -> dict[str, Any]:
     computed_at = snapshot.computed_at
     newer = campaign_votes(campaign_id=campaign.pk).filter(created_at__gt=computed_at).count() if computed_at else 0
@@ -696,7 +687,7 @@ def _snapshot_freshness(campaign: Campaign, snapshot: AgreementSnapshot) -> dict
 
 def live_max_votes() -> int:
     """Campaigns with more votes than this are served from a stored snapshot (unfiltered view)."""
-    return int(getattr(settings, "AGREEMENT_LIVE_MAX_VOTES", 50_000))
+    return settings.AGREEMENT_LIVE_MAX_VOTES
 
 
 def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from annotate.labeling.models import AnnotatorProfile, Vote
 
 
 def debounce_seconds() -> int:
-    return int(getattr(settings, "AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS", 30))
+    return settings.AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS
 
 
 def _debounce_key(campaign_id: int) -> str:

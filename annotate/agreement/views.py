@@ -12,16 +12,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.agreement import charts
 from annotate.agreement.apis import FiltersSerializer
-from annotate.agreement.selectors import AgreementFilters, agreement_campaign_get, campaign_agreement, live_max_votes
+from annotate.agreement.selectors import AgreementFilters, campaign_agreement, live_max_votes
 from annotate.agreement.services import agreement_snapshot_request_refresh, agreement_snapshot_schedule
 from annotate.broker import BrokerUnavailable
+from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.permissions import staff_required
 
 
 @require_GET
 @staff_required
 def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = agreement_campaign_get(campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     form = FiltersSerializer(data=request.GET)
     filters = form.to_filters() if form.is_valid() else AgreementFilters()
     report = campaign_agreement(campaign=campaign, filters=filters)
@@ -52,7 +53,7 @@ def dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_POST
 @staff_required
 def refresh(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = agreement_campaign_get(campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     try:
         agreement_snapshot_request_refresh(campaign_id=campaign.pk)
     except BrokerUnavailable as exc:

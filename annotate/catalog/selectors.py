@@ -1,4 +1,8 @@
-"""Reads from the catalog beyond a single ``.get()``."""
+"""Reads from the catalog beyond a single ``.get()``.
+
+``campaign_get_for_staff`` and ``campaign_get_for_annotator`` are the only ways a view or an API
+gets a campaign: every page and endpoint that takes a campaign id goes through one of them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,42 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from annotate.catalog.models import Campaign
+from annotate.errors import NotFoundError, PermissionDeniedError
+from annotate.permissions import user_is_staff
+
+User = AbstractBaseUser | AnonymousUser
 
 
-def campaign_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Campaign]:
+def campaign_list_for_user(*, user: User) -> QuerySet[Campaign]:
     """Staff see every campaign; annotators see the active ones."""
     campaigns = Campaign.objects.order_by("-created_at")
-    if getattr(user, "is_staff", False):
+    if user_is_staff(user):
         return campaigns
     return campaigns.filter(status=Campaign.Status.ACTIVE)
+
+
+def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
+    """Any campaign, whatever its status, for staff.
+
+    Raises:
+        PermissionDeniedError: the user is not staff (checked first, so annotators can't probe ids).
+        NotFoundError: no campaign has this id.
+    """
+    if not user_is_staff(user):
+        raise PermissionDeniedError("This is for staff only.")
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFoundError(f"No campaign with id {campaign_id}.")
+    return campaign
+
+
+def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
+    """An active campaign, for any logged-in account.
+
+    Raises:
+        NotFoundError: draft, closed or unknown, or an anonymous user; all look the same.
+    """
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
+    if campaign is None or not getattr(user, "is_authenticated", False):
+        raise NotFoundError("No such campaign open for listening.")
+    return campaign

@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from annotate.catalog.audio import AudioError, AudioInfo, probe_audio
 from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.errors import ApplicationError
 
 REQUIRED_FIELDS = ("audio-path", "audio2", "prompt")
 # Text fields and their limits: the database's column sizes, and settings for the free texts.
@@ -43,12 +44,17 @@ class ImportProblem:
         return f"line {self.line}: {self.message}"
 
 
-class ImportValidationError(Exception):
-    """The manifest has problems; nothing was written."""
+class ImportValidationError(ApplicationError):
+    """The manifest has problems; nothing was written. ``details["problems"]`` lists each with its line."""
+
+    code = "import_invalid"
 
     def __init__(self, problems: list[ImportProblem]):
         self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in the manifest; nothing was imported")
+        super().__init__(
+            f"{len(problems)} problem(s) in the manifest; nothing was imported",
+            details={"problems": [{"line": p.line, "message": p.message} for p in problems]},
+        )
 
 
 @dataclass

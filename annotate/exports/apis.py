@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,14 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.catalog.selectors import campaign_get_for_staff
+from annotate.errors import ApplicationError, NotFoundError, error_response, validation_error
 from annotate.exports.models import Export
-from annotate.exports.selectors import (
-    campaign_get_for_export,
-    export_dir_for,
-    export_get_for_user,
-    export_list_for_campaign,
-)
-from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, ExportParameterError, export_create
+from annotate.exports.selectors import export_dir_for, export_get_for_user, export_list_for_campaign
+from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, export_create
 from annotate.permissions import IsStaff
 
 
@@ -110,13 +107,8 @@ _DOWNLOADABLE = (
 )
 
 
-_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "...", "errors": {"<parameter>": "<reason>"}}')
+_ERROR = error_response()
 _FILE = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
-
-
-def _bad_request(detail: str, errors: dict[str, Any]) -> Response:
-    flat = {name: (reason[0] if isinstance(reason, list) else reason) for name, reason in errors.items()}
-    return Response({"detail": detail, "errors": flat}, status=status.HTTP_400_BAD_REQUEST)
 
 
 class ExportCreateApi(APIView):
@@ -132,14 +124,10 @@ class ExportCreateApi(APIView):
         responses={202: ExportSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
     )
     def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_get_for_export(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         serializer = self.InputSerializer(data=request.data)
-        if not serializer.is_valid():
-            return _bad_request("Invalid export parameters.", serializer.errors)
-        try:
-            export = export_create(campaign=campaign, requested_by=request.user, parameters=serializer.validated_data)
-        except ExportParameterError as exc:
-            return _bad_request(f"Impossible export parameters: {exc}", exc.errors)
+        serializer.is_valid(raise_exception=True)
+        export = export_create(campaign=campaign, requested_by=request.user, parameters=serializer.validated_data)
         return Response(self.OutputSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -157,8 +145,10 @@ class ExportListApi(APIView):
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("campaign", "")
         if not raw.isdigit():
-            return _bad_request("The campaign query parameter is required.", {"campaign": "an integer id is required"})
-        campaign = campaign_get_for_export(user=request.user, campaign_id=int(raw))
+            raise validation_error(
+                {"campaign": ["an integer id is required"]}, message="The campaign query parameter is required."
+            )
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=int(raw))
         exports = export_list_for_campaign(user=request.user, campaign=campaign)[:100]
         return Response(self.OutputSerializer(exports, many=True).data)
 
@@ -175,13 +165,13 @@ class ExportDetailApi(APIView):
         return Response(self.OutputSerializer(export).data)
 
 
-def _finished_or_conflict(export: Export) -> Response | None:
-    if export.status == Export.Status.SUCCEEDED:
-        return None
-    return Response(
-        {"detail": f"Export {export.pk} is {export.status}; files are available once it has succeeded."},
-        status=status.HTTP_409_CONFLICT,
-    )
+def _require_finished(export: Export) -> None:
+    if export.status != Export.Status.SUCCEEDED:
+        raise ApplicationError(
+            f"Export {export.pk} is {export.status}; files are available once it has succeeded.",
+            code="export_not_finished",
+            status=status.HTTP_409_CONFLICT,
+        )
 
 
 class ExportDownloadApi(APIView):
@@ -190,15 +180,14 @@ class ExportDownloadApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(operation_id="export_download", responses={200: _FILE, 404: _ERROR, 409: _ERROR})
-    def get(self, request: Request, export_id: int) -> Response | FileResponse:
+    def get(self, request: Request, export_id: int) -> FileResponse:
         export = export_get_for_user(user=request.user, export_id=export_id)
-        if (conflict := _finished_or_conflict(export)) is not None:
-            return conflict
+        _require_finished(export)
         if not export.archive_path:
-            raise Http404("This export was made without an archive; download its files one by one.")
+            raise NotFoundError("This export was made without an archive; download its files one by one.")
         path = Path(settings.EXPORT_ROOT) / export.archive_path
         if not path.is_file():
-            raise Http404("The archive is no longer on disk.")
+            raise NotFoundError("The archive is no longer on disk.")
         return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
 
 
@@ -208,13 +197,12 @@ class ExportFileApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(operation_id="export_file", responses={200: _FILE, 404: _ERROR, 409: _ERROR})
-    def get(self, request: Request, export_id: int, name: str) -> Response | FileResponse:
+    def get(self, request: Request, export_id: int, name: str) -> FileResponse:
         export = export_get_for_user(user=request.user, export_id=export_id)
-        if (conflict := _finished_or_conflict(export)) is not None:
-            return conflict
+        _require_finished(export)
         # A fixed list, so no path in the URL can reach outside the export.
         if name not in _DOWNLOADABLE or not (export_dir_for(export) / name).is_file():
-            raise Http404(f"No file {name!r} in this export.")
+            raise NotFoundError(f"No file {name!r} in this export.")
         return FileResponse(
             (export_dir_for(export) / name).open("rb"), as_attachment=True, filename=f"export-{export.pk}-{name}"
         )

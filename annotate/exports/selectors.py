@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 
 from annotate.catalog.models import Campaign, Comparison
+from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.exports.models import Export
 from annotate.labeling.models import Vote
+from annotate.permissions import user_is_staff
 
 if TYPE_CHECKING:
     from annotate.exports.services import ExportParameters
@@ -34,26 +34,17 @@ def export_dir_for(export: Export) -> Path:
 
 
 def _require_staff(user: User) -> None:
-    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_staff", False):
-        raise PermissionDenied("Only staff may export data.")
-
-
-def campaign_get_for_export(*, user: User, campaign_id: int) -> Campaign:
-    """The campaign to export, for staff only (403 before 404, so annotators learn nothing)."""
-    _require_staff(user)
-    try:
-        return Campaign.objects.get(pk=campaign_id)
-    except Campaign.DoesNotExist:
-        raise Http404(f"No campaign {campaign_id}.") from None
+    if not user_is_staff(user):
+        raise PermissionDeniedError("Only staff may export data.")
 
 
 def export_get_for_user(*, user: User, export_id: int) -> Export:
-    """The one way a view gets an Export: staff only, 404 for an unknown id."""
+    """The one way a view gets an Export: staff only (403 before 404, so annotators learn nothing)."""
     _require_staff(user)
-    try:
-        return Export.objects.select_related("campaign", "requested_by").get(pk=export_id)
-    except Export.DoesNotExist:
-        raise Http404(f"No export {export_id}.") from None
+    export = Export.objects.select_related("campaign", "requested_by").filter(pk=export_id).first()
+    if export is None:
+        raise NotFoundError(f"No export {export_id}.")
+    return export
 
 
 def export_list_for_campaign(*, user: User, campaign: Campaign) -> QuerySet[Export]:

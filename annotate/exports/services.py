@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from annotate.agreement.selectors import ComparisonLabel, agreement_summary, comparison_labels, flagged_annotator_ids
 from annotate.catalog.models import Campaign
+from annotate.errors import ApplicationError
 from annotate.exports import datacard
 from annotate.exports.models import Export
 from annotate.exports.selectors import ComparisonFacts, export_comparison_facts, export_dir_for, export_votes
@@ -65,16 +66,26 @@ ARCHIVE_FORMATS = ("tar.gz", "zip", "none")
 _PROGRESS_EVERY_S = 0.5
 
 
-class ExportParameterError(Exception):
-    """Parameters that can't be satisfied; ``errors`` maps a parameter name to the reason."""
+class ExportParameterError(ApplicationError):
+    """Parameters that can't be satisfied; ``errors`` maps a parameter name to the reason (a 400)."""
 
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
-        super().__init__("; ".join(f"{name}: {reason}" for name, reason in errors.items()))
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in errors.items())
+        first = next(iter(errors), None)
+        super().__init__(
+            f"Impossible export parameters: {reasons}",
+            field=first if first != "filters" else None,
+            details={name: [reason] for name, reason in errors.items()},
+        )
 
 
-class ExportError(Exception):
-    """The export could not be built; nothing was published."""
+class ExportError(ApplicationError):
+    """The export could not be built; nothing was published. It is recorded on the export row, never
+    answered to a request, and it is the build's failure, not the client's input: hence a 500."""
+
+    status = 500
+    code = "export_failed"
 
 
 @dataclass(frozen=True)

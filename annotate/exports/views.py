@@ -6,8 +6,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.exports.apis import ExportParametersSerializer, ExportSerializer
-from annotate.exports.selectors import campaign_get_for_export, export_list_for_campaign
+from annotate.exports.selectors import export_list_for_campaign
 from annotate.exports.services import ExportParameterError, ExportParameters, export_create
 from annotate.permissions import staff_required
 
@@ -15,7 +16,7 @@ from annotate.permissions import staff_required
 @staff_required
 def campaign_exports(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """GET: the form and the export list. POST: create an export (same service as the API), then redirect."""
-    campaign = campaign_get_for_export(user=request.user, campaign_id=campaign_id)
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
     errors: dict[str, str] = {}
     if request.method == "POST":
         serializer = ExportParametersSerializer(data=request.POST)

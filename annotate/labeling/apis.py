@@ -5,44 +5,19 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.catalog.selectors import campaign_get_for_annotator
+from annotate.errors import error_response
 from annotate.labeling.models import Skip, Vote
-from annotate.labeling.selectors import (
-    AssignmentNotFound,
-    CampaignNotFound,
-    annotator_progress,
-    assignment_payload,
-    campaign_get_for_labeling,
-)
-from annotate.labeling.services import (
-    FEEDBACK_MAX_CHARS,
-    LabelingError,
-    ListeningRequirementNotMet,
-    assignment_next,
-    skip_submit,
-    vote_submit,
-)
+from annotate.labeling.selectors import annotator_progress, assignment_payload
+from annotate.labeling.services import FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
 
-_ERROR = inline_serializer(
-    "LabelingError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-    },
-)
-
-
-def error_response(exc: LabelingError | AssignmentNotFound | CampaignNotFound) -> Response:
-    body: dict[str, object] = {"detail": exc.message, "code": exc.code, "field": exc.field}
-    if isinstance(exc, ListeningRequirementNotMet):
-        body.update(clip=exc.side, listened_s=round(exc.listened_s, 2), required_s=round(exc.required_s, 2))
-    return Response(body, status=exc.status)
+_ERROR = error_response()
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -103,11 +78,8 @@ class AssignmentNextApi(APIView):
 
     @extend_schema(operation_id="assignment_next", responses={200: OutputSerializer, 404: _ERROR, 409: _ERROR})
     def get(self, request: Request, campaign_id: int) -> Response:
-        try:
-            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-            assignment = assignment_next(annotator=request.user, campaign=campaign)
-        except (CampaignNotFound, LabelingError) as exc:
-            return error_response(exc)
+        campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
+        assignment = assignment_next(annotator=request.user, campaign=campaign)
         progress = annotator_progress(annotator=request.user, campaign=campaign)
         payload = assignment_payload(assignment=assignment) if assignment is not None else None
         return Response({"assignment": payload, "progress": progress.as_dict()})
@@ -158,23 +130,18 @@ class VoteSubmitApi(APIView):
         request=InputSerializer,
         responses={
             201: OutputSerializer,
-            400: OpenApiResponse(
-                _ERROR,
-                description="Malformed input or listening requirement not met (the body names the field or clip).",
+            400: error_response(
+                "Malformed input (`invalid`, naming the field) or `listening_requirement_not_met` "
+                "(details: clip, listened_s, required_s)."
             ),
             404: _ERROR,
-            409: OpenApiResponse(
-                _ERROR, description="Duplicate vote, or the reservation expired and the comparison is full."
-            ),
+            409: error_response("`duplicate_vote`, `assignment_closed`, or `comparison_full` (reservation lapsed)."),
         },
     )
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            vote = vote_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
-        except (LabelingError, AssignmentNotFound) as exc:
-            return error_response(exc)
+        vote = vote_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
         return Response(self.OutputSerializer(_vote_as_displayed(vote)).data, status=status.HTTP_201_CREATED)
 
 
@@ -219,10 +186,7 @@ class SkipSubmitApi(APIView):
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            skip = skip_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
-        except (LabelingError, AssignmentNotFound) as exc:
-            return error_response(exc)
+        skip = skip_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
         next_url = reverse("labeling:campaign-next", args=[skip.comparison.campaign_id])
         return Response(
             self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,

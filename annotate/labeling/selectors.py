@@ -15,29 +15,16 @@ from django.urls import reverse
 
 from annotate.catalog.audio import AudioError, probe_audio
 from annotate.catalog.models import Campaign, Clip
+from annotate.errors import NotFoundError
 from annotate.labeling.models import Assignment, Skip, Vote
+from annotate.permissions import user_is_staff
 
 
-class AssignmentNotFound(Exception):
+class AssignmentNotFound(NotFoundError):
     """Unknown id, or someone else's assignment: both look the same, so ids can't be probed."""
 
-    status = 404
-    code = "not_found"
-    field = None
-    message = "No such assignment for you."
-
     def __init__(self) -> None:
-        super().__init__(self.message)
-
-
-class CampaignNotFound(Exception):
-    status = 404
-    code = "not_found"
-    field = None
-    message = "No such campaign open for listening."
-
-    def __init__(self) -> None:
-        super().__init__(self.message)
+        super().__init__("No such assignment for you.")
 
 
 def assignment_get_for_annotator(
@@ -57,20 +44,12 @@ def assignment_get_for_annotator(
     assignments = Assignment.objects.select_related(
         "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
     )
-    if not (allow_staff and annotator.is_staff):
+    if not (allow_staff and user_is_staff(annotator)):
         assignments = assignments.filter(annotator=annotator)
     assignment = assignments.filter(public_id=public_id).first()
     if assignment is None:
         raise AssignmentNotFound()
     return assignment
-
-
-def campaign_get_for_labeling(*, user: User | AnonymousUser, campaign_id: int) -> Campaign:
-    """An active campaign; anything else (draft, closed, unknown) is a 404 to annotators and staff alike."""
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
-    if campaign is None or not getattr(user, "is_authenticated", False):
-        raise CampaignNotFound()
-    return campaign
 
 
 def slots_taken(*, comparison_id: int, now: datetime, annotator: User | None = None) -> int:
@@ -189,7 +168,7 @@ def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
 
 def assignment_audio_allowed(*, user: User, assignment: Assignment) -> bool:
     """Staff always; the annotator while the assignment is open (live, or lapsed but not yet voted or skipped)."""
-    if getattr(user, "is_staff", False):
+    if user_is_staff(user):
         return True
     return assignment.annotator_id == user.pk and assignment.status in (
         Assignment.Status.LIVE,

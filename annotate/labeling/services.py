@@ -41,6 +41,7 @@ from django.db.models.functions import MD5, Cast, Concat
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate.errors import ApplicationError
 from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
 
@@ -60,14 +61,8 @@ COMPARISON_FULL_MESSAGE = (
 _CANDIDATES_PER_CALL = 25
 
 
-class LabelingError(Exception):
-    status = 400
-    code = "invalid"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class LabelingError(ApplicationError):
+    """A vote, skip or hand-out the service refuses (400 unless a subclass says otherwise)."""
 
 
 class VoteInvalid(LabelingError):
@@ -78,7 +73,8 @@ class ListeningRequirementNotMet(LabelingError):
     code = "listening_requirement_not_met"
 
     def __init__(self, message: str, *, side: str, listened_s: float, required_s: float) -> None:
-        super().__init__(message, field="listened")
+        details = {"clip": side, "listened_s": round(listened_s, 2), "required_s": round(required_s, 2)}
+        super().__init__(message, field="listened", details=details)
         self.side = side
         self.listened_s = listened_s
         self.required_s = required_s

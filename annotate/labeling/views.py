@@ -19,17 +19,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from annotate.catalog.models import Clip
+from annotate.catalog.selectors import campaign_get_for_annotator
+from annotate.errors import NotFoundError
 from annotate.labeling.models import Assignment, Skip
 from annotate.labeling.selectors import (
     AssignmentNotFound,
-    CampaignNotFound,
     annotator_progress,
     assignment_audio_allowed,
     assignment_clip,
     assignment_get_for_annotator,
     assignment_lapsed_without_room,
     assignment_payload,
-    campaign_get_for_labeling,
 )
 from annotate.labeling.services import COMPARISON_FULL_MESSAGE, CampaignNotActive, assignment_next
 
@@ -49,9 +49,9 @@ def _annotator(request: HttpRequest) -> User:
 def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Reserve (or resume) the annotator's next comparison and open it; a finished campaign says so."""
     try:
-        campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
         assignment = assignment_next(annotator=_annotator(request), campaign=campaign)
-    except (CampaignNotFound, CampaignNotActive):
+    except (NotFoundError, CampaignNotActive):
         raise Http404("No such campaign open for listening.") from None
     if assignment is None:
         progress = annotator_progress(annotator=_annotator(request), campaign=campaign)

@@ -69,13 +69,20 @@ def test_it_answers_400_with_the_reason_for_impossible_parameters(dataset: Datas
     url = f"/api/v1/campaigns/{dataset.campaign.pk}/exports"
     too_big = client.post(url, {"test_size": 500}, format="json")
     assert too_big.status_code == 400
-    assert "500 comparisons requested but only 16" in too_big.json()["errors"]["test_size"]
+    assert too_big.json()["error"]["field"] == "test_size"
+    assert "500 comparisons requested but only 16" in too_big.json()["error"]["details"]["test_size"][0]
     bad_ratio = client.post(url, {"test_fraction": 0.7, "validation_fraction": 0.4}, format="json")
-    assert bad_ratio.status_code == 400 and "below 1" in bad_ratio.json()["errors"]["validation_fraction"]
+    assert bad_ratio.status_code == 400 and "below 1" in bad_ratio.json()["error"]["details"]["validation_fraction"][0]
     wrong_type = client.post(url, {"min_confidence": "high"}, format="json")
-    assert wrong_type.status_code == 400 and "min_confidence" in wrong_type.json()["errors"]
+    assert wrong_type.status_code == 400 and "min_confidence" in wrong_type.json()["error"]["details"]
     unknown = client.post(url, {"shuffle": True}, format="json")
-    assert unknown.status_code == 400 and unknown.json()["errors"] == {"shuffle": "unknown parameter"}
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == {
+        "code": "invalid",
+        "message": "shuffle: unknown parameter",
+        "field": "shuffle",
+        "details": {"shuffle": ["unknown parameter"]},
+    }
     assert not Export.objects.exists()
 
 

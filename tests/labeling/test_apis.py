@@ -114,7 +114,7 @@ def test_it_answers_409_to_a_double_submit(served) -> None:
     assert post(served["client"], url, vote_body()).status_code == 201
     second = post(served["client"], url, vote_body(alignment="A"))
     assert second.status_code == 409
-    assert second.json()["code"] == "duplicate_vote"
+    assert second.json()["error"]["code"] == "duplicate_vote"
     assert Vote.objects.count() == 1
 
 
@@ -125,9 +125,10 @@ def test_it_answers_400_naming_the_clip_that_needs_listening(served) -> None:
         vote_body(listened={"A": [[0, 2]], "B": [[0.2, 0.3]]}),
     )
     assert response.status_code == 400
-    data = response.json()
-    assert data["code"] == "listening_requirement_not_met" and data["clip"] == "B"
-    assert "Clip B" in data["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "listening_requirement_not_met" and error["field"] == "listened"
+    assert error["details"]["clip"] == "B" and error["details"]["listened_s"] < error["details"]["required_s"]
+    assert "Clip B" in error["message"]
     assert Vote.objects.count() == 0
 
 
@@ -144,8 +145,9 @@ def test_it_answers_400_naming_the_clip_that_needs_listening(served) -> None:
 def test_it_answers_400_naming_the_malformed_field(served, field, value) -> None:
     response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(**{field: value}))
     assert response.status_code == 400
-    data = response.json()
-    assert field in data or data.get("field") == field
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["field"] == field and field in error["message"]
+    assert any(path.split(".")[0] == field for path in error["details"]), error
     assert Vote.objects.count() == 0
 
 
@@ -191,5 +193,6 @@ def test_it_answers_409_when_a_lapsed_reservation_finds_the_comparison_full(serv
     factories.make_vote(served["comparison"], charlie)
     response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body())
     assert response.status_code == 409
-    assert response.json()["code"] == "comparison_full" and "continue" in response.json()["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "comparison_full" and "continue" in error["message"]
     assert Vote.objects.filter(annotator__username="bob").count() == 0

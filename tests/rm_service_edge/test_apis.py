@@ -78,7 +78,8 @@ def test_it_answers_503_when_no_rm_worker_is_alive(alice, active_version, settin
     settings.RM_WORKER_HEARTBEAT_KEY = "rm_service:test:no-worker-writes-this"
     response = _token_client(alice).post("/api/v1/score", {"items": [{"clip_id": 1}]}, format="json")
     assert response.status_code == 503
-    assert "no reward-model worker is running" in response.json()["detail"]
+    assert response.json()["error"]["code"] == "rm_unavailable"
+    assert "no reward-model worker is running" in response.json()["error"]["message"]
     assert not ScoringJob.objects.exists()
 
 
@@ -100,7 +101,7 @@ def test_it_explains_bad_training_configurations(
     for body, reason in cases:
         response = api.post("/api/v1/training-runs", body, format="json")
         assert response.status_code == 400, body
-        assert reason in response.json()["detail"]
+        assert response.json()["error"]["code"] == "invalid" and reason in response.json()["error"]["message"]
     assert not TrainingRun.objects.exists()
 
 
@@ -136,7 +137,7 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
         else:
             response = api.post("/api/v1/score", payload, format="json")
         assert response.status_code == 400, payload
-        assert reason in response.json()["detail"], response.json()
+        assert reason in response.json()["error"]["message"], response.json()
     settings.UPLOAD_MAX_BYTES = 100
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -145,7 +146,7 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
         {"payload": '{"items": [{"upload": "f"}]}', "f": SimpleUploadedFile("f.wav", _wav_bytes(1.0))},
         format="multipart",
     )
-    assert response.status_code == 400 and "over the 100 limit" in response.json()["detail"]
+    assert response.status_code == 400 and "over the 100 limit" in response.json()["error"]["message"]
     assert not ScoringJob.objects.exists()
 
 

@@ -272,6 +272,6 @@ print(json.dumps({{"score": [score.status_code, score.json()], "train": [train.s
     done = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     out = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    assert out["score"][0] == 503 and "broker cannot be reached" in out["score"][1]["detail"]
+    assert out["score"][0] == 503 and "broker cannot be reached" in out["score"][1]["error"]["message"]
     assert out["train"][0] == 503
     assert Vote.objects.filter(pk=out["vote"], annotator=bob).exists()

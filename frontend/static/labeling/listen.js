@@ -275,10 +275,9 @@ async function postJson(url, body) {
   return { response, payload };
 }
 
+// Every API error has one shape: {error: {code, message, field, details}} (annotate/errors.py).
 function describe(payload) {
-  if (payload.detail) return payload.detail;
-  const [field, messages] = Object.entries(payload)[0] || ["request", ["failed"]];
-  return `${field}: ${[].concat(messages).join(" ")}`;
+  return payload.error?.message || "The request failed; please try again.";
 }
 
 form.addEventListener("submit", async (event) => {

@@ -1,0 +1,164 @@
+"""The one error model of the platform.
+
+Services and selectors raise ``ApplicationError`` (or a subclass); ``exception_handler`` turns it,
+and every error DRF raises itself (validation, authentication, permission, not found, throttling,
+parse errors), into one JSON body::
+
+    {"error": {"code": "duplicate_vote", "message": "You already voted on this comparison.",
+               "field": null, "details": {}}}
+
+- ``code`` is stable and machine-readable; ``message`` is for people and may change.
+- ``field`` names the input field at fault (the top-level name), or is null.
+- ``details`` carries facts that belong to the code. For ``invalid`` (bad input) it maps each
+  field path (``listened.A.0``; ``non_field_errors`` for the whole body) to its list of messages.
+
+The status code comes from the error; the body never varies by endpoint. ``ERROR_RESPONSE`` is the
+schema component every API names for its error responses, so the shape is documented once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+INVALID = "invalid"
+
+
+class ApplicationError(Exception):
+    """An error a client can act on: HTTP status, stable code, message, optional field and details.
+
+    Subclasses set ``status`` and ``code`` as class attributes so call sites pass only the message.
+    """
+
+    status: int = 400
+    code: str = INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        field: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.field = field
+        self.details: dict[str, Any] = dict(details or {})
+        if self.code == INVALID and field is not None and not self.details:
+            self.details = {field: [message]}  # so every `invalid` error lists its fields the same way
+
+    def as_body(self) -> dict[str, Any]:
+        return error_body(code=self.code, message=self.message, field=self.field, details=self.details)
+
+
+class NotFoundError(ApplicationError, Http404):
+    """404. Also an ``Http404``, so a plain Django page that lets it through renders its 404 page."""
+
+    status = 404
+    code = "not_found"
+
+
+class PermissionDeniedError(ApplicationError, DjangoPermissionDenied):
+    """403. Also Django's ``PermissionDenied``, so pages answer 403 too."""
+
+    status = 403
+    code = "permission_denied"
+
+
+def error_body(*, code: str, message: str, field: str | None = None, details: Mapping[str, Any] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "field": field, "details": dict(details or {})}}
+
+
+def field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation detail flattened to ``{"a.b.0": ["message", ...]}``."""
+    if isinstance(detail, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, Mapping | list) for item in detail):
+        flat = {}
+        for index, value in enumerate(detail):
+            if value:  # DRF puts an empty dict or list at every valid position of a list field
+                flat.update(field_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    messages = [str(item) for item in detail] if isinstance(detail, list) else [str(detail)]
+    return {prefix or "non_field_errors": messages}
+
+
+def validation_error(fields: Mapping[str, list[str]], *, message: str | None = None) -> ApplicationError:
+    """A 400 ``invalid`` error naming the first bad field; ``fields`` as ``field_errors`` returns it."""
+    first = next(iter(fields), None)
+    field = None if first in (None, "non_field_errors") else first.split(".")[0]
+    if message is None:
+        reason = fields[first][0] if first is not None and fields[first] else "Invalid input."
+        message = reason if field is None else f"{first}: {reason}"
+    return ApplicationError(message, code=INVALID, field=field, details=fields)
+
+
+def _from_drf(exc: exceptions.APIException) -> ApplicationError:
+    if isinstance(exc, exceptions.ValidationError):
+        return validation_error(field_errors(exc.detail))
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
+    detail = exc.detail
+    message = str(detail if not isinstance(detail, list | dict) else next(iter(field_errors(detail).values()))[0])
+    details: dict[str, Any] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["wait_s"] = exc.wait
+    return ApplicationError(message, code=str(code), status=exc.status_code, details=details)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: every handled error in the one shape; others stay 500s."""
+    if isinstance(exc, ApplicationError):
+        set_rollback()  # as DRF does for its own errors: an atomic request must not commit half a write
+        return Response(exc.as_body(), status=exc.status)
+    # DRF maps Django's Http404 and PermissionDenied and sets WWW-Authenticate / Retry-After headers.
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, exceptions.APIException):
+        response.data = _from_drf(exc).as_body()
+    return response
+
+
+ERROR_SERIALIZER = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(help_text="Stable, machine-readable; e.g. invalid, not_found."),
+                "message": serializers.CharField(help_text="For people; names the problem."),
+                "field": serializers.CharField(allow_null=True, help_text="The input field at fault, or null."),
+                "details": serializers.DictField(
+                    help_text="Facts for the code; for `invalid`, field path -> list of messages."
+                ),
+            },
+        )
+    },
+)
+
+
+def error_response(description: str = "An error; see the Error component.") -> OpenApiResponse:
+    """The schema entry for an error status: every API uses this, so the shape is documented once."""
+    return OpenApiResponse(ERROR_SERIALIZER, description=description)
