@@ -50,8 +50,8 @@ def test_it_answers_503_quickly_when_the_broker_is_frozen(client, settings, tmp_
 def test_it_answers_503_json_quickly_when_the_database_is_unreachable() -> None:
     code = (
         "import django, json, time; django.setup();"
-        "from django.test import Client; t = time.monotonic();"
-        "r = Client().get('/healthz');"
+        "from django.test import Client; c = Client(); c.get('/healthz');"  # the first request imports the URLconf
+        "t = time.monotonic(); r = c.get('/healthz');"
         "print(json.dumps({'status': r.status_code, 'type': r['Content-Type'], 'body': r.json(),"
         " 's': time.monotonic() - t}))"
     )
@@ -68,4 +68,4 @@ def test_it_answers_503_json_quickly_when_the_database_is_unreachable() -> None:
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 503 and answer["type"] == "application/json"
     assert answer["body"]["database"]["status"] == "down"
-    assert answer["s"] < 2.5  # two bounded probes: the database connect timeout, then the broker's
+    assert answer["s"] < 2.0
