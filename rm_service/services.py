@@ -2,7 +2,7 @@
 
 Every state change is a conditional ``filter(status=old).update(...)`` whose row count is checked, so the
 database row, not the Celery message, decides whether work happens. Heavy work (torch) is delegated to
-``rm_service.runtime`` and only ever runs inside a worker.
+``rm_service.worker``, imported inside the functions that need it so the web process loads no torch with the app.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -28,11 +28,13 @@ from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Clip, Comparison
 from rm_service.models import FINISHED_STATUSES, JobStatus, ModelVersion, Prediction, ScoringJob, TrainingRun
+from rm_service.presets import ENCODERS, PRESETS
+
+if TYPE_CHECKING:
+    from rm_service.worker import CheckpointInfo
 
 logger = logging.getLogger(__name__)
 
-ENCODERS = ("builtin", "muq")
-PRESETS = ("tiny", "small", "paper")
 PROGRESS_WRITE_INTERVAL_S = 1.0
 
 
@@ -78,7 +80,7 @@ def _file_sha256(paths: list[str]) -> str:
 
 
 def _check_split(path: str, *, dataset_root: str, name: str, required: bool) -> None:
-    from rm_service.data import DataError, load_dataset
+    from rm_service import worker
 
     if not path:
         if required:
@@ -87,10 +89,10 @@ def _check_split(path: str, *, dataset_root: str, name: str, required: bool) -> 
     if not Path(path).is_file():
         raise RmServiceError(f"the {name} split {path} does not exist")
     try:
-        dataset = load_dataset(path, dataset_root=dataset_root, check_files=True)
-    except DataError as exc:
+        rows = worker.labelled_rows(path, dataset_root=dataset_root)
+    except worker.DataError as exc:
         raise RmServiceError(f"the {name} split is unusable: {exc}") from exc
-    if name == "training" and not (len(dataset.pairs) + len(dataset.mos)):
+    if name == "training" and not rows:
         raise RmServiceError(f"the training split {path} is empty: it has no labelled rows")
 
 
@@ -138,7 +140,7 @@ def training_run_create(
         raise RmServiceError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     if preset not in PRESETS:
         raise RmServiceError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if resume_from and not (Path(resume_from) / "model.safetensors").is_file():
+    if resume_from and not _is_checkpoint(resume_from):
         raise RmServiceError(f"checkpoint {resume_from} does not exist (no model.safetensors there)")
     source = TrainingRun.Source.JSONL
     if export_id is not None:
@@ -224,9 +226,15 @@ def training_run_resume(*, run: TrainingRun, enqueue: bool = True) -> TrainingRu
 
 
 def _last_checkpoint(run: TrainingRun) -> Path | None:
-    from rm_service import runtime
+    from rm_service import worker
 
-    return runtime.last_checkpoint(Path(run.output_dir)) if run.output_dir else None
+    return worker.last_checkpoint(run.output_dir)
+
+
+def _is_checkpoint(path: str) -> bool:
+    from rm_service import worker
+
+    return worker.is_checkpoint(path)
 
 
 def training_run_claim(*, run_id: int, worker: str) -> TrainingRun | None:
@@ -252,7 +260,7 @@ class _ProgressWriter:
         self.first = True
 
     def __call__(self, step: int, total: int, loss: float | None, val: dict[str, Any] | None) -> bool:
-        from rm_service.runtime import json_safe
+        from rm_service.worker import json_safe
 
         now = time.monotonic()
         val = json_safe(val)
@@ -291,24 +299,17 @@ def training_run_execute(*, run_id: int, worker: str) -> str:
     if run is None:
         logger.info("training run %s was already claimed or cancelled; nothing to do", run_id)
         return "skipped"
-    from rm_service import runtime
+    from rm_service import worker
 
     progress = _ProgressWriter(run)
-    try:
-        outcome = runtime.train_run(run, on_progress=progress)
-    except Exception as exc:
-        logger.exception("training run %s failed", run_id)
-        _finish_run(
-            run,
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            resumable=_last_checkpoint(run) is not None,
-        )
+    outcome = worker.train_run(run, on_progress=progress)
+    if outcome.status == "failed":
+        _finish_run(run, status=JobStatus.FAILED, error=outcome.error, resumable=outcome.resumable)
         return "failed"
-    if outcome.cancelled or progress.cancelled:
-        _finish_run(run, status=JobStatus.CANCELLED, resumable=_last_checkpoint(run) is not None)
+    if outcome.status == "cancelled" or outcome.checkpoint is None or progress.cancelled:
+        _finish_run(run, status=JobStatus.CANCELLED, resumable=outcome.resumable)
         return "cancelled"
-    version = model_version_register(run=run, checkpoint_path=outcome.checkpoint, metrics=outcome.metrics)
+    version = model_version_register(run=run, checkpoint=outcome.checkpoint, metrics=outcome.metrics)
     _finish_run(run, status=JobStatus.SUCCEEDED, model_version=version)
     return "succeeded"
 
@@ -356,10 +357,7 @@ def stale_work_reap(*, stale_after_s: float, worker: str = "") -> int:
 # --- Model registry ------------------------------------------------------------------------------------
 
 
-def model_version_register(*, run: TrainingRun, checkpoint_path: str, metrics: dict[str, Any]) -> ModelVersion:
-    from rm_service import runtime
-
-    info = runtime.checkpoint_info(checkpoint_path)
+def model_version_register(*, run: TrainingRun, checkpoint: CheckpointInfo, metrics: dict[str, Any]) -> ModelVersion:
     data: dict[str, Any] = (
         {"export_id": run.export_id} if run.export_id else {"jsonl": run.train_jsonl, "dataset_root": run.dataset_root}
     )
@@ -369,10 +367,10 @@ def model_version_register(*, run: TrainingRun, checkpoint_path: str, metrics: d
     return ModelVersion.objects.create(
         name=run.name or f"run {run.pk}",
         campaign=run.campaign,
-        checkpoint_path=checkpoint_path,
-        config=info["config"],
-        encoder=info["encoder"],
-        encoder_id=info["encoder_id"],
+        checkpoint_path=str(checkpoint.path),
+        config=checkpoint.model,
+        encoder=checkpoint.encoder_name,
+        encoder_id=checkpoint.encoder_id,
         training_data=data,
         metrics=metrics,
     )
@@ -380,7 +378,7 @@ def model_version_register(*, run: TrainingRun, checkpoint_path: str, metrics: d
 
 def model_version_activate(*, version: ModelVersion, predict: bool = True) -> ModelVersion:
     """Make ``version`` the one active model and queue its predictions for every active campaign."""
-    if not (Path(version.checkpoint_path) / "model.safetensors").is_file():
+    if not _is_checkpoint(version.checkpoint_path):
         raise RmServiceError(f"checkpoint {version.checkpoint_path} does not exist")
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
@@ -535,9 +533,9 @@ def scoring_job_execute(*, job_id: int, worker: str) -> str:
 
 
 def _score_items(job: ScoringJob) -> Any:
-    from rm_service import runtime
+    from rm_service import worker
 
-    scorer = runtime.scorer_for(job.model_version)
+    scorer = worker.scorer_for(job.model_version)
     inputs = [
         {
             "audio": it["audio"],
@@ -563,21 +561,17 @@ def _run_score(job: ScoringJob) -> dict[str, Any]:
 
 
 def _run_rank(job: ScoringJob) -> dict[str, Any]:
+    from rm_service import worker
+
     scores = _score_items(job)
     w_align, w_music = job.params.get("weights", [0.5, 0.5])
     top_k = int(job.params.get("top_k", 1))
+    ranked = worker.rank_scores(scores, top_k=top_k, weights=(w_align, w_music))
     rows = [
-        {
-            "index": i,
-            "alignment": float(r[0]),
-            "musicality": float(r[1]),
-            "score": (w_align * float(r[0]) + w_music * float(r[1])) / (w_align + w_music),
-        }
-        for i, r in enumerate(scores)
+        {"index": c.index, "alignment": c.alignment, "musicality": c.musicality, "score": c.score}
+        | {"rank": c.rank, "top_k": c.selected}
+        for c in ranked
     ]
-    rows.sort(key=lambda r: -r["score"])
-    for rank, row in enumerate(rows, start=1):
-        row.update(rank=rank, top_k=rank <= top_k)
     return {"model_version": job.model_version_id, "weights": [w_align, w_music], "top_k": top_k, "candidates": rows}
 
 
@@ -616,7 +610,7 @@ def _sigmoid(x: float) -> float:
 
 def predictions_compute(*, version: ModelVersion, campaign: Campaign, job: ScoringJob | None = None) -> int:
     """Score both clips of every comparison of ``campaign`` and upsert one Prediction per comparison."""
-    from rm_service import runtime
+    from rm_service import worker
 
     comparisons = list(
         Comparison.objects.filter(campaign=campaign).select_related("instruction__reference_clip", "clip_a", "clip_b")
@@ -629,7 +623,7 @@ def predictions_compute(*, version: ModelVersion, campaign: Campaign, job: Scori
             inputs.append(
                 {"audio": clip_path(clip), "text": instruction.text, "lyrics": instruction.lyrics, "ref_audio": ref}
             )
-    scores = runtime.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None) if inputs else []
+    scores = worker.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None) if inputs else []
     rows = []
     for i, comparison in enumerate(comparisons):
         a, b = scores[2 * i], scores[2 * i + 1]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rm_service.encoders.builtin import BuiltinEncoder
-from rm_service.model import RewardInputs, RewardModelConfig, pad_tokens
+from rm_service.core.encoders.builtin import BuiltinEncoder
+from rm_service.core.model import RewardInputs, RewardModelConfig, pad_tokens
 
 torch.set_num_threads(2)
 
@@ -71,7 +71,7 @@ def collate(items: list[list[torch.Tensor]]) -> RewardInputs:
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic dataset (train/validation/test JSONL + WAVs), generated once per session."""
-    from rm_service.synthetic import make_synthetic_dataset
+    from rm_service.core.synth import make_synthetic_dataset
 
     root = tmp_path_factory.mktemp("synthetic")
     make_synthetic_dataset(
@@ -93,7 +93,7 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_train_config(**overrides: object):  # type: ignore[no-untyped-def]
-    from rm_service.train import TrainConfig
+    from rm_service.core.train import TrainConfig
 
     values: dict[str, object] = dict(
         model=tiny_config(),

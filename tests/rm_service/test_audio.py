@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rm_service.audio import AudioError, file_sha256, load_audio, to_mono, window_key, windows_for
-from rm_service.synth import MusicSpec, render, write_wav
+from rm_service.core.audio import AudioError, file_sha256, load_audio, to_mono, window_key, windows_for
+from rm_service.core.synth import MusicSpec, render, write_wav
 
 
 def test_it_loads_mono_resampled_and_cropped(tmp_path: Path) -> None:

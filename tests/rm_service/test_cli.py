@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rm_service.cli import main
+from rm_service.core.cli import main
 
 
 @pytest.mark.parametrize("command", ["train", "score", "rank", "evaluate", "pseudo-labels", "synthetic", "info"])

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from rm_service.data import DataError, load_dataset, read_jsonl
+from rm_service.core.data import DataError, load_dataset, read_jsonl
 
 
 def _jsonl(tmp_path: Path, lines: list[str]) -> Path:

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rm_service.encoders import get_encoder
-from rm_service.encoders.builtin import (
+from rm_service.core.encoders import get_encoder
+from rm_service.core.encoders.builtin import (
     AUDIO_DIM,
     FPS,
     N_MELS,
@@ -16,7 +16,7 @@ from rm_service.encoders.builtin import (
     audio_features,
     minilm_model_dir,
 )
-from rm_service.encoders.muq import (
+from rm_service.core.encoders.muq import (
     MuQEncoder,
     MuQUnavailable,
     equal_length_groups,
@@ -26,7 +26,7 @@ from rm_service.encoders.muq import (
     split_chunks,
     trim_by_mask,
 )
-from rm_service.synth import MusicSpec, render
+from rm_service.core.synth import MusicSpec, render
 
 CHROMA = slice(N_MELS, N_MELS + 12)
 TEMPO = slice(N_MELS + 18, N_MELS + 18 + len(TEMPO_BPMS))

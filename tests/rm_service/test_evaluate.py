@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau, pearsonr, spearmanr
 
-from rm_service.data import DataError
-from rm_service.evaluate import evaluate, pair_score
+from rm_service.core.data import DataError
+from rm_service.core.evaluate import evaluate, pair_score
 
 
 class StubScorer:

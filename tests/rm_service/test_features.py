@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rm_service.encoders.cache import CacheKey, EmbeddingCache
-from rm_service.features import Featurizer
-from rm_service.synth import MusicSpec, render, write_wav
+from rm_service.core.encoders.cache import CacheKey, EmbeddingCache
+from rm_service.core.features import Featurizer
+from rm_service.core.synth import MusicSpec, render, write_wav
 
 from .conftest import CountingEncoder
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rm_service.encoders.builtin import AUDIO_DIM, BuiltinEncoder
-from rm_service.model import RewardModel, RewardModelConfig
-from rm_service.score import Scorer
-from rm_service.synth import MusicSpec, render
+from rm_service.core.encoders.builtin import AUDIO_DIM, BuiltinEncoder
+from rm_service.core.model import RewardModel, RewardModelConfig
+from rm_service.core.score import Scorer
+from rm_service.core.synth import MusicSpec, render
 
 
 @pytest.mark.gpu

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rm_service.model import RewardModel, RewardModelConfig, count_parameters
+from rm_service.core.model import RewardModel, RewardModelConfig, count_parameters
 
 from .conftest import collate, random_item, tiny_config
 

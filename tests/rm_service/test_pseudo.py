@@ -1,7 +1,7 @@
 import pytest
 
-from rm_service.data import DataError
-from rm_service.pseudo import make_pseudo_labels
+from rm_service.core.data import DataError
+from rm_service.core.pseudo import make_pseudo_labels
 
 
 def _row(i: int, fa: str, ra: str, fm: str, rm: str) -> tuple[str, dict[str, str]]:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from rm_service.checkpoint import CheckpointError, save_checkpoint
-from rm_service.encoders.builtin import AUDIO_DIM
-from rm_service.model import RewardModel
-from rm_service.score import CMIRewardBenchAdapter, Scorer, load_scorer
-from rm_service.synth import MusicSpec, render, write_wav
+from rm_service.core.checkpoint import CheckpointError, save_checkpoint
+from rm_service.core.encoders.builtin import AUDIO_DIM
+from rm_service.core.model import RewardModel
+from rm_service.core.score import CMIRewardBenchAdapter, Scorer, load_scorer
+from rm_service.core.synth import MusicSpec, render, write_wav
 
 from .conftest import CountingEncoder, tiny_config
 
@@ -48,7 +48,7 @@ def test_it_scores_alignment_and_musicality_independently_of_batching(
 def test_it_never_re_encodes_a_clip_it_has_scored(
     model: RewardModel, hash_encoder: CountingEncoder, clips: list[Path], tmp_path: Path
 ) -> None:
-    from rm_service.encoders.cache import EmbeddingCache
+    from rm_service.core.encoders.cache import EmbeddingCache
 
     items = [{"audio": c, "text": "a piece"} for c in clips]
     Scorer(model, hash_encoder, cache=EmbeddingCache(tmp_path / "cache")).score_batch(items)
@@ -142,7 +142,7 @@ def test_it_refuses_a_checkpoint_trained_on_another_encoder(
 def test_it_names_an_item_without_audio_or_with_a_missing_file(
     model: RewardModel, hash_encoder: CountingEncoder, tmp_path: Path
 ) -> None:
-    from rm_service.audio import AudioError
+    from rm_service.core.audio import AudioError
 
     with pytest.raises(ValueError, match="item 1 has no audio"):
         Scorer(model, hash_encoder).score_batch([{"audio": np.zeros(24000, np.float32)}, {"text": "x"}])

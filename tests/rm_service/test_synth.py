@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rm_service.synth import INSTRUMENTS, MusicSpec, describe, render, write_wav
+from rm_service.core.synth import INSTRUMENTS, MusicSpec, describe, render, write_wav
 
 
 def test_it_renders_mono_and_stereo_float32_with_bounded_peak() -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from rm_service.encoders.builtin import BuiltinEncoder
-from rm_service.evaluate import evaluate
-from rm_service.model import RewardModelConfig
-from rm_service.score import load_scorer
-from rm_service.synthetic import make_synthetic_dataset
-from rm_service.train import TrainConfig, train
+from rm_service.core.encoders.builtin import BuiltinEncoder
+from rm_service.core.evaluate import evaluate
+from rm_service.core.model import RewardModelConfig
+from rm_service.core.score import load_scorer
+from rm_service.core.synth import make_synthetic_dataset
+from rm_service.core.train import TrainConfig, train
 
 
 def test_it_generates_the_same_dataset_for_a_seed(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rm_service.checkpoint import load_checkpoint
-from rm_service.data import DataError
-from rm_service.score import Scorer, load_scorer
-from rm_service.train import (
+from rm_service.core.checkpoint import load_checkpoint
+from rm_service.core.data import DataError
+from rm_service.core.score import Scorer, load_scorer
+from rm_service.core.train import (
     MosCalibration,
     TrainConfig,
     TrainingCancelled,
@@ -194,8 +194,8 @@ def test_it_pretrains_on_pseudo_labels_then_fine_tunes(
 ) -> None:
     import json
 
-    from rm_service.data import read_jsonl
-    from rm_service.pseudo import make_pseudo_labels
+    from rm_service.core.data import read_jsonl
+    from rm_service.core.pseudo import make_pseudo_labels
 
     kept, _ = make_pseudo_labels((str(n), r) for n, r in read_jsonl(tiny_synthetic / "judged.jsonl"))
     pseudo = tmp_path / "pseudo.jsonl"

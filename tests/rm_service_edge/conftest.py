@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from rm_service import runtime
+from rm_service.presets import PRESETS
 
 _RM_ROOT = Path(tempfile.mkdtemp(prefix="rm-edge-"))
 os.environ["RM_ROOT"] = str(_RM_ROOT)
@@ -41,7 +41,7 @@ def _rm_root(settings) -> Path:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def synthetic_data() -> Path:
     """A small labelled dataset (train/validation/test JSONL + audio/) from the core's generator."""
-    from rm_service.synthetic import make_synthetic_dataset
+    from rm_service.core.synth import make_synthetic_dataset
 
     out = _RM_ROOT / "synthetic"
     make_synthetic_dataset(
@@ -60,9 +60,9 @@ def synthetic_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(synthetic_data: Path) -> Path:
     """A tiny model trained once per session with the core's ``train`` (no database involved)."""
-    from rm_service.train import TrainConfig, train
+    from rm_service.core.train import TrainConfig, train
 
-    preset = runtime.PRESETS["tiny"]
+    preset = PRESETS["tiny"]
     config = TrainConfig.from_dict(
         {
             **TrainConfig().to_dict(),

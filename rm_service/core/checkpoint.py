@@ -1,9 +1,11 @@
 """Reward-model checkpoints: ``model.safetensors`` + ``config.json`` + ``metadata.json`` in one directory.
 
-``config.json`` holds everything needed to rebuild and feed the model: the ``RewardModelConfig``, the
-encoder backend name, options and id, and the default long-audio strategy. ``metadata.json`` holds the
-training record (training config, data hashes, metrics, step, library versions). Files are written to a
-temporary directory that is renamed into place, so a reader never sees a half-written checkpoint.
+The file names and the ``config.json`` format belong to ``layout``; this module adds the torch side: saving
+the weights and rebuilding the model. ``config.json`` holds everything needed to rebuild and feed the model
+(the ``RewardModelConfig``, the encoder backend name, options and id, the default long-audio strategy);
+``metadata.json`` holds the training record (training config, data hashes, metrics, step, library versions).
+Files are written to a temporary directory that is renamed into place, so a reader never sees a half-written
+checkpoint.
 """
 
 from __future__ import annotations
@@ -18,16 +20,10 @@ from typing import Any
 
 import torch
 
+from .layout import CONFIG, METADATA, WEIGHTS, CheckpointError, checkpoint_config, read_checkpoint_info, read_metadata
 from .model import RewardModel, RewardModelConfig
 
-FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-METADATA = "metadata.json"
-
-
-class CheckpointError(FileNotFoundError):
-    """A checkpoint directory is missing or incomplete; the message names the missing file."""
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
 @dataclass
@@ -79,12 +75,13 @@ def save_checkpoint(
     try:
         weights = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS))
-        config = {
-            "format": FORMAT_VERSION,
-            "model": model.config.to_dict(),
-            "encoder": {"name": encoder_name, "options": encoder_options, "id": encoder_id},
-            "strategy": strategy,
-        }
+        config = checkpoint_config(
+            model=model.config.to_dict(),
+            encoder_name=encoder_name,
+            encoder_options=encoder_options,
+            encoder_id=encoder_id,
+            strategy=strategy,
+        )
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
         (tmp / METADATA).write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, default=str))
         for name, obj in (extra_files or {}).items():
@@ -117,31 +114,19 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     """
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if path.is_file() and path.name == WEIGHTS:
-        path = path.parent
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    for name in (WEIGHTS, CONFIG):
-        if not (path / name).is_file():
-            raise CheckpointError(f"checkpoint {path} is missing {name}")
+    info = read_checkpoint_info(path)
     try:
-        config = json.loads((path / CONFIG).read_text())
-        model_config = RewardModelConfig.from_dict(config["model"])
-        encoder = config["encoder"]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} has a malformed {CONFIG}: {exc}") from exc
-    model = RewardModel(model_config)
-    model.load_state_dict(load_file(str(path / WEIGHTS)))
+        model = RewardModel(RewardModelConfig.from_dict(info.model))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {info.path} has a malformed {CONFIG}: {exc}") from exc
+    model.load_state_dict(load_file(str(info.path / WEIGHTS)))
     model.to(device).eval()
-    metadata_path = path / METADATA
-    metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
     return Checkpoint(
         model=model,
-        path=path,
-        encoder_name=encoder["name"],
-        encoder_options=dict(encoder.get("options") or {}),
-        encoder_id=encoder["id"],
-        strategy=config.get("strategy", "first120"),
-        metadata=metadata,
+        path=info.path,
+        encoder_name=info.encoder_name,
+        encoder_options=info.encoder_options,
+        encoder_id=info.encoder_id,
+        strategy=info.strategy,
+        metadata=read_metadata(info.path),
     )

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .synth import INSTRUMENTS, MusicSpec, describe, render, write_wav
+from .music import INSTRUMENTS, MusicSpec, describe, render, write_wav
 
 ATTRIBUTES = ("tempo", "mode", "instrument", "register", "drums")
 _SYLLABLES = ("la", "na", "lo", "mi", "sa", "ta", "ri", "do", "ne", "yo")

@@ -296,7 +296,7 @@ def _pseudo(args: argparse.Namespace) -> int:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from .synthetic import make_synthetic_dataset
+    from .synth import make_synthetic_dataset
 
     summary = make_synthetic_dataset(
         args.out,

@@ -11,13 +11,12 @@ import numpy as np
 import torch
 
 from .audio import check_strategy
+from .batch import BatchBuilder, Prompt, ScoreInput
 from .checkpoint import load_checkpoint
 from .encoders import EmbeddingCache, get_encoder
 from .encoders.base import Encoder
 from .features import AudioSource, Featurizer
-from .model import RewardInputs, RewardModel, pad_tokens
-
-ScoreInput = Mapping[str, Any] | Any  # a dict, or any object with audio / text / lyrics / ref_audio attributes
+from .model import RewardModel
 
 
 @dataclass(frozen=True)
@@ -25,25 +24,34 @@ class RankedCandidate:
     index: int  # position in the candidates given to ``rank``
     alignment: float
     musicality: float
-    score: float  # the weighted selection score
+    score: float  # the selection score: the weighted mean of the two heads
     rank: int  # 1 = best
     selected: bool  # within the top-k
 
 
-def _field(item: ScoreInput, name: str) -> Any:
-    if isinstance(item, Mapping):
-        return item.get(name)
-    return getattr(item, name, None)
+def rank_scores(scores: np.ndarray, *, top_k: int, weights: tuple[float, float]) -> list[RankedCandidate]:
+    """Best-of-N selection over (N, 2) scores: sort by the weighted mean of the heads, best first.
 
+    Args:
+        scores: (N, 2) alignment and musicality scores.
+        top_k: how many candidates to mark ``selected``.
+        weights: (alignment, musicality) weights, not both zero; the paper selects by their mean, (0.5, 0.5).
 
-def _as_source(value: Any) -> AudioSource | None:
-    if value is None or (isinstance(value, str) and not value):
-        return None
-    if isinstance(value, torch.Tensor):
-        return value.detach().float().cpu().numpy()
-    if isinstance(value, str | Path | np.ndarray):
-        return value
-    raise TypeError(f"audio must be a path, a numpy array or a torch tensor, got {type(value).__name__}")
+    Returns:
+        Candidates sorted best first (ties keep input order).
+    """
+    if top_k < 1:
+        raise ValueError("top_k must be >= 1")
+    w_align, w_music = (float(w) for w in weights)
+    if w_align + w_music <= 0:
+        raise ValueError("the weights must have a positive sum")
+    rows = [(float(a), float(m)) for a, m in np.asarray(scores).reshape(-1, 2).tolist()]
+    combined = [(w_align * a + w_music * m) / (w_align + w_music) for a, m in rows]
+    order = sorted(range(len(rows)), key=lambda i: (-combined[i], i))
+    return [
+        RankedCandidate(i, rows[i][0], rows[i][1], combined[i], rank, rank <= top_k)
+        for rank, i in enumerate(order, start=1)
+    ]
 
 
 class Scorer:
@@ -77,6 +85,10 @@ class Scorer:
         """Sample rate expected for waveform (array) inputs."""
         return self.featurizer.encoder.sample_rate
 
+    def batch_builder(self, *, strategy: str | None = None, max_dur: float | None = None) -> BatchBuilder:
+        """The builder of this scorer's model inputs (the same one training uses)."""
+        return BatchBuilder(self.featurizer, strategy=strategy or self.strategy, max_dur=max_dur, sr=self.sr)
+
     def score_batch(
         self,
         items: Sequence[ScoreInput],
@@ -101,50 +113,27 @@ class Scorer:
         """
         from tqdm import tqdm
 
-        strategy = strategy or self.strategy
-        check_strategy(strategy)
+        builder = self.batch_builder(strategy=strategy, max_dur=max_dur)
         out = np.zeros((len(items), 2), dtype=np.float32)
         # Items are featurised one batch at a time so memory stays bounded for long lists.
         for first in tqdm(range(0, len(items), batch_size), desc="score", disable=not show_progress, leave=False):
             chunk = list(range(first, min(first + batch_size, len(items))))
-            units = [(i, window) for i in chunk for window in self._eval_windows(items[i], i, strategy, max_dur)]
-            prompts = {i: self._prompt(items[i], max_dur) for i in chunk}
+            units = [(i, window) for i in chunk for window in builder.item_windows(items[i], i)]
+            prompts = {i: builder.item_prompt(items[i]) for i in chunk}
             totals = np.zeros((len(items), 2), dtype=np.float64)
             counts = np.zeros(len(items), dtype=np.int64)
             for start in range(0, len(units), batch_size):
                 part = units[start : start + batch_size]
-                scores = self._forward([prompts[i] for i, _ in part], [w for _, w in part])  # (b, 2)
+                scores = self._forward(builder, [prompts[i] for i, _ in part], [w for _, w in part])  # (b, 2)
                 for (index, _), row in zip(part, scores, strict=True):
                     totals[index] += row
                     counts[index] += 1
             out[chunk] = totals[chunk] / counts[chunk, None]  # mean over windows (mean10)
         return out
 
-    def _eval_windows(self, item: ScoreInput, index: int, strategy: str, max_dur: float | None) -> list[np.ndarray]:
-        audio = _as_source(_field(item, "audio"))
-        if audio is None:
-            raise ValueError(f"item {index} has no audio")
-        return self.featurizer.audio(audio, strategy=strategy, max_dur=max_dur, sr=self.sr)
-
-    def _prompt(self, item: ScoreInput, max_dur: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ref = _as_source(_field(item, "ref_audio"))
-        ref_tokens = (
-            self.featurizer.audio(ref, strategy="first120", max_dur=max_dur, sr=self.sr)[0]
-            if ref is not None
-            else np.zeros((0, self.featurizer.encoder.audio_dim), dtype=np.float32)
-        )
-        text = self.featurizer.text(_field(item, "text") or "")
-        lyrics = self.featurizer.text(_field(item, "lyrics") or "")
-        return text, lyrics, ref_tokens
-
     @torch.inference_mode()
-    def _forward(self, prompts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], audio: list[np.ndarray]) -> np.ndarray:
-        enc = self.featurizer.encoder
-        text, text_mask = pad_tokens([torch.from_numpy(p[0]) for p in prompts], enc.text_dim)
-        lyrics, lyrics_mask = pad_tokens([torch.from_numpy(p[1]) for p in prompts], enc.text_dim)
-        ref, ref_mask = pad_tokens([torch.from_numpy(p[2]) for p in prompts], enc.audio_dim)
-        eval_audio, audio_mask = pad_tokens([torch.from_numpy(a) for a in audio], enc.audio_dim)
-        inputs = RewardInputs(text, text_mask, lyrics, lyrics_mask, ref, ref_mask, eval_audio, audio_mask)
+    def _forward(self, builder: BatchBuilder, prompts: list[Prompt], audio: list[np.ndarray]) -> np.ndarray:
+        inputs = builder.inputs(prompts, audio)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             scores = self.model(inputs.to(self.device))  # (b, 2)
         return scores.float().cpu().numpy()
@@ -160,28 +149,19 @@ class Scorer:
         max_dur: float | None = None,
         strategy: str | None = None,
     ) -> list[RankedCandidate]:
-        """Best-of-N: score every candidate for one instruction and sort by the weighted score.
+        """Best-of-N: score every candidate for one instruction and rank them with ``rank_scores``.
 
         Args:
             instruction: ``text``, optional ``lyrics`` and ``ref_audio``.
             candidates: clips (paths or waveforms at ``self.sr``).
-            top_k: how many candidates to mark ``selected``.
-            weights: (alignment, musicality) weights; the paper selects by their mean, (0.5, 0.5).
+            top_k, weights: as ``rank_scores``.
             batch_size, max_dur, strategy: as ``score_batch``.
-
-        Returns:
-            Candidates sorted best first (ties keep input order).
         """
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
         items = [{**instruction, "audio": c} for c in candidates]
         scores = self.score_batch(items, batch_size=batch_size, max_dur=max_dur, strategy=strategy)
-        combined = scores.astype(np.float64) @ np.asarray(weights, dtype=np.float64)  # (N,)
-        order = sorted(range(len(candidates)), key=lambda i: (-combined[i], i))
-        return [
-            RankedCandidate(i, float(scores[i, 0]), float(scores[i, 1]), float(combined[i]), r + 1, r < top_k)
-            for r, i in enumerate(order)
-        ]
+        return rank_scores(scores, top_k=top_k, weights=weights)
 
 
 def load_scorer(
@@ -229,7 +209,7 @@ def load_scorer(
 
 
 class CMIRewardBenchAdapter:
-    """Drop-in model class for the CMI-RewardBench harness (``--model_class_path rm_service:CMIRewardBenchAdapter``).
+    """The model class for the CMI-RewardBench harness: ``--model_class_path rm_service.core:CMIRewardBenchAdapter``.
 
     Args:
         checkpoint: checkpoint directory (or its ``model.safetensors``).

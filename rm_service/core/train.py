@@ -6,10 +6,10 @@ ratings (tanh regression with a learnable scale/offset that is not part of the s
 stopping on the validation split. Each stage has its own AdamW optimiser with linear warmup and cosine
 decay. Tokens come from the embedding cache, so no clip is encoded twice across steps, runs or resumes.
 
-A run directory holds ``state/step-NNNNNN/`` (resumable trainer states; ``state/LATEST`` names the newest),
-``best/`` (best validation checkpoint) and ``model/`` (the final checkpoint, written last). Batches are a
-pure function of (seed, stage, step) and dropout is reseeded per step, so a resumed run continues exactly
-as the uninterrupted run would have.
+A run directory (see ``layout.RunLayout``) holds resumable trainer states under ``state/``, ``best/`` (the
+best validation checkpoint) and ``model/`` (the final checkpoint, written last). Batches are a pure function
+of (seed, stage, step) and dropout is reseeded per step, so a resumed run continues exactly as the
+uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -30,16 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .audio import file_sha256
+from .batch import BatchBuilder
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, Instruction, MosExample, PairExample, load_dataset, read_jsonl
 from .encoders import EmbeddingCache, get_encoder
 from .encoders.base import Encoder
 from .features import Featurizer
-from .model import RewardInputs, RewardModel, RewardModelConfig, count_parameters, pad_tokens
+from .layout import TRAINER_STATE, RunLayout
+from .model import RewardModel, RewardModelConfig, count_parameters
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "trainer.pt"
 
 
 @dataclass
@@ -154,50 +154,6 @@ def lr_at(step: int, *, total: int, warmup: int, base: float, min_ratio: float) 
 # --------------------------------------------------------------------------------------- batches
 
 
-@dataclass
-class TokenSource:
-    """Fetches (cached) tokens for instructions and clips as tensors."""
-
-    featurizer: Featurizer
-    strategy: str
-    max_dur: float | None
-
-    def audio(self, path: Path) -> Tensor:
-        return torch.from_numpy(self.featurizer.audio(path, strategy=self.strategy, max_dur=self.max_dur)[0])
-
-    def text(self, text: str) -> Tensor:
-        return torch.from_numpy(self.featurizer.text(text))
-
-    def inputs(self, items: list[tuple[Instruction, Path]]) -> RewardInputs:
-        enc = self.featurizer.encoder
-        empty_audio = torch.zeros(0, enc.audio_dim)
-        text, text_mask = pad_tokens([self.text(i.text) for i, _ in items], enc.text_dim)
-        lyrics, lyrics_mask = pad_tokens([self.text(i.lyrics) for i, _ in items], enc.text_dim)
-        ref, ref_mask = pad_tokens(
-            [self.audio(i.ref_audio) if i.ref_audio else empty_audio for i, _ in items], enc.audio_dim
-        )
-        audio, audio_mask = pad_tokens([self.audio(a) for _, a in items], enc.audio_dim)
-        return RewardInputs(text, text_mask, lyrics, lyrics_mask, ref, ref_mask, audio, audio_mask)
-
-    def prepare(self, datasets: list[Dataset], *, show_progress: bool) -> None:
-        """Encode (or find in the cache) every clip and text once, up front."""
-        from tqdm import tqdm
-
-        paths: dict[Path, None] = {}
-        texts: dict[str, None] = {}
-        for ds in datasets:
-            for instr in ds.instructions():
-                texts[instr.text] = texts[instr.lyrics] = None
-                if instr.ref_audio:
-                    paths[instr.ref_audio] = None
-            for p in ds.audio_paths():
-                paths[p] = None
-        for text in tqdm(texts, desc="encode texts", disable=not show_progress, leave=False):
-            self.featurizer.text(text)
-        for path in tqdm(paths, desc="encode audio", disable=not show_progress, leave=False):
-            self.featurizer.audio(path, strategy=self.strategy, max_dur=self.max_dur)
-
-
 def trainable_examples(ds: Dataset) -> list[PairExample | MosExample]:
     """Pairs with at least one non-tie label, and MOS rows."""
     pairs = [p for p in ds.pairs if p.alignment not in (None, 0) or p.musicality not in (None, 0)]
@@ -219,7 +175,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
 def batch_loss(
     model: RewardModel,
     mos_head: MosCalibration,
-    tokens: TokenSource,
+    batches: BatchBuilder,
     examples: list[PairExample | MosExample],
     *,
     smoothing: float,
@@ -232,7 +188,7 @@ def batch_loss(
     items = [(p.instruction, p.audio_a) for p in pairs] + [(p.instruction, p.audio_b) for p in pairs]
     items += [(m.instruction, m.audio) for m in mos]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        scores = model(tokens.inputs(items).to(device)).float()  # (2P + M, 2)
+        scores = model(batches.training_inputs(items).to(device)).float()  # (2P + M, 2)
     n = len(pairs)
     loss = scores.new_zeros(())
     for head, attr in ((0, "alignment"), (1, "musicality")):
@@ -252,7 +208,7 @@ def batch_loss(
 
 @torch.inference_mode()
 def validate(
-    model: RewardModel, tokens: TokenSource, ds: Dataset, *, device: torch.device, batch_size: int = 64
+    model: RewardModel, batches: BatchBuilder, ds: Dataset, *, device: torch.device, batch_size: int = 64
 ) -> dict[str, float]:
     """Pairwise accuracy per head (CMI-RewardBench semantics: a tie label counts 0.5) and BT cross-entropy."""
     model.eval()
@@ -262,7 +218,7 @@ def validate(
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out = model(tokens.inputs(chunk).to(device)).float().cpu()  # (b, 2)
+            out = model(batches.training_inputs(chunk).to(device)).float().cpu()  # (b, 2)
         scores.update(zip(chunk, out, strict=True))
     metrics: dict[str, float] = {}
     for head, attr in ((0, "alignment"), (1, "musicality")):
@@ -306,27 +262,254 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _latest_state(run_dir: Path) -> Path | None:
-    pointer = run_dir / "state" / "LATEST"
-    if not pointer.is_file():
-        return None
-    path = run_dir / "state" / pointer.read_text().strip()
-    return path if (path / STATE_FILE).is_file() else None
-
-
-def _write_pointer(run_dir: Path, name: str) -> None:
-    pointer = run_dir / "state" / "LATEST"
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(name)
-    tmp.replace(pointer)
-
-
 def _run_fingerprint(config: TrainConfig, data_hashes: dict[str, str], encoder_id: str) -> str:
     blob = json.dumps({"config": config.to_dict(), "data": data_hashes, "encoder": encoder_id}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-# ------------------------------------------------------------------------------------------ train
+@dataclass
+class TrainingData:
+    """The datasets of a run: the stages to train in order, the validation split, their file hashes."""
+
+    stages: list[tuple[str, Dataset]]  # ("pseudo" | "human", data), only those with trainable rows
+    val: Dataset | None
+    hashes: dict[str, str]  # "train" / "val" / "pseudo" -> sha256 of the JSONL file
+    every: list[Dataset]  # all loaded datasets, encoded up front
+
+
+def load_training_data(
+    *,
+    train_jsonl: str | Path,
+    dataset_root: str | Path,
+    val_jsonl: str | Path | None,
+    pseudo_jsonl: str | Path | None,
+    pseudo_root: str | Path | None,
+    split: str | None,
+    val_split: str | None,
+) -> TrainingData:
+    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
+    val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
+    if val is not None and len(val) == 0:
+        logger.warning("validation data %s has no rows; training for the full step budget", val_jsonl)
+        val = None
+    pseudo = load_dataset(pseudo_jsonl, dataset_root=pseudo_root or dataset_root) if pseudo_jsonl else None
+    stages = [(name, ds) for name, ds in (("pseudo", pseudo), ("human", human)) if ds and trainable_examples(ds)]
+    if not stages:
+        raise ValueError(f"no trainable rows (non-tie pairs or MOS ratings) in {train_jsonl}")
+    files = {"train": train_jsonl, "val": val_jsonl, "pseudo": pseudo_jsonl}
+    hashes = {k: file_sha256(v) for k, v in files.items() if v}
+    return TrainingData(stages, val, hashes, [d for d in (human, val, pseudo) if d is not None])
+
+
+def _check_strategy(config: TrainConfig) -> None:
+    if config.strategy not in ("first120", "first10"):
+        raise ValueError(
+            f"training uses one window per clip: strategy must be first120 or first10, not {config.strategy}"
+        )
+
+
+def _fitted_to(config: TrainConfig, encoder: Encoder) -> TrainConfig:
+    """``config`` with the encoder's name, options and token dimensions."""
+    return replace(
+        config,
+        encoder=encoder.name,
+        encoder_options=encoder.options(),
+        model=replace(config.model, audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim),
+    )
+
+
+class Run:
+    """The model, MOS head, optimiser and progress of one run, and how they are saved and restored.
+
+    Args:
+        config: the full training config (fitted to the encoder).
+        encoder: the encoder whose tokens the model reads.
+        layout: the run directory.
+        data_hashes: file hashes of the training data (a resume must see the same data).
+        device: torch device.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        encoder: Encoder,
+        layout: RunLayout,
+        *,
+        data_hashes: dict[str, str],
+        device: torch.device,
+    ) -> None:
+        self.config, self.encoder, self.layout, self.device = config, encoder, layout, device
+        self.data_hashes = data_hashes
+        self.fingerprint = _run_fingerprint(config, data_hashes, encoder.id)
+        torch.manual_seed(config.seed)
+        self.model = RewardModel(config.model).to(device)
+        self.mos_head = MosCalibration(*config.mos_range).to(device)
+        self.optimizer = self.new_optimizer()
+        self.state = RunState()
+        self.last_loss = float("nan")
+        logger.info("reward model: %d trainable parameters", count_parameters(self.model))
+
+    def new_optimizer(self) -> torch.optim.Optimizer:
+        params = [*self.model.parameters(), *self.mos_head.parameters()]
+        return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def restore(self, *, resume: bool) -> None:
+        """Continue from the newest trainer state of the run directory, if there is one and ``resume``."""
+        latest = self.layout.latest_state()
+        if latest is None:
+            return
+        if not resume:
+            raise ValueError(f"{self.layout.root} already holds a training run; pass resume=True or use a new out_dir")
+        saved = torch.load(latest / TRAINER_STATE, map_location=self.device, weights_only=True)
+        if saved["fingerprint"] != self.fingerprint:
+            raise ValueError(f"cannot resume {self.layout.root}: its config, data or encoder differ from this call")
+        self.model.load_state_dict(load_checkpoint(latest, device=self.device).model.state_dict())
+        self.mos_head.load_state_dict(saved["mos_head"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = RunState(**saved["run_state"])
+        logger.info("resumed %s at step %d", self.layout.root, self.state.step)
+
+    def metadata(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "train_config": self.config.to_dict(),
+            "data_sha256": self.data_hashes,
+            "encoder_id": self.encoder.id,
+            "step": self.state.step,
+            "best_step": self.state.best_step,
+            "history": self.state.history,
+            "trainable_parameters": count_parameters(self.model),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "torch": torch.__version__,
+            **extra,
+        }
+
+    def save(self, path: Path, *, extra_files: dict[str, Any] | None = None, **metadata: Any) -> Path:
+        """Write the model as a checkpoint directory."""
+        return save_checkpoint(
+            path,
+            model=self.model,
+            encoder_name=self.encoder.name,
+            encoder_options=self.encoder.options(),
+            encoder_id=self.encoder.id,
+            strategy=self.config.strategy,
+            metadata=self.metadata(**metadata),
+            extra_files=extra_files,
+        )
+
+    def save_state(self) -> None:
+        """Write a resumable trainer state, point ``LATEST`` at it and drop the oldest states."""
+        trainer = {
+            "fingerprint": self.fingerprint,
+            "mos_head": self.mos_head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "run_state": asdict(self.state),
+        }
+        path = self.save(self.layout.state(self.state.step), extra_files={TRAINER_STATE: trainer})
+        self.layout.point_latest(path)
+        self.layout.prune_states(keep=self.config.keep_states)
+
+    def finish(self) -> TrainResult:
+        """Reload the best validation checkpoint (if any) and write the final one."""
+        if self.state.best_step >= 0:
+            self.model.load_state_dict(load_checkpoint(self.layout.best, device=self.device).model.state_dict())
+        self.save_state()
+        history = self.state.history
+        metrics = {
+            "best_val": next((h for h in history if h["step"] == self.state.best_step), None),
+            "history": history,
+        }
+        final = self.save(self.layout.final, metrics=metrics)
+        return TrainResult("succeeded", final, self.layout.root, self.state.step, metrics)
+
+
+def _train_stage(
+    run: Run,
+    name: str,
+    data: Dataset,
+    *,
+    batches: BatchBuilder,
+    val: Dataset | None,
+    progress: Callable[[TrainProgress], None] | None,
+    show_progress: bool,
+) -> None:
+    """Run the rest of one stage's steps (from ``run.state.stage_step``), then move the run to the next stage."""
+    from tqdm import tqdm
+
+    config, state = run.config, run.state
+    is_pseudo = name == "pseudo"
+    budget = config.stage1_steps if is_pseudo else config.stage2_max_steps
+    examples = trainable_examples(data)
+    bar = tqdm(total=budget, initial=state.stage_step, desc=f"train {name}", disable=not show_progress)
+    while state.stage_step < budget and not state.stopped_early:
+        lr = _step(run, examples, batches, budget=budget, is_pseudo=is_pseudo)
+        val_metrics = None
+        if (
+            not is_pseudo
+            and val is not None
+            and (state.stage_step % config.eval_every == 0 or state.stage_step == budget)
+        ):
+            val_metrics = _validate_and_keep_best(run, name, batches, val)
+        if state.step % config.checkpoint_every == 0:
+            run.save_state()
+        bar.update(1)
+        bar.set_postfix(loss=f"{run.last_loss:.4f}", **({"val": f"{val_metrics['score']:.3f}"} if val_metrics else {}))
+        if progress is not None:
+            progress(TrainProgress(name, state.step, state.stage_step, budget, run.last_loss, lr, val_metrics))
+    bar.close()
+    if is_pseudo and val is not None:
+        state.history.append(
+            {"step": state.step, "stage": "pseudo-end", **validate(run.model, batches, val, device=run.device)}
+        )
+    state.stage_index += 1
+    state.stage_step = 0
+    state.stopped_early = False
+    run.optimizer = run.new_optimizer()  # each stage starts its own warmup and cosine schedule
+
+
+def _step(
+    run: Run, examples: list[PairExample | MosExample], batches: BatchBuilder, *, budget: int, is_pseudo: bool
+) -> float:
+    """One optimiser step; returns its learning rate."""
+    config, state = run.config, run.state
+    run.model.train()
+    lr = lr_at(
+        state.stage_step, total=budget, warmup=config.warmup_steps, base=config.lr, min_ratio=config.min_lr_ratio
+    )
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    torch.manual_seed(config.seed * 1_000_003 + state.step)  # dropout depends only on the step
+    picked = batch_indices(len(examples), config.batch_size, state.stage_step, config.seed * 31 + state.stage_index)
+    loss = batch_loss(
+        run.model,
+        run.mos_head,
+        batches,
+        [examples[i] for i in picked],
+        smoothing=config.stage1_label_smoothing if is_pseudo else config.stage2_label_smoothing,
+        mos_weight=config.mos_weight,
+        device=run.device,
+    )
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+    run.optimizer.step()
+    state.stage_step += 1
+    state.step += 1
+    run.last_loss = float(loss.detach())
+    return lr
+
+
+def _validate_and_keep_best(run: Run, stage: str, batches: BatchBuilder, val: Dataset) -> dict[str, float]:
+    """Validate, save ``best/`` on improvement, and stop the stage early after ``patience`` validations without."""
+    state = run.state
+    metrics = validate(run.model, batches, val, device=run.device)
+    state.history.append({"step": state.step, "stage": stage, **metrics})
+    if metrics["score"] > state.best_score:
+        state.best_score, state.best_step, state.bad_evals = metrics["score"], state.step, 0
+        run.save(run.layout.best)
+    else:
+        state.bad_evals += 1
+        state.stopped_early = state.bad_evals >= run.config.patience
+    return metrics
 
 
 def train(
@@ -372,198 +555,39 @@ def train(
         DataError: unreadable or invalid JSONL rows, or missing audio files.
         ValueError: empty training data, or ``out_dir`` holds a different run.
     """
-    from tqdm import tqdm
-
     config = config or TrainConfig()
-    if config.strategy not in ("first120", "first10"):
-        raise ValueError(
-            f"training uses one window per clip: strategy must be first120 or first10, not {config.strategy}"
-        )
-    device = torch.device(device)
-    run_dir = Path(out_dir)
-    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
-    val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
-    if val is not None and len(val) == 0:
-        logger.warning("validation data %s has no rows; training for the full step budget", val_jsonl)
-        val = None
-    pseudo = load_dataset(pseudo_jsonl, dataset_root=pseudo_root or dataset_root) if pseudo_jsonl else None
-    stages: list[tuple[str, Dataset]] = [
-        (name, ds) for name, ds in (("pseudo", pseudo), ("human", human)) if ds is not None and trainable_examples(ds)
-    ]
-    if not stages:
-        raise ValueError(f"no trainable rows (non-tie pairs or MOS ratings) in {train_jsonl}")
-    data_hashes = {
-        k: hashlib.sha256(Path(v).read_bytes()).hexdigest()
-        for k, v in (("train", train_jsonl), ("val", val_jsonl), ("pseudo", pseudo_jsonl))
-        if v
-    }
-
+    _check_strategy(config)
+    data = load_training_data(
+        train_jsonl=train_jsonl,
+        dataset_root=dataset_root,
+        val_jsonl=val_jsonl,
+        pseudo_jsonl=pseudo_jsonl,
+        pseudo_root=pseudo_root,
+        split=split,
+        val_split=val_split,
+    )
     encoder = encoder or get_encoder(config.encoder, **config.encoder_options)
-    config = replace(
-        config,
-        encoder=encoder.name,
-        encoder_options=encoder.options(),
-        model=replace(config.model, audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim),
+    config = _fitted_to(config, encoder)
+    batches = BatchBuilder(
+        Featurizer(encoder, EmbeddingCache(cache_dir) if cache_dir else None),
+        strategy=config.strategy,
+        max_dur=config.max_dur,
     )
-    fingerprint = _run_fingerprint(config, data_hashes, encoder.id)
-    tokens = TokenSource(
-        Featurizer(encoder, EmbeddingCache(cache_dir) if cache_dir else None), config.strategy, config.max_dur
-    )
-    tokens.prepare([d for d in (human, val, pseudo) if d is not None], show_progress=show_progress)
-
-    torch.manual_seed(config.seed)
-    model = RewardModel(config.model).to(device)
-    mos_head = MosCalibration(*config.mos_range).to(device)
-    logger.info("reward model: %d trainable parameters", count_parameters(model))
-
-    def new_optimizer() -> torch.optim.Optimizer:
-        params = [*model.parameters(), *mos_head.parameters()]
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
-    optimizer = new_optimizer()
-    state = RunState()
-    latest = _latest_state(run_dir)
-    if latest is not None and not resume:
-        raise ValueError(f"{run_dir} already holds a training run; pass resume=True or use a new out_dir")
-    if latest is not None:
-        saved = torch.load(latest / STATE_FILE, map_location=device, weights_only=True)
-        if saved["fingerprint"] != fingerprint:
-            raise ValueError(f"cannot resume {run_dir}: its config, data or encoder differ from this call")
-        model.load_state_dict(load_checkpoint(latest, device=device).model.state_dict())
-        mos_head.load_state_dict(saved["mos_head"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = RunState(**saved["run_state"])
-        logger.info("resumed %s at step %d", run_dir, state.step)
-
-    def save_state() -> None:
-        name = f"step-{state.step:06d}"
-        extra = {
-            STATE_FILE: {
-                "fingerprint": fingerprint,
-                "mos_head": mos_head.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "run_state": asdict(state),
-            }
-        }
-        save_checkpoint(run_dir / "state" / name, extra_files=extra, **ckpt_args(metadata()))
-        _write_pointer(run_dir, name)
-        for old in sorted((run_dir / "state").glob("step-*"))[: -config.keep_states]:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def ckpt_args(meta: dict[str, Any]) -> dict[str, Any]:
-        return dict(
-            model=model,
-            encoder_name=encoder.name,
-            encoder_options=encoder.options(),
-            encoder_id=encoder.id,
-            strategy=config.strategy,
-            metadata=meta,
-        )
-
-    def metadata() -> dict[str, Any]:
-        return {
-            "train_config": config.to_dict(),
-            "data_sha256": data_hashes,
-            "encoder_id": encoder.id,
-            "step": state.step,
-            "best_step": state.best_step,
-            "history": state.history,
-            "trainable_parameters": count_parameters(model),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "torch": torch.__version__,
-        }
-
-    status = "succeeded"
-    loss_value = float("nan")
+    batches.prepare(data.every, show_progress=show_progress)
+    run = Run(config, encoder, RunLayout(Path(out_dir)), data_hashes=data.hashes, device=torch.device(device))
+    run.restore(resume=resume)
     try:
-        while state.stage_index < len(stages):
-            stage_name, stage_data = stages[state.stage_index]
-            examples = trainable_examples(stage_data)
-            is_pseudo = stage_name == "pseudo"
-            budget = config.stage1_steps if is_pseudo else config.stage2_max_steps
-            smoothing = config.stage1_label_smoothing if is_pseudo else config.stage2_label_smoothing
-            bar = tqdm(total=budget, initial=state.stage_step, desc=f"train {stage_name}", disable=not show_progress)
-            while state.stage_step < budget and not state.stopped_early:
-                model.train()
-                lr = lr_at(
-                    state.stage_step,
-                    total=budget,
-                    warmup=config.warmup_steps,
-                    base=config.lr,
-                    min_ratio=config.min_lr_ratio,
-                )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                torch.manual_seed(config.seed * 1_000_003 + state.step)  # dropout depends only on the step
-                picked = batch_indices(
-                    len(examples), config.batch_size, state.stage_step, config.seed * 31 + state.stage_index
-                )
-                loss = batch_loss(
-                    model,
-                    mos_head,
-                    tokens,
-                    [examples[i] for i in picked],
-                    smoothing=smoothing,
-                    mos_weight=config.mos_weight,
-                    device=device,
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                state.stage_step += 1
-                state.step += 1
-                loss_value = float(loss.detach())
-                val_metrics = None
-                if (
-                    not is_pseudo
-                    and val is not None
-                    and (state.stage_step % config.eval_every == 0 or state.stage_step == budget)
-                ):
-                    val_metrics = validate(model, tokens, val, device=device)
-                    state.history.append({"step": state.step, "stage": stage_name, **val_metrics})
-                    if val_metrics["score"] > state.best_score:
-                        state.best_score, state.best_step, state.bad_evals = val_metrics["score"], state.step, 0
-                        save_checkpoint(run_dir / "best", **ckpt_args(metadata()))
-                    else:
-                        state.bad_evals += 1
-                        state.stopped_early = state.bad_evals >= config.patience
-                if state.step % config.checkpoint_every == 0:
-                    save_state()
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{loss_value:.4f}", **({"val": f"{val_metrics['score']:.3f}"} if val_metrics else {})
-                )
-                if progress is not None:
-                    progress(
-                        TrainProgress(stage_name, state.step, state.stage_step, budget, loss_value, lr, val_metrics)
-                    )
-            bar.close()
-            if is_pseudo and val is not None:
-                state.history.append(
-                    {"step": state.step, "stage": "pseudo-end", **validate(model, tokens, val, device=device)}
-                )
-            state.stage_index += 1
-            state.stage_step = 0
-            state.stopped_early = False
-            optimizer = new_optimizer()  # each stage starts its own warmup and cosine schedule
+        for name, stage_data in data.stages[run.state.stage_index :]:
+            _train_stage(
+                run, name, stage_data, batches=batches, val=data.val, progress=progress, show_progress=show_progress
+            )
     except TrainingCancelled:
-        status = "cancelled"
-        save_state()
-
-    if status == "cancelled":
-        return TrainResult(status, None, run_dir, state.step, {"history": state.history})
-    if state.best_step >= 0:
-        model.load_state_dict(load_checkpoint(run_dir / "best", device=device).model.state_dict())
-    save_state()
-    final_metrics: dict[str, Any] = {
-        "best_val": next((h for h in state.history if h["step"] == state.best_step), None),
-        "history": state.history,
-    }
-    final = save_checkpoint(run_dir / "model", **ckpt_args({**metadata(), "metrics": final_metrics}))
+        run.save_state()
+        return TrainResult("cancelled", None, run.layout.root, run.state.step, {"history": run.state.history})
+    result = run.finish()
     if progress is not None:
-        progress(TrainProgress("done", state.step, 0, 0, loss_value, 0.0, final_metrics["best_val"]))
-    return TrainResult(status, final, run_dir, state.step, final_metrics)
+        progress(TrainProgress("done", result.steps, 0, 0, run.last_loss, 0.0, result.metrics["best_val"]))
+    return result
 
 
 def train_from_export(
