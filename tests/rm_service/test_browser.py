@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from rm_service.models import Prediction
 from tests import factories
-from tests.rm_service_edge.conftest import FAST_CONFIG
+from tests.rm_service.conftest import FAST_CONFIG
 
 
 def _canvas_has_ink(page, selector: str) -> bool:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from rm_service import services, tasks
 from rm_service.models import JobStatus, ModelVersion, Prediction, TrainingRun
 from tests import factories
 from tests.conftest import REPO_ROOT, worker_env
-from tests.rm_service_edge.conftest import FAST_CONFIG
+from tests.rm_service.conftest import FAST_CONFIG
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker_process")]
 
@@ -257,7 +257,7 @@ django.setup()
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 from annotate.catalog.models import Campaign
-from tests.rm_service_edge.test_e2e import _vote
+from tests.rm_service.test_e2e import _vote
 api = APIClient()
 api.credentials(HTTP_AUTHORIZATION="Token {token}")
 score = api.post("/api/v1/score", {{"items": [{{"clip_id": 1}}]}}, format="json")

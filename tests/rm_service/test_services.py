@@ -11,7 +11,7 @@ from django.utils import timezone
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, Prediction, TrainingRun
 from tests import factories
-from tests.rm_service_edge.conftest import FAST_CONFIG, empty_jsonl
+from tests.rm_service.conftest import FAST_CONFIG, empty_jsonl
 
 
 def _create(synthetic_data: Path, **overrides: object) -> TrainingRun:

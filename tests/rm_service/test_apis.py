@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from rm_service.models import ModelVersion, ScoringJob, TrainingRun
 from tests import factories
-from tests.rm_service_edge.conftest import empty_jsonl
+from tests.rm_service.conftest import empty_jsonl
 
 
 def _token_client(user: User) -> APIClient:
