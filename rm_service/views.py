@@ -18,7 +18,7 @@ from annotate.catalog.models import Clip
 from annotate.permissions import staff_required
 from rm_service import selectors, services
 from rm_service.models import ModelVersion
-from rm_service.presets import PRESETS
+from rm_service.presets import ENCODERS, PRESETS
 
 TRAIN_FIELDS = ("train_jsonl", "validation_jsonl", "test_jsonl", "dataset_root", "pseudo_jsonl", "name")
 
@@ -57,7 +57,7 @@ def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "versions": ModelVersion.objects.select_related("campaign")[:100],
             "exports": _exports_for(campaign.pk),
             "presets": list(PRESETS),
-            "encoders": services.ENCODERS,
+            "encoders": ENCODERS,
             "unavailable": selectors.rm_unavailable_reason(),
         },
     )

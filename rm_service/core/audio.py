@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cmi_common import hashing
+
 STRATEGIES = ("first120", "first10", "mean10")
 DEFAULT_STRATEGY = "first120"
 
@@ -65,12 +67,7 @@ def file_sha256(path: str | Path) -> str:
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     cached = _SHA_MEMO.get(key)
     if cached is None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        cached = digest.hexdigest()
-        _SHA_MEMO[key] = cached
+        cached = _SHA_MEMO[key] = hashing.file_sha256(path)
     return cached
 
 

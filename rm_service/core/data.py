@@ -14,10 +14,8 @@ for training (counted in ``Dataset.ties``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,14 +117,6 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             rows.append((lineno, row))
     return rows
-
-
-def file_digest(paths: Iterable[str | Path]) -> str:
-    """sha256 over the bytes of several files (training-data fingerprint for checkpoints)."""
-    digest = hashlib.sha256()
-    for p in paths:
-        digest.update(Path(p).read_bytes())
-    return digest.hexdigest()
 
 
 def _text(row: dict[str, Any], key: str, where: str) -> str:

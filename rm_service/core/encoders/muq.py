@@ -78,11 +78,6 @@ def trim_by_mask(hidden: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     return [hidden[i][mask[i].astype(bool)] for i in range(hidden.shape[0])]
 
 
-def expected_frames(n_samples: int, sr: int = SAMPLE_RATE) -> int:
-    """Approximate MuQ token count for ``n_samples`` (25 tokens per second)."""
-    return int(round(n_samples * FRAME_RATE / sr))
-
-
 # ------------------------------------------------------------------------------------- weights
 
 
