@@ -7,7 +7,7 @@ import torch
 from rm_service.core.checkpoint import CheckpointError, save_checkpoint
 from rm_service.core.encoders.builtin import AUDIO_DIM
 from rm_service.core.model import RewardModel
-from rm_service.core.score import CMIRewardBenchAdapter, Scorer, load_scorer
+from rm_service.core.score import CMIRewardBenchAdapter, Scorer, load_scorer, rank_scores
 from rm_service.core.synth import MusicSpec, render, write_wav
 
 from .conftest import CountingEncoder, tiny_config
@@ -91,6 +91,22 @@ def test_it_ranks_candidates_by_the_weighted_score(
     assert [r.index for r in by_alignment] == list(np.argsort(-scores[:, 0], kind="stable"))
     with pytest.raises(ValueError, match="top_k"):
         scorer.rank(instruction, clips, top_k=0)
+
+
+def test_it_ranks_by_the_weighted_mean_of_the_heads_keeping_input_order_on_ties() -> None:
+    scores = np.array([[1.0, 3.0], [4.0, 0.0], [3.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    ranked = rank_scores(scores, top_k=1, weights=(3.0, 1.0))
+    assert [(r.index, r.rank, r.selected) for r in ranked] == [
+        (1, 1, True),
+        (2, 2, False),
+        (0, 3, False),
+        (3, 4, False),
+    ]
+    assert [r.score for r in ranked] == [3.0, 2.5, 1.5, 0.0]  # (3 a + m) / 4
+    tied = rank_scores(np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 2.0]]), top_k=2, weights=(0.5, 0.5))
+    assert [r.index for r in tied] == [0, 1, 2] and [r.selected for r in tied] == [True, True, False]
+    with pytest.raises(ValueError, match="positive sum"):
+        rank_scores(scores, top_k=1, weights=(0.0, 0.0))
 
 
 def test_it_serves_the_cmi_rewardbench_adapter_contract(

@@ -1,56 +1,40 @@
-"""Services of the reward-model edge, called directly (tasks are thin wrappers around these)."""
+"""Training-run services, called directly (tasks are thin wrappers around these)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from rm_service import selectors, services
-from rm_service.models import JobStatus, ModelVersion, Prediction, TrainingRun
+from rm_service.models import JobStatus, Prediction, TrainingRun
 from tests import factories
 from tests.rm_service.conftest import FAST_CONFIG, empty_jsonl
-
-
-def _create(synthetic_data: Path, **overrides: object) -> TrainingRun:
-    args: dict[str, object] = dict(
-        user=None,
-        train_jsonl=str(synthetic_data / "train.jsonl"),
-        validation_jsonl=str(synthetic_data / "validation.jsonl"),
-        test_jsonl=str(synthetic_data / "test.jsonl"),
-        dataset_root=str(synthetic_data),
-        preset="tiny",
-        config=dict(FAST_CONFIG),
-        enqueue=False,
-    )
-    args.update(overrides)
-    return services.training_run_create(**args)  # type: ignore[arg-type]
+from tests.rm_service.services.conftest import create_run
 
 
 @pytest.mark.django_db
 def test_it_rejects_an_empty_training_split(synthetic_data: Path, tmp_path: Path) -> None:
     with pytest.raises(services.RmServiceError, match="empty"):
-        _create(synthetic_data, train_jsonl=str(empty_jsonl(tmp_path)))
+        create_run(synthetic_data, train_jsonl=str(empty_jsonl(tmp_path)))
     assert not TrainingRun.objects.exists()
 
 
 @pytest.mark.django_db
 def test_it_rejects_an_unknown_encoder(synthetic_data: Path) -> None:
     with pytest.raises(services.RmServiceError, match="unknown encoder 'clap'"):
-        _create(synthetic_data, encoder="clap")
+        create_run(synthetic_data, encoder="clap")
 
 
 @pytest.mark.django_db
 def test_it_rejects_a_missing_checkpoint(synthetic_data: Path, tmp_path: Path) -> None:
     with pytest.raises(services.RmServiceError, match="does not exist"):
-        _create(synthetic_data, resume_from=str(tmp_path / "nope"))
+        create_run(synthetic_data, resume_from=str(tmp_path / "nope"))
 
 
 @pytest.mark.django_db
 def test_it_trains_registers_activates_and_predicts(synthetic_data: Path, bob) -> None:  # type: ignore[no-untyped-def]
-    run = _create(synthetic_data)
+    run = create_run(synthetic_data)
     assert services.training_run_execute(run_id=run.pk, worker="w1") == "succeeded"
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED and run.attempts == 1
@@ -82,7 +66,7 @@ def test_it_trains_registers_activates_and_predicts(synthetic_data: Path, bob) -
 
 @pytest.mark.django_db
 def test_it_does_nothing_for_a_second_delivery(synthetic_data: Path) -> None:
-    run = _create(synthetic_data)
+    run = create_run(synthetic_data)
     assert services.training_run_claim(run_id=run.pk, worker="first") is not None
     assert services.training_run_execute(run_id=run.pk, worker="second") == "skipped"
     run.refresh_from_db()
@@ -91,7 +75,7 @@ def test_it_does_nothing_for_a_second_delivery(synthetic_data: Path) -> None:
 
 @pytest.mark.django_db
 def test_it_cancels_a_running_run_and_resumes_it_from_its_checkpoint(synthetic_data: Path) -> None:
-    run = _create(synthetic_data, config={**FAST_CONFIG, "checkpoint_every": 2})
+    run = create_run(synthetic_data, config={**FAST_CONFIG, "checkpoint_every": 2})
     # The cancel arrives while the run is running (set here before the claim): the first progress report sees it.
     TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     assert services.training_run_execute(run_id=run.pk, worker="w") == "cancelled"
@@ -111,31 +95,6 @@ def test_it_cancels_a_running_run_and_resumes_it_from_its_checkpoint(synthetic_d
 
 
 @pytest.mark.django_db
-def test_it_fails_runs_whose_worker_stopped_beating(synthetic_data: Path) -> None:
-    run = _create(synthetic_data)
-    services.training_run_claim(run_id=run.pk, worker="dead@host")
-    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
-    fresh = _create(synthetic_data)
-    services.training_run_claim(run_id=fresh.pk, worker="alive@host")
-    assert services.stale_work_reap(stale_after_s=120) == 1
-    run.refresh_from_db()
-    fresh.refresh_from_db()
-    assert run.status == JobStatus.FAILED and "dead@host stopped" in run.error and not run.resumable
-    assert fresh.status == JobStatus.RUNNING
-
-
-@pytest.mark.django_db
-def test_it_keeps_one_active_version(tiny_checkpoint: Path) -> None:
-    first = ModelVersion.objects.create(name="one", checkpoint_path=str(tiny_checkpoint))
-    second = ModelVersion.objects.create(name="two", checkpoint_path=str(tiny_checkpoint))
-    services.model_version_activate(version=first, predict=False)
-    services.model_version_activate(version=second, predict=False)
-    assert list(ModelVersion.objects.filter(is_active=True)) == [second]
-    with pytest.raises(services.RmServiceError, match="does not exist"):
-        services.model_version_activate(version=ModelVersion.objects.create(name="x", checkpoint_path="/nope"))
-
-
-@pytest.mark.django_db
 def test_it_fails_the_run_when_the_broker_refuses_it(
     synthetic_data: Path,
     monkeypatch,  # type: ignore[no-untyped-def]
@@ -151,6 +110,6 @@ def test_it_fails_the_run_when_the_broker_refuses_it(
     monkeypatch.setattr(tasks.training_run_execute, "delay", broker_down)
     with pytest.raises(services.RmUnavailable, match="broker refused"):
         with django_capture_on_commit_callbacks(execute=True):
-            _create(synthetic_data, enqueue=True)
+            create_run(synthetic_data, enqueue=True)
     run = TrainingRun.objects.get()
     assert run.status == JobStatus.FAILED and "Connection refused" in run.error
