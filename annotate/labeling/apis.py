@@ -20,8 +20,11 @@ from annotate.labeling.selectors import (
     campaign_get_for_labeling,
 )
 from annotate.labeling.services import (
+    CLIENT_TIME_MAX_S,
     FEEDBACK_MAX_CHARS,
     LabelingError,
+    ListeningExceedsElapsedTime,
+    ListeningNotDelivered,
     ListeningRequirementNotMet,
     assignment_next,
     skip_submit,
@@ -42,6 +45,10 @@ def error_response(exc: LabelingError | AssignmentNotFound | CampaignNotFound) -
     body: dict[str, object] = {"detail": exc.message, "code": exc.code, "field": exc.field}
     if isinstance(exc, ListeningRequirementNotMet):
         body.update(clip=exc.side, listened_s=round(exc.listened_s, 2), required_s=round(exc.required_s, 2))
+    elif isinstance(exc, ListeningNotDelivered):
+        body.update(clip=exc.side, missing=[[round(start, 2), round(end, 2)] for start, end in exc.missing])
+    elif isinstance(exc, ListeningExceedsElapsedTime):
+        body.update(claimed_s=round(exc.claimed_s, 2), elapsed_s=round(exc.elapsed_s, 2))
     return Response(body, status=exc.status)
 
 
@@ -137,8 +144,14 @@ class VoteSubmitApi(APIView):
         musicality_confidence = serializers.IntegerField(min_value=1, max_value=5)
         feedback = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
         listened = _ListenedSerializer(help_text="Play intervals [[start_s, end_s], ...] per displayed side.")
-        time_on_task_s = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
-        started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        time_on_task_s = serializers.FloatField(
+            min_value=0,
+            max_value=CLIENT_TIME_MAX_S,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="The client's own figure, stored for reference; the server measures time on task itself.",
+        )
 
     @extend_schema_serializer(component_name="VoteSubmitOutput")
     class OutputSerializer(serializers.Serializer):
@@ -150,6 +163,7 @@ class VoteSubmitApi(APIView):
         listened_s = inline_serializer(
             "ListenedSeconds", {"A": serializers.FloatField(), "B": serializers.FloatField()}
         )
+        time_on_task_s = serializers.FloatField(help_text="Measured by the server: reservation to vote.")
         created_at = serializers.DateTimeField()
         next_url = serializers.CharField()
 
@@ -160,7 +174,12 @@ class VoteSubmitApi(APIView):
             201: OutputSerializer,
             400: OpenApiResponse(
                 _ERROR,
-                description="Malformed input or listening requirement not met (the body names the field or clip).",
+                description=(
+                    "Malformed input, or the listening claims fail the server's evidence: audio the server never "
+                    "delivered (`listening_not_delivered`, with `clip` and `missing` intervals), more listening "
+                    "than time since the hand-out (`listening_exceeds_elapsed_time`), or the requirement not met "
+                    "(`listening_requirement_not_met`). The body names the field or clip."
+                ),
             ),
             404: _ERROR,
             409: OpenApiResponse(
@@ -192,6 +211,7 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
         "musicality": shown(vote.musicality_choice),
         "musicality_confidence": vote.musicality_confidence,
         "listened_s": {"A": round(first, 2), "B": round(second, 2)},
+        "time_on_task_s": round(vote.time_on_task_s or 0.0, 2),
         "created_at": vote.created_at,
         "next_url": reverse("labeling:campaign-next", args=[vote.comparison.campaign_id]),
     }
