@@ -308,3 +308,53 @@ def test_a_lapsed_page_whose_comparison_filled_up_moves_on_with_a_message(held, 
 def test_a_lapsed_page_with_room_still_opens(held, bob) -> None:
     Assignment.objects.filter(pk=held.pk).update(status=Assignment.Status.EXPIRED)
     assert client_for(bob).get(f"/listen/{held.public_id}/").status_code == 200
+
+
+def test_every_clip_response_of_an_imported_campaign_has_one_content_type_and_codec(bob, tmp_path) -> None:
+    """WAV, FLAC, OGG and MP3 from four "systems", at four rates and levels: the annotator can't tell them apart."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from annotate.catalog.services import campaign_import
+
+    root = tmp_path / "audio"
+    root.mkdir()
+    sources = {"a.wav": (16000, 0.8), "b.flac": (48000, 0.05), "c.ogg": (32000, 0.3), "d.mp3": (22050, 0.5)}
+    for name, (rate, level) in sources.items():
+        t = np.arange(3 * rate) / rate
+        samples = level * np.sin(2 * np.pi * 330 * t) * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))
+        fmt = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}[name.split(".")[1]]
+        with sf.SoundFile(str(root / name), "w", samplerate=rate, channels=1, format=fmt) as handle:
+            handle.artist = "secret-gen-" + name[0]
+            handle.write(samples.astype(np.float32))
+    rows = [
+        {"prompt": "one", "audio-path": "a.wav", "audio2": "b.flac", "model_a": "sa", "model_b": "sb"},
+        {"prompt": "two", "audio-path": "c.ogg", "audio2": "d.mp3", "ref-audio-path": "a.wav"},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    report = campaign_import(manifest_path=manifest, audio_root=root, campaign_name="Mixed", activate=True)
+    client = client_for(bob)
+    seen = set()
+    for comparison in report.campaign.comparisons.all():
+        assignment = make_assignment(comparison, bob, delivered=False)
+        for side in ("A", "B", "R") if comparison.instruction.reference_clip else ("A", "B"):
+            response = client.get(audio_url(assignment, side))
+            data = body(response)
+            assert b"secret-gen" not in data
+            frame = data[626:630]  # the first audio frame, after LAME's Info frame
+            assert frame[0] == 0xFF
+            # (content type, caching, MPEG-1 Layer III, bitrate index, sample-rate index, channel mode)
+            seen.add(
+                (
+                    response["Content-Type"],
+                    response["Cache-Control"],
+                    frame[1] & 0xFE,
+                    frame[2] >> 4,
+                    (frame[2] >> 2) & 3,
+                    frame[3] >> 6,
+                )
+            )
+    assert seen == {("audio/mpeg", "private, max-age=3600", 0xFA, 11, 0, 1)}  # 192 kbit/s, 44.1 kHz, joint stereo
