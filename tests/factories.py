@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 
 from annotate.catalog.audio import probe_audio
 from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
-from annotate.labeling.models import Vote
+from annotate.labeling.models import Assignment, AudioDelivery, Vote
 
 _counter = itertools.count(1)
 
@@ -123,3 +123,35 @@ def make_vote(
         presented_swapped=swapped,
         **defaults,
     )
+
+
+def deliver_audio(
+    assignment: Assignment, *, sides: tuple[str, ...] = ("A", "B"), start_s: float = 0.0, end_s: float | None = None
+) -> list[AudioDelivery]:
+    """Record, through the real services, that the audio view delivered ``[start_s, end_s]`` of each side.
+
+    The evidence a vote needs, for tests that call ``vote_submit`` directly rather than fetching the audio
+    over HTTP. The clip's presentation rendition is made (for real) if it is missing.
+    """
+    from annotate.catalog.services import clip_rendition_ensure
+    from annotate.labeling.selectors import assignment_clip
+    from annotate.labeling.services import audio_delivery_record
+
+    deliveries = []
+    for side in sides:
+        clip = assignment_clip(assignment=assignment, side=side)
+        assert clip is not None
+        rendition, _ = clip_rendition_ensure(clip=clip, campaign=assignment.comparison.campaign)
+        end = rendition.duration_s if end_s is None else end_s
+        first_byte = rendition.audio_offset_bytes + round(start_s * rendition.byte_rate)
+        last_byte = rendition.audio_offset_bytes + round(end * rendition.byte_rate)
+        deliveries.append(
+            audio_delivery_record(
+                assignment=assignment,
+                side=side,
+                rendition=rendition,
+                first_byte=first_byte,
+                length=last_byte - first_byte,
+            )
+        )
+    return deliveries

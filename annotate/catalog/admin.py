@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
 
 
 @admin.register(Campaign)
@@ -40,6 +40,22 @@ class ClipAdmin(admin.ModelAdmin):
     @admin.display(description="sha256")
     def short_sha(self, obj: Clip) -> str:
         return obj.sha256[:12]
+
+
+@admin.register(ClipRendition)
+class ClipRenditionAdmin(admin.ModelAdmin):
+    """Read-only: renditions are made by the import and ``manage.py make_renditions``."""
+
+    list_display = ("clip", "profile", "target_lufs", "loudness_lufs", "true_peak_dbtp", "limited", "size_bytes")
+    list_filter = ("profile", "target_lufs", "limited")
+    search_fields = ("clip__sha256", "sha256")
+    list_select_related = ("clip",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ClipRendition | None = None) -> bool:
+        return False
 
 
 @admin.register(Instruction)

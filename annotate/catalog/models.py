@@ -25,11 +25,26 @@ class Campaign(models.Model):
     license = models.CharField(
         max_length=100, default="CC-BY-NC-SA-4.0", help_text="Licence written into exported data cards."
     )
+    # Annotators hear loudness-matched renditions: louder usually wins a preference test.
+    presentation_loudness_lufs = models.FloatField(
+        default=-18.0, help_text="Integrated loudness (ITU-R BS.1770, LUFS) every clip is presented at."
+    )
+    presentation_true_peak_dbtp = models.FloatField(
+        default=-1.0, help_text="True-peak ceiling (dBTP) of the presented clips; louder peaks are limited."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(presentation_loudness_lufs__gte=-40) & Q(presentation_loudness_lufs__lte=-8),
+                name="campaign_presentation_loudness_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(presentation_true_peak_dbtp__gte=-12) & Q(presentation_true_peak_dbtp__lte=0),
+                name="campaign_presentation_true_peak_range",
+            ),
             models.CheckConstraint(condition=Q(overlap_target__gte=1), name="campaign_overlap_target_positive"),
             models.CheckConstraint(
                 condition=Q(min_listen_seconds__isnull=True) | Q(min_listen_seconds__gte=0),
@@ -82,6 +97,47 @@ class Clip(models.Model):
 
     def __str__(self) -> str:
         return f"clip {self.sha256[:12]}"
+
+
+class ClipRendition(models.Model):
+    """What annotators hear instead of the imported file: one codec profile, loudness-matched, no tags.
+
+    Stored content-addressed under ``MEDIA_ROOT/renditions/``. Exports and the reward model keep using
+    ``Clip.file``, the original.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="renditions")
+    # Codec, container, sample rate, channels and bitrate in one key, e.g. "mp3-cbr192k-44100hz-2ch".
+    profile = models.CharField(max_length=64)
+    target_lufs = models.FloatField()
+    ceiling_dbtp = models.FloatField()
+    file = models.FileField(upload_to="renditions/", max_length=300)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.BigIntegerField()
+    duration_s = models.FloatField()
+    # Constant bitrate: second t of audio starts at byte audio_offset_bytes + t * byte_rate.
+    audio_offset_bytes = models.PositiveIntegerField()
+    byte_rate = models.PositiveIntegerField()
+    loudness_lufs = models.FloatField(help_text="Measured on the encoded rendition.")
+    true_peak_dbtp = models.FloatField(help_text="Measured on the encoded rendition (4x oversampled).")
+    gain_db = models.FloatField()
+    limited = models.BooleanField(help_text="The true-peak limiter engaged.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "profile", "target_lufs", "ceiling_dbtp"], name="rendition_once_per_clip_and_profile"
+            ),
+            models.CheckConstraint(condition=Q(byte_rate__gt=0), name="rendition_byte_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rendition {self.profile} {self.target_lufs:g} LUFS of {self.clip}"
+
+    def seconds_at(self, byte: int) -> float:
+        """Seconds of audio that precede ``byte`` (clamped to the rendition)."""
+        return min(self.duration_s, max(0.0, (byte - self.audio_offset_bytes) / self.byte_rate))
 
 
 class Instruction(models.Model):

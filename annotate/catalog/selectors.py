@@ -7,9 +7,10 @@ gets a campaign: every page and endpoint that takes a campaign id goes through o
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from annotate.catalog.models import Campaign
+from annotate.catalog.audio import PRESENTATION_PROFILE
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.permissions import user_is_staff
 
@@ -49,3 +50,23 @@ def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
     if campaign is None or not getattr(user, "is_authenticated", False):
         raise NotFoundError("No such campaign open for listening.")
     return campaign
+
+
+def clip_rendition_for(*, clip: Clip, campaign: Campaign) -> ClipRendition | None:
+    """The rendition annotators of ``campaign`` hear for ``clip``, if it has been made."""
+    return ClipRendition.objects.filter(
+        clip=clip,
+        profile=PRESENTATION_PROFILE,
+        target_lufs=campaign.presentation_loudness_lufs,
+        ceiling_dbtp=campaign.presentation_true_peak_dbtp,
+    ).first()
+
+
+def campaign_clips(*, campaign: Campaign) -> QuerySet[Clip]:
+    """Every clip an annotator of ``campaign`` can hear: both sides of each comparison and the references."""
+    comparisons = Comparison.objects.filter(campaign=campaign)
+    return Clip.objects.filter(
+        Q(pk__in=comparisons.values("clip_a"))
+        | Q(pk__in=comparisons.values("clip_b"))
+        | Q(pk__in=comparisons.values("instruction__reference_clip"))
+    ).order_by("pk")

@@ -8,16 +8,27 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from annotate.catalog.audio import AudioError, AudioInfo, probe_audio
-from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.catalog.audio import (
+    PRESENTATION_EXTENSION,
+    PRESENTATION_PROFILE,
+    AudioError,
+    AudioInfo,
+    Rendition,
+    RenditionError,
+    probe_audio,
+    render_presentation,
+)
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
+from annotate.catalog.selectors import campaign_clips, clip_rendition_for
 from annotate.errors import ApplicationError
 
 REQUIRED_FIELDS = ("audio-path", "audio2", "prompt")
@@ -69,6 +80,7 @@ class ImportReport:
     by_modality: Counter[str] = field(default_factory=Counter)
     systems: Counter[str] = field(default_factory=Counter)
     total_audio_s: float = 0.0
+    renditions_created: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,14 @@ def campaign_import(
     problems += _check_rows(rows, infos)
     if problems:
         raise ImportValidationError(sorted(problems, key=lambda p: p.line))
-    return _write(rows, infos, campaign_name=campaign_name, activate=activate)
+    written: list[Path] = []
+    try:
+        renditions = _render_all(rows, infos, campaign_name=campaign_name, written=written)
+        return _write(rows, infos, renditions, campaign_name=campaign_name, activate=activate)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _parse_manifest(manifest_path: Path, audio_root: Path) -> tuple[list[_Row], list[ImportProblem]]:
@@ -300,7 +319,126 @@ def _check_rows(rows: list[_Row], infos: dict[Path, AudioInfo]) -> list[ImportPr
     return problems
 
 
-def _write(rows: list[_Row], infos: dict[Path, AudioInfo], *, campaign_name: str, activate: bool) -> ImportReport:
+def _render_all(
+    rows: list[_Row], infos: dict[Path, AudioInfo], *, campaign_name: str, written: list[Path]
+) -> dict[Path, tuple[str, Rendition]]:
+    """Make each missing presentation rendition before the transaction, so it stays short; all or nothing."""
+    campaign = Campaign.objects.filter(name=campaign_name).first() or Campaign(name=campaign_name)
+    target, ceiling = campaign.presentation_loudness_lufs, campaign.presentation_true_peak_dbtp
+    present = set(
+        ClipRendition.objects.filter(
+            clip__sha256__in=[info.sha256 for info in infos.values()],
+            profile=PRESENTATION_PROFILE,
+            target_lufs=target,
+            ceiling_dbtp=ceiling,
+        ).values_list("clip__sha256", flat=True)
+    )
+    renditions: dict[Path, tuple[str, Rendition]] = {}
+    problems: list[ImportProblem] = []
+    for path, info in infos.items():
+        if info.sha256 in present:
+            continue
+        present.add(info.sha256)  # the same audio under two paths is one clip with one rendition
+        try:
+            rendition = render_presentation(path, target_lufs=target, ceiling_dbtp=ceiling)
+        except RenditionError as exc:
+            line = next(row.line for row in rows if path in (row.audio_a, row.audio_b, row.reference))
+            problems.append(ImportProblem(line, f"{path.name!r}: no presentation rendition ({exc})"))
+            continue
+        relative, created = _rendition_file_write(rendition)
+        if created:
+            written.append(Path(settings.MEDIA_ROOT) / relative)
+        renditions[path] = (relative, rendition)
+    if problems:
+        raise ImportValidationError(problems)
+    return renditions
+
+
+def _rendition_file_write(rendition: Rendition) -> tuple[str, bool]:
+    """Store the rendition content-addressed under MEDIA_ROOT; returns (relative path, newly written)."""
+    relative = Path("renditions") / rendition.sha256[:2] / f"{rendition.sha256}{PRESENTATION_EXTENSION}"
+    destination = Path(settings.MEDIA_ROOT) / relative
+    if destination.exists():
+        return str(relative), False
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(rendition.data)
+    os.replace(temp_name, destination)
+    return str(relative), True
+
+
+def _rendition_row_create(
+    clip: Clip, relative: str, rendition: Rendition, *, target_lufs: float, ceiling_dbtp: float
+) -> ClipRendition:
+    return ClipRendition.objects.create(
+        clip=clip,
+        profile=PRESENTATION_PROFILE,
+        target_lufs=target_lufs,
+        ceiling_dbtp=ceiling_dbtp,
+        file=relative,
+        sha256=rendition.sha256,
+        size_bytes=len(rendition.data),
+        duration_s=rendition.duration_s,
+        audio_offset_bytes=rendition.audio_offset_bytes,
+        byte_rate=rendition.byte_rate,
+        loudness_lufs=rendition.loudness_lufs,
+        true_peak_dbtp=rendition.true_peak_dbtp,
+        gain_db=rendition.gain_db,
+        limited=rendition.limited,
+    )
+
+
+def clip_rendition_ensure(*, clip: Clip, campaign: Campaign) -> tuple[ClipRendition, bool]:
+    """The clip's presentation rendition for the campaign's loudness target, made if missing.
+
+    Returns the rendition and whether this call made it. Safe to run twice at once: the file is
+    content-addressed and the row unique, so the loser of a race returns the winner's row.
+
+    Raises:
+        RenditionError: the original is missing, undecodable or silent.
+    """
+    existing = clip_rendition_for(clip=clip, campaign=campaign)
+    if existing is not None:
+        return existing, False
+    root = Path(settings.MEDIA_ROOT).resolve()
+    source = (root / str(clip.file.name or "")).resolve()
+    # A crafted or corrupted path must not turn a file outside MEDIA_ROOT into something annotators hear.
+    if not clip.file.name or not source.is_relative_to(root) or not source.is_file():
+        raise RenditionError(f"the original of {clip} is missing from MEDIA_ROOT")
+    target, ceiling = campaign.presentation_loudness_lufs, campaign.presentation_true_peak_dbtp
+    rendition = render_presentation(source, target_lufs=target, ceiling_dbtp=ceiling)
+    relative, _ = _rendition_file_write(rendition)
+    try:
+        with transaction.atomic():
+            row = _rendition_row_create(clip, relative, rendition, target_lufs=target, ceiling_dbtp=ceiling)
+    except IntegrityError:
+        winner = clip_rendition_for(clip=clip, campaign=campaign)
+        assert winner is not None  # the unique constraint fired, so the row exists
+        return winner, False
+    return row, True
+
+
+def campaign_renditions_make(*, campaign: Campaign) -> Iterator[tuple[int, int, Clip, ClipRendition | str, bool]]:
+    """Ensure every clip of the campaign has its rendition; yields (index, total, clip, rendition or error, made)."""
+    clips = list(campaign_clips(campaign=campaign))
+    for index, clip in enumerate(clips, start=1):
+        try:
+            rendition, made = clip_rendition_ensure(clip=clip, campaign=campaign)
+        except RenditionError as exc:
+            yield index, len(clips), clip, str(exc), False
+            continue
+        yield index, len(clips), clip, rendition, made
+
+
+def _write(
+    rows: list[_Row],
+    infos: dict[Path, AudioInfo],
+    renditions: dict[Path, tuple[str, Rendition]],
+    *,
+    campaign_name: str,
+    activate: bool,
+) -> ImportReport:
     copied: list[Path] = []
     try:
         with transaction.atomic():
@@ -312,6 +450,15 @@ def _write(rows: list[_Row], infos: dict[Path, AudioInfo], *, campaign_name: str
             clips: dict[Path, Clip] = {}
             for path, info in infos.items():
                 clips[path] = _clip_get_or_create(path, info, report, copied)
+            for path, (relative, rendition) in renditions.items():
+                _rendition_row_create(
+                    clips[path],
+                    relative,
+                    rendition,
+                    target_lufs=campaign.presentation_loudness_lufs,
+                    ceiling_dbtp=campaign.presentation_true_peak_dbtp,
+                )
+                report.renditions_created += 1
             for row in rows:
                 _import_row(campaign, row, clips, report)
     except BaseException:

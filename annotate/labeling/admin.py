@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from annotate.labeling.models import AnnotatorProfile, Assignment, Skip, Vote
+from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Skip, Vote
 
 
 @admin.register(AnnotatorProfile)
@@ -29,6 +30,8 @@ class VoteAdmin(admin.ModelAdmin):
         "musicality_choice",
         "musicality_confidence",
         "presented_swapped",
+        "time_on_task_s",
+        "client_time_on_task_s",
         "created_at",
     )
     list_filter = (
@@ -47,3 +50,19 @@ class SkipAdmin(admin.ModelAdmin):
     list_display = ("id", "annotator", "comparison", "reason", "created_at")
     list_filter = ("reason", "comparison__campaign")
     raw_id_fields = ("comparison", "assignment")
+
+
+@admin.register(AudioDelivery)
+class AudioDeliveryAdmin(admin.ModelAdmin):
+    """Read-only listening evidence: what the audio view delivered, per assignment and side."""
+
+    list_display = ("assignment", "side", "start_s", "end_s", "bytes_delivered", "via_accel_redirect", "created_at")
+    list_filter = ("side", "via_accel_redirect")
+    search_fields = ("assignment__public_id",)
+    list_select_related = ("assignment",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AudioDelivery | None = None) -> bool:
+        return False

@@ -15,7 +15,7 @@ from annotate.catalog.selectors import campaign_get_for_annotator
 from annotate.errors import error_response
 from annotate.labeling.models import Skip, Vote
 from annotate.labeling.selectors import annotator_progress, assignment_payload
-from annotate.labeling.services import FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
+from annotate.labeling.services import CLIENT_TIME_MAX_S, FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
 
 _ERROR = error_response()
 
@@ -109,8 +109,14 @@ class VoteSubmitApi(APIView):
         musicality_confidence = serializers.IntegerField(min_value=1, max_value=5)
         feedback = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
         listened = _ListenedSerializer(help_text="Play intervals [[start_s, end_s], ...] per displayed side.")
-        time_on_task_s = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
-        started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        time_on_task_s = serializers.FloatField(
+            min_value=0,
+            max_value=CLIENT_TIME_MAX_S,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="The client's own figure, stored for reference; the server measures time on task itself.",
+        )
 
     @extend_schema_serializer(component_name="VoteSubmitOutput")
     class OutputSerializer(serializers.Serializer):
@@ -122,6 +128,7 @@ class VoteSubmitApi(APIView):
         listened_s = inline_serializer(
             "ListenedSeconds", {"A": serializers.FloatField(), "B": serializers.FloatField()}
         )
+        time_on_task_s = serializers.FloatField(help_text="Measured by the server: reservation to vote.")
         created_at = serializers.DateTimeField()
         next_url = serializers.CharField()
 
@@ -131,8 +138,11 @@ class VoteSubmitApi(APIView):
         responses={
             201: OutputSerializer,
             400: error_response(
-                "Malformed input (`invalid`, naming the field) or `listening_requirement_not_met` "
-                "(details: clip, listened_s, required_s)."
+                "Malformed input (`invalid`, naming the field), or the listening claims fail the server's evidence: "
+                "audio the server never delivered (`listening_not_delivered`; details: clip, missing intervals), "
+                "more listening than time since the hand-out (`listening_exceeds_elapsed_time`; details: "
+                "claimed_s, elapsed_s), or the requirement not met (`listening_requirement_not_met`; details: "
+                "clip, listened_s, required_s)."
             ),
             404: _ERROR,
             409: error_response("`duplicate_vote`, `assignment_closed`, or `comparison_full` (reservation lapsed)."),
@@ -159,6 +169,7 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
         "musicality": shown(vote.musicality_choice),
         "musicality_confidence": vote.musicality_confidence,
         "listened_s": {"A": round(first, 2), "B": round(second, 2)},
+        "time_on_task_s": round(vote.time_on_task_s or 0.0, 2),
         "created_at": vote.created_at,
         "next_url": reverse("labeling:campaign-next", args=[vote.comparison.campaign_id]),
     }

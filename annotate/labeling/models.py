@@ -11,9 +11,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
-from annotate.catalog.models import Comparison
+from annotate.catalog.models import ClipRendition, Comparison
 
 
 def _new_pseudonym() -> str:
@@ -66,6 +66,48 @@ class Assignment(models.Model):
         return f"assignment {self.public_id}"
 
 
+class AudioDelivery(models.Model):
+    """Audio the server delivered for one side of an assignment: the evidence a vote's listening claims must fit.
+
+    One row per audio response. Django streams the bytes itself and advances ``bytes_delivered`` as each chunk
+    is handed to the server, so an aborted download counts only what left; behind nginx
+    (``X-Accel-Redirect``) Django can't see the stream and records the requested range when it answers.
+    Rows of one (assignment, side) are merged into covered seconds when a vote arrives.
+    """
+
+    class Side(models.TextChoices):
+        A = "A", "A (left)"
+        B = "B", "B (right)"
+        R = "R", "Reference"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="deliveries")
+    side = models.CharField(max_length=1, choices=Side.choices)
+    rendition = models.ForeignKey(ClipRendition, on_delete=models.PROTECT, related_name="+")
+    first_byte = models.BigIntegerField()
+    bytes_delivered = models.BigIntegerField(default=0)
+    # Seconds of the rendition covered by [first_byte, first_byte + bytes_delivered).
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+    via_accel_redirect = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["assignment", "side"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_s__gte=0) & Q(end_s__gte=F("start_s")), name="delivery_interval_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(first_byte__gte=0) & Q(bytes_delivered__gte=0), name="delivery_bytes_nonnegative"
+            ),
+            models.CheckConstraint(condition=Q(side__in=["A", "B", "R"]), name="delivery_side_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.side} {self.start_s:.1f}-{self.end_s:.1f} s of {self.assignment}"
+
+
 class Choice(models.TextChoices):
     A = "a", "clip_a"
     B = "b", "clip_b"
@@ -84,8 +126,11 @@ class Vote(models.Model):
     # Merged play intervals, in seconds of each canonical clip (seeks don't count).
     listened_a_s = models.FloatField(default=0)
     listened_b_s = models.FloatField(default=0)
+    # Measured by the server, reservation to vote; analytics, QC flags and exports read this one.
     time_on_task_s = models.FloatField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    # What the page reported, kept for comparison only.
+    client_time_on_task_s = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the reservation was handed out.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

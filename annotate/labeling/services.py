@@ -10,12 +10,19 @@ Public contract (the listening page, the REST API, the benchmark and other apps 
     (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock.
 
 ``vote_submit(*, annotator, assignment_id, alignment, alignment_confidence, musicality, musicality_confidence,
-feedback, listened, time_on_task_s, started_at=None, now=None) -> Vote``
+feedback, listened, time_on_task_s, now=None) -> Vote``
     ``alignment``/``musicality`` are the sides as DISPLAYED ("A" left, "B" right); the vote stores them in
     canonical orientation ("a" = comparison.clip_a) using ``assignment.swapped``. ``listened`` maps the
     displayed side to the play intervals ``[(start_s, end_s), ...]`` the page reported; they are merged
-    into covered seconds (a seek is a gap, so it never counts) and checked against
-    ``campaign.required_listen_seconds(clip.duration_s)``.
+    into covered seconds (a seek is a gap, so it never counts) and must be (1) covered by audio the server
+    delivered for that side of this assignment (``AudioDelivery``), (2) together, A plus B, no longer than the
+    time since the reservation (one clip plays at a time) and (3) at least
+    ``campaign.required_listen_seconds(clip.duration_s)`` per clip. Time on task is the server's
+    (reservation to vote); ``time_on_task_s`` from the client is kept as ``client_time_on_task_s`` only.
+
+``audio_delivery_record(*, assignment, side, rendition, first_byte, length, via_accel_redirect) -> AudioDelivery``
+``audio_delivery_extend(*, delivery, bytes_delivered) -> None``
+    The audio view records what it delivers, and how far a stream got.
 
 ``skip_submit(*, annotator, assignment_id, reason, note="", now=None) -> Skip``
 
@@ -40,9 +47,9 @@ from django.db.models import Count, F, Q, TextField, Value
 from django.db.models.functions import MD5, Cast, Concat
 from django.utils import timezone
 
-from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError
-from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
+from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
 
 logger = logging.getLogger(__name__)
@@ -51,8 +58,13 @@ SIDES = ("A", "B")
 FEEDBACK_MAX_CHARS = 5000
 # Timer granularity (the page samples currentTime every ~250 ms) must never fail an honest listener.
 LISTEN_TOLERANCE_S = 0.25
-# A clip can't have been heard for longer than its reservation has existed (plus request latency).
+# One clip plays at a time: A plus B can't exceed the time since the hand-out (plus request latency).
 LISTEN_WALL_CLOCK_SLACK_S = 1.0
+# Claimed seconds per clip that may fall outside the delivered audio: MP3 frame and decoder-delay
+# granularity (~26 ms per frame) at each seek or range boundary. Bounded per clip, so it can't be multiplied.
+EVIDENCE_TOLERANCE_S = 0.5
+# The client's own time on task is kept only when it is a plausible number of seconds.
+CLIENT_TIME_MAX_S = 1_000_000.0
 COMPARISON_FULL_MESSAGE = (
     "Your reservation for this comparison expired and it has since received all the votes it "
     "needs. Your answer was not recorded; please continue with the next one."
@@ -78,6 +90,26 @@ class ListeningRequirementNotMet(LabelingError):
         self.side = side
         self.listened_s = listened_s
         self.required_s = required_s
+
+
+class ListeningNotDelivered(LabelingError):
+    code = "listening_not_delivered"
+
+    def __init__(self, message: str, *, side: str, missing: list[tuple[float, float]]) -> None:
+        details = {"clip": side, "missing": [[round(start, 2), round(end, 2)] for start, end in missing]}
+        super().__init__(message, field="listened", details=details)
+        self.side = side
+        self.missing = missing
+
+
+class ListeningExceedsElapsedTime(LabelingError):
+    code = "listening_exceeds_elapsed_time"
+
+    def __init__(self, message: str, *, claimed_s: float, elapsed_s: float) -> None:
+        details = {"claimed_s": round(claimed_s, 2), "elapsed_s": round(elapsed_s, 2)}
+        super().__init__(message, field="listened", details=details)
+        self.claimed_s = claimed_s
+        self.elapsed_s = elapsed_s
 
 
 class DuplicateVote(LabelingError):
@@ -213,23 +245,40 @@ def _with_related(pk: int) -> Assignment:
 # --- vote ----------------------------------------------------------------------------------------
 
 
-def merge_intervals(intervals: Iterable[tuple[float, float]], *, duration_s: float) -> float:
-    """Seconds of the clip covered by the union of ``intervals``, clipped to ``[0, duration_s]``."""
-    clipped = sorted((max(0.0, start), min(duration_s, end)) for start, end in intervals)
-    covered = 0.0
-    current_start, current_end = None, None
-    for start, end in clipped:
+def union_intervals(intervals: Iterable[tuple[float, float]], *, duration_s: float) -> list[tuple[float, float]]:
+    """The union of ``intervals`` clipped to ``[0, duration_s]``, as sorted disjoint intervals."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted((max(0.0, start), min(duration_s, end)) for start, end in intervals):
         if end <= start:
             continue
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                covered += current_end - current_start  # type: ignore[operator]
-            current_start, current_end = start, end
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        covered += current_end - current_start  # type: ignore[operator]
-    return covered
+            merged.append((start, end))
+    return merged
+
+
+def merge_intervals(intervals: Iterable[tuple[float, float]], *, duration_s: float) -> float:
+    """Seconds of the clip covered by the union of ``intervals``, clipped to ``[0, duration_s]``."""
+    return sum(end - start for start, end in union_intervals(intervals, duration_s=duration_s))
+
+
+def subtract_intervals(
+    claimed: Sequence[tuple[float, float]], covered: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The parts of ``claimed`` outside ``covered``; both sorted and disjoint."""
+    missing: list[tuple[float, float]] = []
+    for start, end in claimed:
+        cursor = start
+        for c_start, c_end in covered:
+            if c_end <= cursor or c_start >= end:
+                continue
+            if c_start > cursor:
+                missing.append((cursor, c_start))
+            cursor = max(cursor, c_end)
+        if cursor < end:
+            missing.append((cursor, end))
+    return missing
 
 
 def _parse_side(value: object, *, field: str) -> str:
@@ -291,9 +340,10 @@ def _parse_feedback(feedback: object, *, required: bool) -> str:
 def _parse_time_on_task(value: object) -> float | None:
     if value is None:
         return None
-    if not _is_finite_number(value) or value < 0:  # type: ignore[operator]
+    if not _is_finite_number(value) or not 0 <= value <= CLIENT_TIME_MAX_S:  # type: ignore[operator]
         raise VoteInvalid(
-            f"time_on_task_s must be a non-negative number of seconds, got {value!r}.", field="time_on_task_s"
+            f"time_on_task_s must be a number of seconds from 0 to {CLIENT_TIME_MAX_S:.0f}, got {value!r}.",
+            field="time_on_task_s",
         )
     return float(value)  # type: ignore[arg-type]
 
@@ -311,30 +361,52 @@ def _canonical(side: str, *, swapped: bool) -> str:
     return shown_first if side == "A" else shown_second
 
 
+def _delivered(assignment: Assignment) -> dict[str, list[tuple[float, float]]]:
+    """Seconds of each displayed side's rendition that the server delivered to this assignment, merged."""
+    delivered: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
+    rows = AudioDelivery.objects.filter(assignment=assignment, side__in=SIDES, end_s__gt=F("start_s"))
+    for side, start, end in rows.values_list("side", "start_s", "end_s"):
+        delivered[side].append((start, end))
+    return {side: union_intervals(spans, duration_s=math.inf) for side, spans in delivered.items()}
+
+
 def _covered_seconds(
     assignment: Assignment, listened: dict[str, list[tuple[float, float]]], now: datetime
 ) -> dict[str, float]:
-    """Covered seconds per displayed side, after checking the campaign's listening requirement."""
+    """Covered seconds per displayed side, after checking the claims against the server's evidence."""
     campaign = assignment.comparison.campaign
-    open_for_s = (now - assignment.created_at).total_seconds() + LISTEN_WALL_CLOCK_SLACK_S
-    covered: dict[str, float] = {}
-    for side, clip in _displayed_clips(assignment).items():
-        seconds = merge_intervals(listened[side], duration_s=clip.duration_s)
-        if seconds > open_for_s:
-            raise VoteInvalid(
-                f"listened.{side} claims {seconds:.1f} s of listening, but this comparison was "
-                f"handed out only {open_for_s:.1f} s ago.",
-                field="listened",
-            )
-        required = campaign.required_listen_seconds(clip.duration_s)
-        if seconds + LISTEN_TOLERANCE_S < required:
-            raise ListeningRequirementNotMet(
-                f"Clip {side} still needs listening: {seconds:.1f} s heard of the {required:.1f} s required.",
+    clips = _displayed_clips(assignment)
+    claimed = {side: union_intervals(listened[side], duration_s=clips[side].duration_s) for side in SIDES}
+    delivered = _delivered(assignment)
+    for side in SIDES:
+        missing = subtract_intervals(claimed[side], delivered[side])
+        if sum(end - start for start, end in missing) > EVIDENCE_TOLERANCE_S:
+            spans = ", ".join(f"{start:.1f}–{end:.1f} s" for start, end in missing[:5])
+            raise ListeningNotDelivered(
+                f"Clip {side}: the server never delivered the audio you report hearing at {spans}. "
+                f"Play clip {side} on the page (or fetch its audio_url) before voting.",
                 side=side,
-                listened_s=seconds,
+                missing=missing,
+            )
+    covered = {side: sum(end - start for start, end in claimed[side]) for side in SIDES}
+    elapsed_s = (now - assignment.created_at).total_seconds()
+    if covered["A"] + covered["B"] > elapsed_s + LISTEN_WALL_CLOCK_SLACK_S:
+        raise ListeningExceedsElapsedTime(
+            f"You report {covered['A'] + covered['B']:.1f} s of listening (A {covered['A']:.1f} s + "
+            f"B {covered['B']:.1f} s), but this comparison was handed out only {elapsed_s:.1f} s ago, "
+            "and the clips play one at a time.",
+            claimed_s=covered["A"] + covered["B"],
+            elapsed_s=elapsed_s,
+        )
+    for side, clip in clips.items():
+        required = campaign.required_listen_seconds(clip.duration_s)
+        if covered[side] + LISTEN_TOLERANCE_S < required:
+            raise ListeningRequirementNotMet(
+                f"Clip {side} still needs listening: {covered[side]:.1f} s heard of the {required:.1f} s required.",
+                side=side,
+                listened_s=covered[side],
                 required_s=required,
             )
-        covered[side] = seconds
     return covered
 
 
@@ -358,7 +430,6 @@ def vote_submit(
     feedback: str,
     listened: Mapping[str, Sequence[Sequence[float]]],
     time_on_task_s: float | None,
-    started_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Vote:
     now = now or timezone.now()
@@ -367,7 +438,7 @@ def vote_submit(
     musicality = _parse_side(musicality, field="musicality")
     musicality_confidence = _parse_confidence(musicality_confidence, field="musicality_confidence")
     intervals = _parse_listened(listened)
-    time_on_task = _parse_time_on_task(time_on_task_s)
+    client_time_on_task = _parse_time_on_task(time_on_task_s)
     with transaction.atomic():
         assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
         # Lock the reservation: a double submit (two tabs, a retry) queues here and then sees status=voted.
@@ -396,8 +467,9 @@ def vote_submit(
                     presented_swapped=swapped,
                     listened_a_s=covered["B" if swapped else "A"],
                     listened_b_s=covered["A" if swapped else "B"],
-                    time_on_task_s=time_on_task,
-                    started_at=started_at or assignment.created_at,
+                    time_on_task_s=max(0.0, (now - assignment.created_at).total_seconds()),
+                    client_time_on_task_s=client_time_on_task,
+                    started_at=assignment.created_at,
                 )
         except IntegrityError:
             raise DuplicateVote("You have already voted on this comparison; the first vote was kept.") from None
@@ -467,3 +539,40 @@ def skip_submit(
         assignment.closed_at = now
         assignment.save(update_fields=["status", "closed_at"])
     return skip
+
+
+# --- listening evidence --------------------------------------------------------------------------
+
+
+def audio_delivery_record(
+    *,
+    assignment: Assignment,
+    side: str,
+    rendition: ClipRendition,
+    first_byte: int,
+    length: int,
+    via_accel_redirect: bool = False,
+) -> AudioDelivery:
+    """Record an audio response for ``side`` of ``assignment``: ``length`` bytes from ``first_byte``.
+
+    Django's own streams start at ``length=0`` and grow with ``audio_delivery_extend``; behind nginx the
+    whole requested range is counted when Django answers, because Django never sees the bytes go out.
+    """
+    return AudioDelivery.objects.create(
+        assignment=assignment,
+        side=side,
+        rendition=rendition,
+        first_byte=first_byte,
+        bytes_delivered=length,
+        start_s=rendition.seconds_at(first_byte),
+        end_s=rendition.seconds_at(first_byte + length),
+        via_accel_redirect=via_accel_redirect,
+    )
+
+
+def audio_delivery_extend(*, delivery: AudioDelivery, bytes_delivered: int) -> None:
+    """Advance a stream's progress: ``bytes_delivered`` bytes from its first byte have been handed out."""
+    end_s = delivery.rendition.seconds_at(delivery.first_byte + bytes_delivered)
+    AudioDelivery.objects.filter(pk=delivery.pk).update(
+        bytes_delivered=bytes_delivered, end_s=end_s, updated_at=timezone.now()
+    )

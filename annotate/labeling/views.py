@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import wraps
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
@@ -17,11 +20,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, St
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
 
-from annotate.catalog.models import Clip
-from annotate.catalog.selectors import campaign_get_for_annotator
+from annotate.catalog.audio import PRESENTATION_CONTENT_TYPE, AudioError
+from annotate.catalog.models import Campaign, Clip, ClipRendition
+from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for
+from annotate.catalog.services import clip_rendition_ensure
 from annotate.errors import NotFoundError
-from annotate.labeling.models import Assignment, Skip
+from annotate.labeling.models import Assignment, AudioDelivery, Skip
 from annotate.labeling.selectors import (
     AssignmentNotFound,
     annotator_progress,
@@ -31,11 +38,18 @@ from annotate.labeling.selectors import (
     assignment_lapsed_without_room,
     assignment_payload,
 )
-from annotate.labeling.services import COMPARISON_FULL_MESSAGE, CampaignNotActive, assignment_next
+from annotate.labeling.services import (
+    COMPARISON_FULL_MESSAGE,
+    CampaignNotActive,
+    assignment_next,
+    audio_delivery_extend,
+    audio_delivery_record,
+)
 
-CONTENT_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CHUNK = 64 * 1024
+# 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
+_CHUNK = 32 * 1024
+logger = logging.getLogger(__name__)
 
 
 def _annotator(request: HttpRequest) -> User:
@@ -84,10 +98,39 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
     return render(request, "labeling/listen.html", context)
 
 
-@login_required
+def login_or_token_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """``login_required`` that also accepts the REST API's ``Authorization: Token …``.
+
+    Pipelines hear what they judge with the same token they reserve and vote with; a bad token is a 401,
+    and a browser without a session is still sent to log in.
+    """
+    page_view = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated and get_authorization_header(request).startswith(b"Token "):
+            try:
+                authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+            except AuthenticationFailed as exc:
+                response = HttpResponse(str(exc.detail), status=401, content_type="text/plain")
+                response["WWW-Authenticate"] = "Token"
+                return response
+            if authenticated is not None:
+                request.user = authenticated[0]
+        return page_view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@login_or_token_required
 @require_GET
 def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> HttpResponseBase:
-    """Stream one clip of an assignment, by displayed side, with single-range support."""
+    """Stream the presentation rendition of one clip of an assignment, by displayed side, with single ranges.
+
+    Annotators never get the imported file: every clip of a campaign is served in one codec profile,
+    loudness-matched and without tags, under identical headers. What is delivered to the assignment's own
+    annotator is recorded as listening evidence (staff previews are not).
+    """
     try:
         assignment = assignment_get_for_annotator(annotator=request.user, assignment_id=assignment_id, allow_staff=True)
     except AssignmentNotFound:
@@ -97,44 +140,77 @@ def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> Ht
     clip = assignment_clip(assignment=assignment, side=side)
     if clip is None:
         raise Http404("No such clip.")
-    return _serve_clip(request, clip)
+    rendition = _rendition(clip, assignment.comparison.campaign)
+    evidence_for = assignment if assignment.annotator_id == request.user.pk else None
+    return _serve_rendition(request, rendition, assignment=evidence_for, side=side)
 
 
-def _clip_path(clip: Clip) -> Path:
-    """The clip's file, refusing anything that resolves outside MEDIA_ROOT (a crafted or corrupted path)."""
+def _rendition(clip: Clip, campaign: Campaign) -> ClipRendition:
+    rendition = clip_rendition_for(clip=clip, campaign=campaign)
+    if rendition is not None:
+        return rendition
+    # Import and `manage.py make_renditions` make them ahead; this only covers clips they missed.
+    logger.warning("making the missing presentation rendition of %s on request", clip)
+    try:
+        rendition, _ = clip_rendition_ensure(clip=clip, campaign=campaign)
+    except AudioError:
+        logger.exception("no presentation rendition for %s", clip)
+        raise Http404("Audio file missing.") from None
+    return rendition
+
+
+def _media_path(name: str) -> Path:
+    """A stored file, refusing anything that resolves outside MEDIA_ROOT (a crafted or corrupted path)."""
     root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / str(clip.file.name or "")).resolve()
-    if not clip.file.name or not path.is_relative_to(root) or not path.is_file():
+    path = (root / name).resolve()
+    if not name or not path.is_relative_to(root) or not path.is_file():
         raise Http404("Audio file missing.")
     return path
 
 
-def _serve_clip(request: HttpRequest, clip: Clip) -> HttpResponseBase:
-    path = _clip_path(clip)
-    content_type = CONTENT_TYPES.get(clip.format, "application/octet-stream")
-    if settings.AUDIO_ACCEL_REDIRECT_PREFIX:
-        # nginx streams the bytes (Range included) from an `internal` location; see deploy/nginx.conf.
-        relative = path.relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
-        response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = settings.AUDIO_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + quote(relative)
-        return _audio_headers(response)
+def _serve_rendition(
+    request: HttpRequest, rendition: ClipRendition, *, assignment: Assignment | None, side: str
+) -> HttpResponseBase:
+    path = _media_path(str(rendition.file.name or ""))
     size = path.stat().st_size
     header = request.headers.get("Range", "")
-    if not header:
-        full = StreamingHttpResponse(_read(path, 0, size), content_type=content_type)
-        full["Content-Length"] = str(size)
-        return _audio_headers(full)
-    byte_range = parse_range(header, size)
+    byte_range = parse_range(header, size) if header else (0, size - 1)
+    if settings.AUDIO_ACCEL_REDIRECT_PREFIX:
+        # nginx streams the bytes (Range included) from an `internal` location; see deploy/nginx.conf.
+        # Django never sees them go out, so the requested range is what counts as delivered.
+        if assignment is not None and byte_range is not None:
+            start, end = byte_range
+            audio_delivery_record(
+                assignment=assignment,
+                side=side,
+                rendition=rendition,
+                first_byte=start,
+                length=end - start + 1,
+                via_accel_redirect=True,
+            )
+        relative = path.relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
+        response = HttpResponse(content_type=PRESENTATION_CONTENT_TYPE)
+        response["X-Accel-Redirect"] = settings.AUDIO_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + quote(relative)
+        return _audio_headers(response)
     if byte_range is None:
         response = HttpResponse(status=416, content_type="text/plain")
         response.content = b"Requested range not satisfiable."
         response["Content-Range"] = f"bytes */{size}"
         return _audio_headers(response)
     start, end = byte_range
-    partial = StreamingHttpResponse(_read(path, start, end - start + 1), status=206, content_type=content_type)
-    partial["Content-Length"] = str(end - start + 1)
-    partial["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return _audio_headers(partial)
+    delivery = None
+    if assignment is not None:
+        delivery = audio_delivery_record(
+            assignment=assignment, side=side, rendition=rendition, first_byte=start, length=0
+        )
+    stream = _read(path, start, end - start + 1, delivery)
+    if header:
+        response = StreamingHttpResponse(stream, status=206, content_type=PRESENTATION_CONTENT_TYPE)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    else:
+        response = StreamingHttpResponse(stream, content_type=PRESENTATION_CONTENT_TYPE)
+    response["Content-Length"] = str(end - start + 1)
+    return _audio_headers(response)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -155,14 +231,22 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
+def _read(path: Path, start: int, length: int, delivery: AudioDelivery | None) -> Iterator[bytes]:
+    """The bytes of ``path`` from ``start``, recording each chunk as delivered when it is handed out.
+
+    A chunk counts once it is handed to the server to send, so an honest player is never short of credit;
+    a client that stops reading gains at most one chunk plus what the sockets' buffers accepted.
+    """
+    sent = 0
     with path.open("rb") as handle:
         handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(_CHUNK, length))
+        while sent < length:
+            chunk = handle.read(min(_CHUNK, length - sent))
             if not chunk:
                 return
-            length -= len(chunk)
+            sent += len(chunk)
+            if delivery is not None:
+                audio_delivery_extend(delivery=delivery, bytes_delivered=sent)
             yield chunk
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from annotate.catalog.demo import ACCOUNTS, DEMO_CAMPAIGN
-from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from tests.factories import write_tone
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +68,35 @@ def test_it_builds_the_demo_campaign_deterministically(settings, tmp_path: Path)
     call_command("demo", stdout=StringIO())
     assert sorted(Clip.objects.values_list("sha256", flat=True)) == hashes
     assert Comparison.objects.filter(campaign=campaign).count() == 16
+
+
+def test_make_renditions_makes_the_missing_ones_with_progress_and_is_idempotent() -> None:
+    from tests import factories
+
+    campaign = factories.make_campaign(name="Old campaign")
+    factories.make_comparison(campaign, modality="A")  # clip_a, clip_b and a reference: 3 clips
+    out = StringIO()
+    call_command("make_renditions", "Old campaign", stdout=out)
+    text = out.getvalue()
+    assert "[1/3]" in text and "[3/3]" in text and "made (" in text
+    assert "renditions: 3 made, 0 already present, 0 failed" in text
+    assert ClipRendition.objects.filter(target_lufs=-18.0, ceiling_dbtp=-1.0).count() == 3
+    again = StringIO()
+    call_command("make_renditions", stdout=again)  # every campaign
+    assert "renditions: 0 made, 3 already present, 0 failed" in again.getvalue()
+    assert ClipRendition.objects.count() == 3
+    with pytest.raises(CommandError, match="no campaign"):
+        call_command("make_renditions", "No such campaign")
+
+
+def test_make_renditions_fails_loudly_when_an_original_is_missing() -> None:
+    from tests import factories
+
+    campaign = factories.make_campaign(name="Broken")
+    comparison = factories.make_comparison(campaign)
+    Clip.objects.filter(pk=comparison.clip_a_id).update(file="clips/gone.wav")
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 clip"):
+        call_command("make_renditions", str(campaign.pk), stdout=StringIO(), stderr=err)
+    assert "FAILED (the original of" in err.getvalue()
+    assert ClipRendition.objects.filter(clip_id=comparison.clip_b_id).exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import pytest
 import soundfile as sf
 from django.conf import settings
 
-from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.catalog.audio import PRESENTATION_PROFILE
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
 from annotate.catalog.services import ImportValidationError, campaign_import
 from tests.factories import write_tone
 
@@ -102,6 +104,26 @@ def test_it_imports_every_supported_format_with_decoded_facts(audio_root: Path, 
     assert ballad.clip_a.is_vocal is True  # default: vocal when the instruction has lyrics
 
 
+def test_it_makes_one_presentation_rendition_per_clip_at_the_campaign_target(audio_root: Path, tmp_path: Path) -> None:
+    Campaign.objects.create(name="Quiet", presentation_loudness_lufs=-23.0, presentation_true_peak_dbtp=-2.0)
+    report = campaign_import(
+        manifest_path=_write_manifest(tmp_path, _good_rows()), audio_root=audio_root, campaign_name="Quiet"
+    )
+    assert report.renditions_created == 5
+    renditions = list(ClipRendition.objects.select_related("clip"))
+    assert {r.clip.original_name for r in renditions} == {"p1.wav", "p1.flac", "p2.ogg", "p2.mp3", "r1.wav"}
+    for rendition in renditions:
+        assert (rendition.profile, rendition.target_lufs, rendition.ceiling_dbtp) == (PRESENTATION_PROFILE, -23, -2)
+        data = (Path(settings.MEDIA_ROOT) / rendition.file.name).read_bytes()
+        # Content-addressed under MEDIA_ROOT/renditions/, never named after the source.
+        assert rendition.file.name == f"renditions/{rendition.sha256[:2]}/{rendition.sha256}.mp3"
+        assert hashlib.sha256(data).hexdigest() == rendition.sha256 and len(data) == rendition.size_bytes
+        assert abs(rendition.loudness_lufs + 23.0) <= 1.0 and rendition.true_peak_dbtp <= -1.9
+    # The originals stay as imported, for exports and the reward model.
+    wav = Clip.objects.get(original_name="p1.wav")
+    assert (Path(settings.MEDIA_ROOT) / wav.file.name).read_bytes() == (audio_root / "sysA/p1.wav").read_bytes()
+
+
 def test_it_is_idempotent_on_reimport(audio_root: Path, tmp_path: Path) -> None:
     manifest = _write_manifest(tmp_path, _good_rows())
     campaign_import(manifest_path=manifest, audio_root=audio_root, campaign_name="Batch 1")
@@ -112,6 +134,7 @@ def test_it_is_idempotent_on_reimport(audio_root: Path, tmp_path: Path) -> None:
     assert Comparison.objects.count() == 3 and Clip.objects.count() == 5 and Instruction.objects.count() == 3
     assert sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) == files_before
     assert again.campaign.status == Campaign.Status.ACTIVE
+    assert again.renditions_created == 0 and ClipRendition.objects.count() == 5
 
 
 def test_it_treats_a_swapped_pair_as_the_same_comparison(audio_root: Path, tmp_path: Path) -> None:

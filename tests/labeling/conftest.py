@@ -48,10 +48,17 @@ def vote_kwargs(assignment: Assignment, **overrides: Any) -> dict[str, Any]:
     return kwargs
 
 
-def make_assignment(comparison: Comparison, annotator: User, *, swapped: bool = False, **fields: Any) -> Assignment:
-    """A live reservation handed out a minute ago, so honest listening intervals are plausible."""
+def make_assignment(
+    comparison: Comparison, annotator: User, *, swapped: bool = False, delivered: bool = True, **fields: Any
+) -> Assignment:
+    """A live reservation handed out a minute ago, so honest listening intervals are plausible.
+
+    With ``delivered`` (the default) the server has delivered both clips in full, as after an honest page load.
+    """
     fields.setdefault("expires_at", timezone.now() + timedelta(minutes=20))
     assignment = Assignment.objects.create(comparison=comparison, annotator=annotator, swapped=swapped, **fields)
     Assignment.objects.filter(pk=assignment.pk).update(created_at=timezone.now() - timedelta(minutes=1))
     assignment.refresh_from_db()
+    if delivered:
+        factories.deliver_audio(assignment)
     return assignment

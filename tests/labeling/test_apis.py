@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from annotate.catalog.models import Campaign
-from annotate.labeling.models import Assignment, Skip, Vote
+from annotate.labeling.models import Assignment, AudioDelivery, Skip, Vote
 from tests import factories
 
 
@@ -39,16 +44,30 @@ def vote_body(**overrides: object) -> dict:
     return body
 
 
+def fetch_audio(client: Client | APIClient, assignment: dict, side: str) -> bytes:
+    response = client.get(assignment["clips"][side]["audio_url"])
+    assert response.status_code == 200, response
+    return b"".join(response.streaming_content)
+
+
 @pytest.fixture
 def served(small_campaign, bob, client) -> dict:
-    """bob, logged in, holding an assignment handed out a minute ago."""
+    """bob, logged in, holding an assignment handed out a minute ago whose two clips his page has fetched."""
     comparison = factories.make_comparison(small_campaign, systems=("secret-gen-x", "secret-gen-y"))
     login(client, bob)
     body = client.get(next_url(small_campaign)).json()
+    for side in ("A", "B"):
+        fetch_audio(client, body["assignment"], side)
     Assignment.objects.filter(public_id=body["assignment"]["id"]).update(
-        created_at=Assignment.objects.get(public_id=body["assignment"]["id"]).created_at.replace(year=2020)
+        created_at=Assignment.objects.get(public_id=body["assignment"]["id"]).created_at - timedelta(minutes=1)
     )
     return {"body": body, "comparison": comparison, "client": client}
+
+
+def token_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
 
 
 def test_it_returns_the_next_assignment_without_revealing_systems_or_files(served) -> None:
@@ -106,7 +125,85 @@ def test_it_records_a_vote_in_canonical_orientation(served, bob) -> None:
     vote = Vote.objects.get(annotator=bob)
     expected_alignment = "a" if assignment.swapped else "b"
     assert vote.alignment_choice == expected_alignment and vote.presented_swapped == assignment.swapped
-    assert vote.time_on_task_s == 30.5
+    # The server's time on task (reservation a minute ago → now); the page's 30.5 s is kept beside it.
+    assert 60 <= vote.time_on_task_s < 120 and data["time_on_task_s"] == pytest.approx(vote.time_on_task_s, abs=0.01)
+    assert vote.client_time_on_task_s == 30.5
+
+
+def test_it_ignores_a_client_start_time_and_refuses_an_absurd_client_duration(served, bob) -> None:
+    url = served["body"]["assignment"]["vote_url"]
+    absurd = post(served["client"], url, vote_body(time_on_task_s=1e300))
+    assert absurd.status_code == 400 and "time_on_task_s" in absurd.json()
+    response = post(served["client"], url, vote_body(started_at="2099-01-01T00:00:00Z"))
+    assert response.status_code == 201
+    vote = Vote.objects.get(annotator=bob)
+    assert vote.started_at == Assignment.objects.get(public_id=served["body"]["assignment"]["id"]).created_at
+
+
+# --- token clients: the same rules as the page -------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_campaign(db: None) -> Campaign:
+    """1.5 s clips, 1 s of listening each: an honest client can wait for real."""
+    campaign = factories.make_campaign(name="Tiny", overlap_target=2, min_listen_seconds=1.0, min_listen_fraction=None)
+    factories.make_comparison(campaign, seconds=1.5)
+    return campaign
+
+
+def test_a_token_client_can_fetch_its_own_assignments_audio_but_not_bobs(tiny_campaign, bob, charlie) -> None:
+    api = token_client(bob)
+    assignment = api.get(next_url(tiny_campaign)).json()["assignment"]
+    data = fetch_audio(api, assignment, "A")
+    assert data[:2] == b"\xff\xfb"  # the MP3 rendition, not a 302 to the login page
+    assert token_client(charlie).get(assignment["clips"]["A"]["audio_url"]).status_code == 404
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert bad.get(assignment["clips"]["A"]["audio_url"]).status_code == 401
+    assert APIClient().get(assignment["clips"]["A"]["audio_url"]).status_code == 302
+
+
+def test_a_token_client_that_never_fetches_audio_is_refused(tiny_campaign, bob) -> None:
+    api = token_client(bob)
+    assignment = api.get(next_url(tiny_campaign)).json()["assignment"]
+    time.sleep(3.2)  # waiting is not enough
+    response = api.post(assignment["vote_url"], vote_body(listened={"A": [[0, 1.5]], "B": [[0, 1.5]]}), format="json")
+    assert response.status_code == 400
+    data = response.json()
+    assert data["code"] == "listening_not_delivered" and data["clip"] == "A" and data["field"] == "listened"
+    assert data["missing"] == [[0.0, 1.5]] and "Clip A" in data["detail"]
+    assert Vote.objects.count() == 0
+
+
+def test_a_token_client_claiming_both_clips_at_once_is_refused(tiny_campaign, bob) -> None:
+    api = token_client(bob)
+    assignment = api.get(next_url(tiny_campaign)).json()["assignment"]
+    fetch_audio(api, assignment, "A")
+    fetch_audio(api, assignment, "B")
+    claims = {"A": [[0, 1.5]], "B": [[0, 1.5]]}
+    # 3 s of claims right after the hand-out: only possible if A and B played at the same time.
+    response = api.post(assignment["vote_url"], vote_body(listened=claims), format="json")
+    assert response.status_code == 400
+    data = response.json()
+    assert data["code"] == "listening_exceeds_elapsed_time" and data["claimed_s"] == 3.0
+    assert data["elapsed_s"] < 2.0 and "one at a time" in data["detail"]
+    assert Vote.objects.count() == 0
+
+
+def test_an_honest_token_client_that_fetches_both_clips_and_waits_is_accepted(tiny_campaign, bob) -> None:
+    api = token_client(bob)
+    started = time.monotonic()
+    assignment = api.get(next_url(tiny_campaign)).json()["assignment"]
+    fetch_audio(api, assignment, "A")
+    fetch_audio(api, assignment, "B")
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - started)))  # as long as playing A then B takes, less the slack
+    claims = {"A": [[0, 1.5]], "B": [[0, 1.5]]}
+    response = api.post(assignment["vote_url"], vote_body(listened=claims, time_on_task_s=1e5), format="json")
+    assert response.status_code == 201, response.json()
+    vote = Vote.objects.get(annotator=bob)
+    assert (vote.listened_a_s, vote.listened_b_s) == (pytest.approx(1.5), pytest.approx(1.5))
+    assert 2.0 <= vote.time_on_task_s < 30 and vote.client_time_on_task_s == 1e5
+    assert AudioDelivery.objects.filter(assignment=vote.assignment, via_accel_redirect=False).count() == 2
 
 
 def test_it_answers_409_to_a_double_submit(served) -> None:

@@ -15,6 +15,8 @@ from annotate.labeling.services import (
     AssignmentClosed,
     ComparisonFull,
     DuplicateVote,
+    ListeningExceedsElapsedTime,
+    ListeningNotDelivered,
     ListeningRequirementNotMet,
     VoteInvalid,
     merge_intervals,
@@ -53,11 +55,14 @@ def test_it_stores_choices_in_canonical_orientation_when_swapped(small_campaign,
 
 
 def test_it_records_confidences_feedback_and_timing(assignment, bob) -> None:
-    vote = vote_submit(**vote_kwargs(assignment, feedback="  B clips at 0:01.  ", time_on_task_s=12.5))
+    now = assignment.created_at + timedelta(seconds=75)
+    vote = vote_submit(**vote_kwargs(assignment, feedback="  B clips at 0:01.  ", time_on_task_s=12.5), now=now)
     vote.refresh_from_db()
     assert (vote.alignment_confidence, vote.musicality_confidence) == (4, 2)
     assert vote.feedback == "B clips at 0:01."
-    assert vote.time_on_task_s == 12.5
+    # Time on task is the server's (reservation to vote); the page's figure is only kept beside it.
+    assert vote.time_on_task_s == pytest.approx(75.0)
+    assert vote.client_time_on_task_s == 12.5
     assert vote.started_at == assignment.created_at
     assert AnnotatorProfile.objects.filter(user=bob).exists()
 
@@ -90,13 +95,68 @@ def test_it_does_not_count_seeks_as_listening(assignment) -> None:
 
 
 def test_it_rejects_more_listening_than_time_since_the_handout(small_campaign, bob) -> None:
-    comparison = factories.make_comparison(small_campaign, seconds=8.0)
-    assignment = Assignment.objects.create(
-        comparison=comparison, annotator=bob, swapped=False, expires_at=timezone.now() + timedelta(minutes=20)
+    assignment = make_assignment(factories.make_comparison(small_campaign, seconds=8.0), bob)
+    with pytest.raises(ListeningExceedsElapsedTime) as info:
+        vote_submit(
+            **vote_kwargs(assignment, listened={"A": [(0, 8.0)], "B": [(0, 8.0)]}),
+            now=assignment.created_at + timedelta(seconds=10),
+        )
+    assert info.value.field == "listened" and info.value.claimed_s == pytest.approx(16.0)
+    assert Vote.objects.count() == 0
+
+
+def test_it_refuses_a_and_b_heard_at_the_same_time(small_campaign, bob) -> None:
+    # 6.4 s of claims 5 s after the hand-out: each clip alone would fit, together they can't (one plays at a time).
+    assignment = make_assignment(factories.make_comparison(small_campaign, seconds=4.0), bob)
+    claims = {"A": [(0, 3.2)], "B": [(0, 3.2)]}
+    with pytest.raises(ListeningExceedsElapsedTime) as info:
+        vote_submit(**vote_kwargs(assignment, listened=claims), now=assignment.created_at + timedelta(seconds=5))
+    assert "A 3.2 s + B 3.2 s" in info.value.message and "5.0 s ago" in info.value.message
+    # Within the 1 s of slack: 5.9 s claimed at 5 s.
+    vote = vote_submit(
+        **vote_kwargs(assignment, listened={"A": [(0, 3.0)], "B": [(0, 2.9)]}),
+        now=assignment.created_at + timedelta(seconds=5),
     )
+    assert vote.listened_a_s == pytest.approx(3.0) and vote.listened_b_s == pytest.approx(2.9)
+
+
+def test_it_refuses_listening_to_audio_the_server_never_delivered(small_campaign, bob) -> None:
+    assignment = make_assignment(factories.make_comparison(small_campaign, modality="A"), bob, delivered=False)
+    factories.deliver_audio(assignment, sides=("A", "R"))  # B was never fetched; a reference fetch is no B
+    with pytest.raises(ListeningNotDelivered) as info:
+        vote_submit(**vote_kwargs(assignment))
+    assert info.value.side == "B" and info.value.missing == [(0.0, pytest.approx(2.0))]
+    assert "Clip B" in info.value.message and "0.0–2.0 s" in info.value.message
+    assert Vote.objects.count() == 0
+
+
+def test_it_refuses_claims_beyond_the_delivered_part(small_campaign, bob) -> None:
+    assignment = make_assignment(factories.make_comparison(small_campaign, seconds=6.0), bob, delivered=False)
+    factories.deliver_audio(assignment, end_s=2.0)  # an aborted download: the first 2 s of each clip
+    factories.deliver_audio(assignment, sides=("B",), start_s=4.0)  # and a range request for B's end
+    with pytest.raises(ListeningNotDelivered) as info:
+        vote_submit(**vote_kwargs(assignment, listened={"A": [(0, 1.5)], "B": [(0, 6.0)]}))
+    assert info.value.side == "B" and info.value.missing == [(pytest.approx(2.0), pytest.approx(4.0))]
+    # Up to 0.5 s outside the delivered audio is frame granularity, not cheating.
+    vote = vote_submit(**vote_kwargs(assignment, listened={"A": [(0, 2.4)], "B": [(0, 2.0), (4.0, 6.0)]}))
+    assert vote.listened_a_s == pytest.approx(2.4)
+
+
+def test_it_does_not_count_audio_delivered_to_someone_elses_assignment(small_campaign, bob, charlie) -> None:
+    comparison = factories.make_comparison(small_campaign)
+    make_assignment(comparison, charlie)  # charlie's page fetched both clips
+    assignment = make_assignment(comparison, bob, delivered=False)
+    with pytest.raises(ListeningNotDelivered) as info:
+        vote_submit(**vote_kwargs(assignment))
+    assert info.value.side == "A"
+
+
+def test_it_refuses_an_absurd_client_time_and_ignores_a_client_start(assignment) -> None:
     with pytest.raises(VoteInvalid) as info:
-        vote_submit(**vote_kwargs(assignment, listened={"A": [(0, 8.0)], "B": [(0, 8.0)]}))
-    assert info.value.field == "listened"
+        vote_submit(**vote_kwargs(assignment, time_on_task_s=1e300))
+    assert info.value.field == "time_on_task_s"
+    with pytest.raises(TypeError):
+        vote_submit(**vote_kwargs(assignment), started_at=timezone.now().replace(year=2099))  # type: ignore[call-arg]
 
 
 def test_it_uses_the_campaign_requirement_whichever_is_less(bob) -> None:

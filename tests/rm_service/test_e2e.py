@@ -57,6 +57,7 @@ def _vote(user: User, campaign: Campaign, *, alignment: str = "A") -> Vote:
     assignment = labeling.assignment_next(annotator=user, campaign=campaign)
     assert assignment is not None
     duration = max(assignment.comparison.clip_a.duration_s, assignment.comparison.clip_b.duration_s)
+    factories.deliver_audio(assignment)  # the evidence the audio view records when a page plays both clips
     return labeling.vote_submit(
         annotator=user,
         assignment_id=assignment.public_id,

@@ -45,6 +45,7 @@ def format_report(report: ImportReport) -> str:
             f"  comparisons imported: {report.comparisons_created} (already present: {report.comparisons_existing})",
             f"  by modality:          {modality}",
             f"  clips:                {report.clips_created} new, {report.clips_existing} already stored",
+            f"  renditions made:      {report.renditions_created} (loudness-matched MP3 that annotators hear)",
             f"  systems:              {systems}",
             f"  audio in new pairs:   {minutes} min {seconds} s",
         ]
