@@ -133,7 +133,7 @@ def test_it_records_a_vote_in_canonical_orientation(served, bob) -> None:
 def test_it_ignores_a_client_start_time_and_refuses_an_absurd_client_duration(served, bob) -> None:
     url = served["body"]["assignment"]["vote_url"]
     absurd = post(served["client"], url, vote_body(time_on_task_s=1e300))
-    assert absurd.status_code == 400 and "time_on_task_s" in absurd.json()
+    assert absurd.status_code == 400 and absurd.json()["error"]["field"] == "time_on_task_s"
     response = post(served["client"], url, vote_body(started_at="2099-01-01T00:00:00Z"))
     assert response.status_code == 201
     vote = Vote.objects.get(annotator=bob)
@@ -169,9 +169,9 @@ def test_a_token_client_that_never_fetches_audio_is_refused(tiny_campaign, bob) 
     time.sleep(3.2)  # waiting is not enough
     response = api.post(assignment["vote_url"], vote_body(listened={"A": [[0, 1.5]], "B": [[0, 1.5]]}), format="json")
     assert response.status_code == 400
-    data = response.json()
-    assert data["code"] == "listening_not_delivered" and data["clip"] == "A" and data["field"] == "listened"
-    assert data["missing"] == [[0.0, 1.5]] and "Clip A" in data["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "listening_not_delivered" and error["field"] == "listened"
+    assert error["details"] == {"clip": "A", "missing": [[0.0, 1.5]]} and "Clip A" in error["message"]
     assert Vote.objects.count() == 0
 
 
@@ -184,9 +184,9 @@ def test_a_token_client_claiming_both_clips_at_once_is_refused(tiny_campaign, bo
     # 3 s of claims right after the hand-out: only possible if A and B played at the same time.
     response = api.post(assignment["vote_url"], vote_body(listened=claims), format="json")
     assert response.status_code == 400
-    data = response.json()
-    assert data["code"] == "listening_exceeds_elapsed_time" and data["claimed_s"] == 3.0
-    assert data["elapsed_s"] < 2.0 and "one at a time" in data["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "listening_exceeds_elapsed_time" and error["details"]["claimed_s"] == 3.0
+    assert error["details"]["elapsed_s"] < 2.0 and "one at a time" in error["message"]
     assert Vote.objects.count() == 0
 
 
