@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotate.catalog",
     "annotate.labeling",
+    "annotate.onboarding",
     "annotate.agreement",
     "annotate.exports",
     "rm_service",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotate.labeling.urls")),
+    path("", include("annotate.onboarding.urls")),
     path("", include("annotate.agreement.urls")),
     path("", include("annotate.exports.urls")),
     path("", include("rm_service.urls")),

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Vote
+from annotate.onboarding.selectors import counted_votes
 from rm_service.models import ModelVersion, Prediction, ScoringJob, TrainingRun
 
 QUESTIONS = ("alignment", "musicality")
@@ -151,7 +152,7 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
             model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False
         )
     }
-    rows = Vote.objects.filter(comparison_id__in=predictions).values(
+    rows = counted_votes(Vote.objects.filter(comparison_id__in=predictions)).values(
         "comparison_id",
         "alignment_choice",
         "musicality_choice",

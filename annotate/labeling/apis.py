@@ -23,6 +23,7 @@ from annotate.labeling.services import (
     FEEDBACK_MAX_CHARS,
     LabelingError,
     ListeningRequirementNotMet,
+    OnboardingIncomplete,
     assignment_next,
     skip_submit,
     vote_submit,
@@ -42,6 +43,8 @@ def error_response(exc: LabelingError | AssignmentNotFound | CampaignNotFound) -
     body: dict[str, object] = {"detail": exc.message, "code": exc.code, "field": exc.field}
     if isinstance(exc, ListeningRequirementNotMet):
         body.update(clip=exc.side, listened_s=round(exc.listened_s, 2), required_s=round(exc.required_s, 2))
+    if isinstance(exc, OnboardingIncomplete):
+        body.update(step=exc.step, url=exc.url)
     return Response(body, status=exc.status)
 
 
@@ -101,7 +104,19 @@ class AssignmentNextApi(APIView):
         assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
         progress = ProgressSerializer()
 
-    @extend_schema(operation_id="assignment_next", responses={200: OutputSerializer, 404: _ERROR, 409: _ERROR})
+    @extend_schema(
+        operation_id="assignment_next",
+        responses={
+            200: OutputSerializer,
+            403: OpenApiResponse(
+                _ERROR,
+                description="code onboarding_required (the body's step and url name the missing onboarding step) "
+                "or withdrawn.",
+            ),
+            404: _ERROR,
+            409: _ERROR,
+        },
+    )
     def get(self, request: Request, campaign_id: int) -> Response:
         try:
             campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)

@@ -43,6 +43,7 @@ from django.utils import timezone
 from annotate.catalog.models import Campaign, Clip, Comparison
 from annotate.labeling.models import AnnotatorProfile, Assignment, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
+from annotate.onboarding.selectors import onboarding_status
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,23 @@ class AssignmentClosed(LabelingError):
 class CampaignNotActive(LabelingError):
     status = 409
     code = "campaign_not_active"
+
+
+class OnboardingIncomplete(LabelingError):
+    """A required onboarding step (consent, instructions, headphone check, practice) is not done yet."""
+
+    status = 403
+    code = "onboarding_required"
+
+    def __init__(self, message: str, *, step: str, url: str) -> None:
+        super().__init__(message, field="onboarding")
+        self.step = step
+        self.url = url
+
+
+class AnnotatorWithdrawn(LabelingError):
+    status = 403
+    code = "withdrawn"
 
 
 def annotator_profile_ensure(*, user: User) -> AnnotatorProfile:
@@ -187,6 +205,7 @@ def assignment_next(
 ) -> Assignment | None:
     if campaign.status != Campaign.Status.ACTIVE:
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
+    _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
     assignment_reclaim_expired(now=now, campaign=campaign)
@@ -205,6 +224,21 @@ def assignment_next(
             if assignment is not None:
                 return _with_related(assignment.pk)
     return None
+
+
+def _check_onboarded(*, annotator: User, campaign: Campaign) -> None:
+    """Real work only after the campaign's required onboarding steps, and never after a withdrawal."""
+    status = onboarding_status(annotator=annotator, campaign=campaign)
+    if status.withdrawn:
+        raise AnnotatorWithdrawn(
+            "You withdrew from this campaign, so it hands out no more comparisons to you. "
+            "Contact the campaign staff if you want to take part again."
+        )
+    step = status.missing
+    if step is not None:
+        raise OnboardingIncomplete(
+            f"Before real comparisons, complete the onboarding step '{step.title}'.", step=step.name, url=step.url
+        )
 
 
 def _with_related(pk: int) -> Assignment:

@@ -31,7 +31,13 @@ from annotate.labeling.selectors import (
     assignment_payload,
     campaign_get_for_labeling,
 )
-from annotate.labeling.services import COMPARISON_FULL_MESSAGE, CampaignNotActive, assignment_next
+from annotate.labeling.services import (
+    COMPARISON_FULL_MESSAGE,
+    AnnotatorWithdrawn,
+    CampaignNotActive,
+    OnboardingIncomplete,
+    assignment_next,
+)
 
 CONTENT_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -53,6 +59,10 @@ def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
         assignment = assignment_next(annotator=_annotator(request), campaign=campaign)
     except (CampaignNotFound, CampaignNotActive):
         raise Http404("No such campaign open for listening.") from None
+    except OnboardingIncomplete as exc:
+        return redirect(exc.url)
+    except AnnotatorWithdrawn:
+        return redirect("onboarding:withdraw", campaign_id=campaign_id)
     if assignment is None:
         progress = annotator_progress(annotator=_annotator(request), campaign=campaign)
         return render(request, "labeling/finished.html", {"campaign": campaign, "progress": progress})
