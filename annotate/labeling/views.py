@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from annotate.catalog.models import Clip
@@ -69,6 +70,8 @@ def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return redirect("labeling:listen", assignment_id=assignment.public_id)
 
 
+# Never from a cache: after a vote, Back must ask the server, which sends a voted comparison to the next one.
+@never_cache
 @login_required
 @require_GET
 def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
