@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -11,8 +12,14 @@ from rest_framework.views import APIView
 from annotate.labeling.apis import _ERROR, error_response
 from annotate.labeling.selectors import CampaignNotFound, campaign_get_for_labeling
 from annotate.labeling.services import LabelingError
-from annotate.onboarding.selectors import onboarding_status
+from annotate.onboarding.selectors import campaign_get_for_withdrawal, onboarding_status
 from annotate.onboarding.services import consent_accept, withdrawal_create
+
+
+def _caller(request: Request) -> User:
+    # IsAuthenticated (the project default) has run: the caller is a real user.
+    assert isinstance(request.user, User)
+    return request.user
 
 
 class _StepSerializer(serializers.Serializer):
@@ -39,7 +46,7 @@ class OnboardingStatusApi(APIView):
             campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
         except CampaignNotFound as exc:
             return error_response(exc)
-        return Response(onboarding_status(annotator=request.user, campaign=campaign).as_dict())
+        return Response(onboarding_status(annotator=_caller(request), campaign=campaign).as_dict())
 
 
 class ConsentAcceptApi(APIView):
@@ -64,7 +71,7 @@ class ConsentAcceptApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-            record = consent_accept(annotator=request.user, campaign=campaign, **serializer.validated_data)
+            record = consent_accept(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
         except (CampaignNotFound, LabelingError) as exc:
             return error_response(exc)
         return Response(self.OutputSerializer(record).data, status=status.HTTP_201_CREATED)
@@ -91,8 +98,8 @@ class WithdrawalCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-            withdrawal = withdrawal_create(annotator=request.user, campaign=campaign, **serializer.validated_data)
+            campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
+            withdrawal = withdrawal_create(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
         except (CampaignNotFound, LabelingError) as exc:
             return error_response(exc)
         return Response(self.OutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)

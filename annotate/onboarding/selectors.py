@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Vote
+from annotate.labeling.selectors import CampaignNotFound
 from annotate.onboarding.models import (
     CampaignOnboarding,
     ConsentRecord,
@@ -61,6 +62,14 @@ def withdrawn_votes_summary(*, campaign_id: int) -> dict[str, Any]:
         .aggregate(votes=Count("pk"), annotators=Count("annotator_id", distinct=True))
     )
     return {"votes": row["votes"], "annotators": row["annotators"], "reason": WITHDRAWAL_REASON}
+
+
+def campaign_get_for_withdrawal(*, user: User | AnonymousUser, campaign_id: int) -> Campaign:
+    """An active or closed campaign: withdrawal must stay possible after a campaign stops collecting votes."""
+    campaign = Campaign.objects.exclude(status=Campaign.Status.DRAFT).filter(pk=campaign_id).first()
+    if campaign is None or not getattr(user, "is_authenticated", False):
+        raise CampaignNotFound()
+    return campaign
 
 
 def withdrawal_active(*, annotator: User, campaign: Campaign) -> Withdrawal | None:

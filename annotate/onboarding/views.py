@@ -23,6 +23,7 @@ from annotate.labeling.services import LabelingError
 from annotate.onboarding import stimuli
 from annotate.onboarding.selectors import (
     GLOSSARY,
+    campaign_get_for_withdrawal,
     headphone_check_get_for_annotator,
     onboarding_for,
     onboarding_status,
@@ -127,12 +128,18 @@ def headphones(request: HttpRequest, campaign_id: int) -> HttpResponse:
         }
         for n in range(1, len(check.trials) + 1)
     ]
-    context = {"campaign": campaign, "check": check, "trials": trials, "config": config, "error": error}
+    context: dict[str, object] = {
+        "campaign": campaign,
+        "check": check,
+        "trials": trials,
+        "config": config,
+        "error": error,
+    }
     return render(request, "onboarding/headphones.html", context, status=400 if error else 200)
 
 
 def _trial_answers(request: HttpRequest) -> dict[str, str]:
-    return {key.removeprefix("trial_"): value for key, value in request.POST.items() if key.startswith("trial_")}
+    return {key.removeprefix("trial_"): request.POST.get(key, "") for key in request.POST if key.startswith("trial_")}
 
 
 @login_required
@@ -193,7 +200,10 @@ def practice_audio(request: HttpRequest, campaign_id: int, item_id: int, side: s
 @login_required
 @require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = _campaign(request, campaign_id)
+    try:
+        campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
+    except CampaignNotFound:
+        raise Http404("No such campaign.") from None
     active = withdrawal_active(annotator=_user(request), campaign=campaign)
     if request.method == "POST" and active is None:
         try:

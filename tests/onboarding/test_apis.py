@@ -73,3 +73,17 @@ def test_it_keeps_charlies_state_separate_and_rejects_anonymous_callers(bob, cha
     assert not Withdrawal.objects.exists()
     unknown = _client(charlie).get("/api/v1/campaigns/999999/onboarding")
     assert unknown.status_code == 404
+
+
+@pytest.mark.django_db
+def test_it_lets_an_annotator_withdraw_after_the_campaign_closed(bob, onboarded_campaign) -> None:  # type: ignore[no-untyped-def]
+    onboarded_campaign.status = "closed"
+    onboarded_campaign.save()
+    response = _client(bob).post(f"/api/v1/campaigns/{onboarded_campaign.pk}/withdrawal", {}, format="json")
+    assert response.status_code == 201
+    assert Withdrawal.objects.filter(annotator=bob, campaign=onboarded_campaign, restored_at__isnull=True).exists()
+    onboarded_campaign.status = "draft"
+    onboarded_campaign.save()
+    assert (
+        _client(bob).post(f"/api/v1/campaigns/{onboarded_campaign.pk}/withdrawal", {}, format="json").status_code == 404
+    )
