@@ -118,8 +118,8 @@ def headphones(request: HttpRequest, campaign_id: int) -> HttpResponse:
         except LabelingError as exc:
             error = exc.message
         else:
-            context = {"campaign": campaign, "check": check, "config": config}
-            return render(request, "onboarding/headphones_result.html", context)
+            result = {"campaign": campaign, "check": check, "config": config}
+            return render(request, "onboarding/headphones_result.html", result)
     check = headphone_check_start(annotator=_user(request), campaign=campaign)
     trials = [
         {
