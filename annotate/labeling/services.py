@@ -7,7 +7,9 @@ Public contract (the listening page, the REST API, the benchmark and other apps 
     votes that still has room (votes + live reservations < overlap target) and that the annotator has not
     voted on or skipped. Ties are broken by a seeded hash, so ``rng_seed`` makes the order deterministic.
     Expired reservations are reclaimed first. Safe under concurrency: the chosen comparison row is locked
-    (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock.
+    (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock. Nothing is handed out
+    until the campaign's required onboarding steps are done (``OnboardingIncomplete``, 403, naming the step) or
+    after the annotator withdrew from the campaign (``AnnotatorWithdrawn``, 403).
 
 ``vote_submit(*, annotator, assignment_id, alignment, alignment_confidence, musicality, musicality_confidence,
 feedback, listened, time_on_task_s, started_at=None, now=None) -> Vote``
