@@ -128,4 +128,16 @@ def test_an_annotator_onboards_works_and_withdraws_and_staff_restore(live_server
     page.wait_for_selector("text=Restored 1 withdrawal(s).")
     assert Withdrawal.objects.get(annotator=bob).restored_by.username == "alice"  # type: ignore[union-attr]
     assert counted_votes(Vote.objects.filter(comparison__campaign=campaign)).count() == 2
+    # Every onboarding page fits a phone.
+    page.set_viewport_size({"width": 375, "height": 800})
+    _log_in(page, base, "bob", "bob-pass-123")
+    for step in (
+        "onboarding/consent",
+        "onboarding/instructions",
+        "onboarding/headphones",
+        "onboarding/practice",
+        "withdraw",
+    ):
+        page.goto(f"{base}/campaigns/{campaign.pk}/{step}/")
+        assert_no_horizontal_overflow(page)
     print("axe counts by page:", axe_counts)
