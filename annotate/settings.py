@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "annotate.catalog",
     "annotate.labeling",
+    "annotate.onboarding",
     "annotate.agreement",
     "annotate.exports",
     "rm_service",

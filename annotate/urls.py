@@ -15,6 +15,7 @@ urlpatterns = [
     # The split view serves Swagger UI's initialiser as a script file, so the page needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotate.labeling.urls")),
+    path("", include("annotate.onboarding.urls")),
     path("", include("annotate.agreement.urls")),
     path("", include("annotate.exports.urls")),
     path("", include("rm_service.urls")),

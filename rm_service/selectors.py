@@ -15,6 +15,7 @@ from django.urls import reverse
 from annotate.catalog.models import Campaign
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.labeling.models import Vote
+from annotate.onboarding.selectors import counted_votes
 from annotate.permissions import user_is_staff
 from rm_service.models import ModelVersion, Prediction, ScoringJob, TrainingRun
 
@@ -142,7 +143,7 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
             model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False
         )
     }
-    rows = Vote.objects.filter(comparison_id__in=predictions).values(
+    rows = counted_votes(Vote.objects.filter(comparison_id__in=predictions)).values(
         "comparison_id",
         "alignment_choice",
         "musicality_choice",

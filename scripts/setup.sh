@@ -18,3 +18,12 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# Browser-test tooling (axe-core, pinned in package.json / package-lock.json) into node_modules/, git-ignored.
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  if command -v npm >/dev/null; then
+    echo "==> installing browser-test tooling (npm ci)"
+    npm ci --no-audit --no-fund --silent || echo "WARNING: npm ci failed; the accessibility checks of the browser tests will fail"
+  else
+    echo "WARNING: npm not found; the accessibility checks of the browser tests will fail"
+  fi
+fi

@@ -35,6 +35,7 @@ from annotate.agreement import metrics
 from annotate.agreement.models import AgreementSnapshot
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Vote
+from annotate.onboarding.selectors import counted_votes
 
 QUESTIONS = ("alignment", "musicality")
 CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
@@ -68,7 +69,7 @@ class AgreementFilters:
 
 def campaign_votes(*, campaign_id: int, filters: AgreementFilters | None = None) -> QuerySet[Vote]:
     """The votes of one campaign, narrowed by modality, vocal/instrumental and a date range."""
-    votes = Vote.objects.filter(comparison__campaign_id=campaign_id)
+    votes = counted_votes(Vote.objects.filter(comparison__campaign_id=campaign_id))
     filters = filters or AgreementFilters()
     if filters.modalities:
         votes = votes.filter(comparison__instruction__modality__in=filters.modalities)

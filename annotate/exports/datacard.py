@@ -48,6 +48,14 @@ def _param_lines(parameters: dict[str, Any]) -> list[str]:
     return [f"- `{name}`: `{value}`" for name, value in parameters.items()]
 
 
+def _excluded_lines(manifest: dict[str, Any]) -> list[str]:
+    withdrawn = manifest.get("excluded", {}).get("withdrawn", {"votes": 0, "annotators": 0, "reason": ""})
+    return [
+        f"Excluded: {withdrawn['votes']} votes by {withdrawn['annotators']} annotators because {withdrawn['reason']}.",
+        "",
+    ]
+
+
 def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
     counts = manifest["counts"]
     test = counts["test_split"]
@@ -105,6 +113,7 @@ def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
         "",
         *_counts_table(counts["votes_by_split_modality_vocal"], "votes"),
         "",
+        *_excluded_lines(manifest),
         "## Parameters",
         "",
         *_param_lines(manifest["parameters"]),

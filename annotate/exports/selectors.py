@@ -16,6 +16,7 @@ from annotate.catalog.models import Campaign, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.exports.models import Export
 from annotate.labeling.models import Vote
+from annotate.onboarding.selectors import counted_votes
 from annotate.permissions import user_is_staff
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def export_votes(*, campaign: Campaign, params: ExportParameters, flagged_annotator_ids: set[int]) -> QuerySet[Vote]:
     """The votes an export writes: vote filters first, then comparisons with too few remaining votes go."""
-    votes = Vote.objects.filter(comparison__campaign=campaign)
+    votes = counted_votes(Vote.objects.filter(comparison__campaign=campaign))
     if params.exclude_gold:
         votes = votes.exclude(~Q(comparison__gold_alignment="") | ~Q(comparison__gold_musicality=""))
     if params.exclude_attention_checks:

@@ -56,6 +56,7 @@ from annotate.exports.models import Export
 from annotate.exports.selectors import ComparisonFacts, export_comparison_facts, export_dir_for, export_votes
 from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits, vocal_label
 from annotate.labeling.models import AnnotatorProfile, Vote
+from annotate.onboarding.selectors import withdrawn_votes_summary
 from cmi_common.hashing import files_sha256
 
 logger = logging.getLogger(__name__)
@@ -729,6 +730,7 @@ def _manifest(
         "parameters": params.to_dict(),
         "seed": params.seed,
         "counts": summary,
+        "excluded": {"withdrawn": withdrawn_votes_summary(campaign_id=campaign.pk)},
         "agreement": agreement_summary(votes=plan.votes),
         "layout": {
             "votes": "votes.jsonl",

@@ -76,7 +76,17 @@ class AssignmentNextApi(APIView):
         assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
         progress = ProgressSerializer()
 
-    @extend_schema(operation_id="assignment_next", responses={200: OutputSerializer, 404: _ERROR, 409: _ERROR})
+    @extend_schema(
+        operation_id="assignment_next",
+        responses={
+            200: OutputSerializer,
+            403: error_response(
+                "`onboarding_required` (details: step and url name the missing onboarding step) or `withdrawn`."
+            ),
+            404: _ERROR,
+            409: _ERROR,
+        },
+    )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
         assignment = assignment_next(annotator=request.user, campaign=campaign)

@@ -7,7 +7,9 @@ Public contract (the listening page, the REST API, the benchmark and other apps 
     votes that still has room (votes + live reservations < overlap target) and that the annotator has not
     voted on or skipped. Ties are broken by a seeded hash, so ``rng_seed`` makes the order deterministic.
     Expired reservations are reclaimed first. Safe under concurrency: the chosen comparison row is locked
-    (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock.
+    (``SELECT ... FOR UPDATE SKIP LOCKED``) and its slots are recounted under the lock. Nothing is handed out
+    until the campaign's required onboarding steps are done (``OnboardingIncomplete``, 403, naming the step) or
+    after the annotator withdrew from the campaign (``AnnotatorWithdrawn``, 403).
 
 ``vote_submit(*, annotator, assignment_id, alignment, alignment_confidence, musicality, musicality_confidence,
 feedback, listened, time_on_task_s, now=None) -> Vote``
@@ -51,6 +53,7 @@ from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError
 from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
+from annotate.onboarding.selectors import onboarding_status
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +133,23 @@ class AssignmentClosed(LabelingError):
 class CampaignNotActive(LabelingError):
     status = 409
     code = "campaign_not_active"
+
+
+class OnboardingIncomplete(LabelingError):
+    """A required onboarding step (consent, instructions, headphone check, practice) is not done yet."""
+
+    status = 403
+    code = "onboarding_required"
+
+    def __init__(self, message: str, *, step: str, url: str) -> None:
+        super().__init__(message, field="onboarding", details={"step": step, "url": url})
+        self.step = step
+        self.url = url
+
+
+class AnnotatorWithdrawn(LabelingError):
+    status = 403
+    code = "withdrawn"
 
 
 def annotator_profile_ensure(*, user: User) -> AnnotatorProfile:
@@ -215,6 +235,7 @@ def assignment_next(
 ) -> Assignment | None:
     if campaign.status != Campaign.Status.ACTIVE:
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
+    _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
     assignment_reclaim_expired(now=now, campaign=campaign)
@@ -233,6 +254,21 @@ def assignment_next(
             if assignment is not None:
                 return _with_related(assignment.pk)
     return None
+
+
+def _check_onboarded(*, annotator: User, campaign: Campaign) -> None:
+    """Real work only after the campaign's required onboarding steps, and never after a withdrawal."""
+    status = onboarding_status(annotator=annotator, campaign=campaign)
+    if status.withdrawn:
+        raise AnnotatorWithdrawn(
+            "You withdrew from this campaign, so it hands out no more comparisons to you. "
+            "Contact the campaign staff if you want to take part again."
+        )
+    step = status.missing
+    if step is not None:
+        raise OnboardingIncomplete(
+            f"Before real comparisons, complete the onboarding step '{step.title}'.", step=step.name, url=step.url
+        )
 
 
 def _with_related(pk: int) -> Assignment:

@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -40,7 +41,9 @@ from annotate.labeling.selectors import (
 )
 from annotate.labeling.services import (
     COMPARISON_FULL_MESSAGE,
+    AnnotatorWithdrawn,
     CampaignNotActive,
+    OnboardingIncomplete,
     assignment_next,
     audio_delivery_extend,
     audio_delivery_record,
@@ -67,12 +70,18 @@ def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
         assignment = assignment_next(annotator=_annotator(request), campaign=campaign)
     except (NotFoundError, CampaignNotActive):
         raise Http404("No such campaign open for listening.") from None
+    except OnboardingIncomplete as exc:
+        return redirect(exc.url)
+    except AnnotatorWithdrawn:
+        return redirect("onboarding:withdraw", campaign_id=campaign_id)
     if assignment is None:
         progress = annotator_progress(annotator=_annotator(request), campaign=campaign)
         return render(request, "labeling/finished.html", {"campaign": campaign, "progress": progress})
     return redirect("labeling:listen", assignment_id=assignment.public_id)
 
 
+# Never from a cache: after a vote, Back must ask the server, which sends a voted comparison to the next one.
+@never_cache
 @login_required
 @require_GET
 def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:

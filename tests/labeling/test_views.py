@@ -253,6 +253,16 @@ def test_a_voted_assignment_page_moves_on(held, bob) -> None:
     assert response.status_code == 302 and response["Location"].endswith("/listen/")
 
 
+def test_the_listening_page_is_never_cached_and_links_back_after_a_login(held, bob) -> None:
+    # Back after a vote must reach the server (which moves on), not show the stale voted page.
+    response = client_for(bob).get(f"/listen/{held.public_id}/")
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    assert f'data-login-url="/accounts/login/?next=/listen/{held.public_id}/"' in html
+    for control in ('id="volume"', 'id="loop-start"', 'id="loop-end"', 'id="loop-clear"', "<kbd>K</kbd>"):
+        assert control in html
+
+
 def test_draft_campaigns_are_not_listenable(bob) -> None:
     draft = factories.make_campaign(status=Campaign.Status.DRAFT)
     assert client_for(bob).get(f"/campaigns/{draft.pk}/listen/").status_code == 404

@@ -1,11 +1,50 @@
 // The A/B listening page: two synchronised players, listening-coverage tracking, the vote and the skip.
-// The server re-checks everything; this module only makes the honest path pleasant.
+// The server re-checks everything; this module only makes the honest path pleasant and loses nothing:
+// listening progress, answers and feedback are kept as a draft in this browser, per assignment, so a reload,
+// a crash or an expired session (log in again, come back) restores them.
 
 const data = JSON.parse(document.getElementById("assignment-data").textContent);
 const csrfToken = document.querySelector("#csrf input[name=csrfmiddlewaretoken]").value;
-const pageOpenedAt = new Date();
+const loginUrl = document.getElementById("vote-form").dataset.loginUrl;
 const pageOpenedMs = performance.now();
 const SEEK_STEP_S = 5;
+// Gaps narrower than this between heard stretches are timer jitter, not unheard music.
+const GAP_S = 0.02;
+const DRAFT_KEY = `cmi-listen-draft:${data.id}`;
+const DRAFT_PREFIX = "cmi-listen-draft:";
+const DRAFT_MAX_AGE_MS = 14 * 24 * 3600 * 1000;
+const VOLUME_KEY = "cmi-listen-volume";
+let loop = null; // {start, end|null} in seconds, shared by A and B (they are compared at the same moments)
+let sessionEnded = false;
+
+// A page restored from the back/forward cache is stale (it may have been voted on): ask the server again,
+// which sends a voted comparison on to the next one.
+window.addEventListener("pageshow", (event) => { if (event.persisted) window.location.reload(); });
+
+// --- drafts -------------------------------------------------------------------------------------
+function readDraft() {
+  try {
+    const draft = JSON.parse(localStorage.getItem(DRAFT_KEY) || "null");
+    return draft && draft.v === 1 ? draft : null;
+  } catch { return null; }
+}
+
+function pruneOldDrafts() {
+  try {
+    for (let i = localStorage.length - 1; i >= 0; i -= 1) {
+      const key = localStorage.key(i);
+      if (!key || !key.startsWith(DRAFT_PREFIX) || key === DRAFT_KEY) continue;
+      const saved = JSON.parse(localStorage.getItem(key) || "{}").savedAt || 0;
+      if (Date.now() - saved > DRAFT_MAX_AGE_MS) localStorage.removeItem(key);
+    }
+  } catch { /* storage unavailable: drafts are a convenience */ }
+}
+
+const draft = readDraft();
+pruneOldDrafts();
+const startedAt = draft && draft.startedAt ? new Date(draft.startedAt) : new Date();
+const activeMsBefore = draft ? draft.activeMs || 0 : 0;
+function activeMs() { return activeMsBefore + (performance.now() - pageOpenedMs); }
 
 // The reservation's end, in the annotator's own time zone; past it, say what still works.
 const expiry = document.querySelector(".lp-expiry");
@@ -26,7 +65,7 @@ function formatTime(seconds) {
 
 // Union of [start, end] intervals, sorted; the same merge the server does.
 function mergeIntervals(intervals) {
-  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const sorted = intervals.filter(([a, b]) => b > a).map(([a, b]) => [a, b]).sort((x, y) => x[0] - y[0]);
   const merged = [];
   for (const [start, end] of sorted) {
     const last = merged[merged.length - 1];
@@ -34,6 +73,11 @@ function mergeIntervals(intervals) {
     else merged.push([start, end]);
   }
   return merged;
+}
+
+function validIntervals(value) {
+  if (!Array.isArray(value)) return [];
+  return value.filter((pair) => Array.isArray(pair) && pair.length === 2 && pair.every(Number.isFinite) && pair[0] >= 0);
 }
 
 class Player {
@@ -52,6 +96,7 @@ class Player {
     this.mark = null; // media time where the current uninterrupted stretch of playback started
     this.markWall = 0;
     this.onChange = () => {};
+    this.onEnded = () => false;
     this.bind();
     this.draw();
   }
@@ -63,7 +108,12 @@ class Player {
     a.addEventListener("playing", () => this.startMark());
     a.addEventListener("timeupdate", () => { this.extend(); this.draw(); });
     a.addEventListener("pause", () => { this.extend(); this.mark = null; this.draw(); });
-    a.addEventListener("ended", () => { this.extend(); this.mark = null; this.draw(); });
+    a.addEventListener("ended", () => {
+      this.extend();
+      this.mark = null;
+      this.draw();
+      this.onEnded(this);
+    });
     // A seek breaks the stretch: the jump itself is never counted as listening.
     a.addEventListener("seeking", () => { this.mark = null; });
     a.addEventListener("seeked", () => { if (!a.paused) this.startMark(); this.draw(); });
@@ -73,10 +123,7 @@ class Player {
       this.seekTo(((event.clientX - box.left) / box.width) * this.duration);
     });
     window.addEventListener("resize", () => this.draw());
-    a.addEventListener("error", () => {
-      this.root.classList.add("is-broken");
-      this.clock.textContent = "This clip failed to load. Reload the page, or skip with “Broken audio”.";
-    });
+    a.addEventListener("error", () => explainAudioError(this));
   }
 
   startMark() {
@@ -104,6 +151,16 @@ class Player {
 
   requirementMet() {
     return this.heardSeconds() >= this.required;
+  }
+
+  // The start of the first stretch not heard yet, or null when everything up to the end was heard.
+  firstUnheard() {
+    let covered = 0;
+    for (const [a, b] of this.intervals) {
+      if (a > covered + GAP_S) break;
+      covered = Math.max(covered, b);
+    }
+    return covered < this.duration - GAP_S ? covered : null;
   }
 
   get playing() { return !this.audio.paused && !this.audio.ended; }
@@ -134,6 +191,11 @@ class Player {
     // Heard stretches are shaded under the waveform, so the annotator sees what still needs listening.
     ctx.fillStyle = styles.getPropertyValue("--heard").trim() || "#dbe6ff";
     for (const [a, b] of this.intervals) ctx.fillRect((a / duration) * width, 0, ((b - a) / duration) * width, height);
+    if (loop && this.side !== "R") {
+      ctx.fillStyle = styles.getPropertyValue("--loop").trim() || "rgba(255, 170, 0, .25)";
+      const end = loop.end ?? duration;
+      ctx.fillRect((loop.start / duration) * width, 0, ((end - loop.start) / duration) * width, height);
+    }
     const bars = Math.max(1, Math.floor(width / 3));
     const mid = height / 2;
     for (let i = 0; i < bars; i += 1) {
@@ -146,13 +208,37 @@ class Player {
     ctx.fillStyle = styles.getPropertyValue("--playhead").trim() || "#111";
     ctx.fillRect(Math.min(width - 2, position * width), 0, 2, height);
     this.seek.value = String(Math.round(position * 1000));
+    this.seek.setAttribute("aria-valuetext", `${formatTime(this.audio.currentTime)} of ${formatTime(this.duration)}`);
     if (!this.root.classList.contains("is-broken")) {
       this.clock.textContent = `${formatTime(this.audio.currentTime)} / ${formatTime(this.duration)}`;
     }
     this.button.textContent = this.playing ? "❚❚" : "▶";
-    this.button.setAttribute("aria-label", `${this.playing ? "Pause" : "Play"} ${this.side}`);
+    this.button.setAttribute("aria-label", `${this.playing ? "Pause" : "Play"} ${this.side === "R" ? "reference" : this.side}`);
     this.root.classList.toggle("is-playing", this.playing);
   }
+}
+
+// A clip that fails to load is broken audio only if the server says so; an ended session or a closed
+// comparison get their own message, because skipping as "Broken audio" would be wrong for them.
+async function explainAudioError(player) {
+  player.root.classList.add("is-broken");
+  let cause = "broken";
+  try {
+    const probe = await fetch(player.audio.currentSrc || player.audio.src, {
+      headers: { Range: "bytes=0-0" }, redirect: "manual", credentials: "same-origin",
+    });
+    if (probe.type === "opaqueredirect" || probe.status === 401) cause = "session";
+    else if (probe.status === 403 || probe.status === 404) cause = "closed";
+  } catch { cause = "network"; }
+  const messages = {
+    broken: "This clip failed to load. Reload the page, or skip with “Broken audio”.",
+    session: "Your session ended, so the clip can't load.",
+    closed: "This comparison is closed.",
+    network: "The clip couldn't load: check your connection, then reload (your progress is kept).",
+  };
+  player.clock.textContent = messages[cause];
+  if (cause === "session") showSessionEnded();
+  if (cause === "closed") showError("This comparison is closed.", { moveOn: true });
 }
 
 const clips = {};
@@ -186,20 +272,99 @@ for (const p of everyone) {
   p.audio.addEventListener("play", () => { for (const q of everyone) if (q !== p) q.pause(); });
 }
 
-document.addEventListener("keydown", (event) => {
-  const tag = event.target.tagName;
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (tag === "TEXTAREA" || (tag === "INPUT" && event.target.type === "text") || tag === "SELECT") return;
-  const actions = {
-    "1": () => activate(clips.A),
-    "2": () => activate(clips.B),
-    " ": () => toggle(active),
-    ArrowLeft: () => active.seekTo(active.audio.currentTime - SEEK_STEP_S),
-    ArrowRight: () => active.seekTo(active.audio.currentTime + SEEK_STEP_S),
-    r: () => reference && toggle(reference),
-    R: () => reference && toggle(reference),
+// --- loop region, continuing past the end, volume ----------------------------------------------
+const loopStatus = document.getElementById("loop-status");
+
+function describeLoop() {
+  loopStatus.textContent = loop
+    ? `Loop ${formatTime(loop.start)}–${loop.end === null ? "end" : formatTime(loop.end)}`
+    : "No loop";
+  for (const p of [clips.A, clips.B]) p.draw();
+  saveDraftSoon();
+}
+
+function setLoopStart() {
+  const at = active.audio.currentTime;
+  loop = { start: at, end: loop && loop.end !== null && loop.end > at + 0.5 ? loop.end : null };
+  describeLoop();
+}
+
+function setLoopEnd() {
+  const at = active.audio.currentTime;
+  const start = loop ? loop.start : 0;
+  if (at <= start + 0.5) { loopStatus.textContent = "The loop's end must come at least 0.5 s after its start."; return; }
+  loop = { start, end: at };
+  describeLoop();
+}
+
+function clearLoop() { loop = null; describeLoop(); }
+
+for (const p of [clips.A, clips.B]) {
+  p.audio.addEventListener("timeupdate", () => {
+    if (loop && loop.end !== null && p.playing && p.audio.currentTime >= loop.end) p.seekTo(loop.start);
+  });
+  p.onEnded = (player) => {
+    if (loop) { player.seekTo(loop.start); player.play(); return; }
+    // Switching keeps the position, so a clip can end before enough of it was heard: carry on from the
+    // first part not heard yet instead of stopping short of the requirement.
+    const gap = player.requirementMet() ? null : player.firstUnheard();
+    if (gap === null) return;
+    announce(`Clip ${player.side}: continuing from ${formatTime(gap)}, the first part you haven't heard.`);
+    player.seekTo(gap);
+    player.play();
   };
-  const action = actions[event.key];
+}
+
+document.getElementById("loop-start").addEventListener("click", setLoopStart);
+document.getElementById("loop-end").addEventListener("click", setLoopEnd);
+document.getElementById("loop-clear").addEventListener("click", clearLoop);
+
+const volume = document.getElementById("volume");
+function applyVolume() {
+  for (const p of everyone) p.audio.volume = Number(volume.value) / 100;
+  try { localStorage.setItem(VOLUME_KEY, volume.value); } catch { /* not kept: fine */ }
+}
+volume.addEventListener("input", applyVolume);
+
+const announcer = document.getElementById("player-status");
+function announce(message) { announcer.textContent = message; }
+
+// --- keyboard ------------------------------------------------------------------------------------
+// Shortcuts never take a key a focused control needs: nothing while typing; on other controls (radios,
+// buttons, sliders, links) only letters and digits those controls ignore, so Space, Enter and the arrow keys
+// keep their usual meaning there; Space and ←/→ act as playback keys only when no control has the focus.
+function typing(target) {
+  if (target.isContentEditable) return true;
+  if (target.tagName === "TEXTAREA" || target.tagName === "SELECT") return true;
+  return target.tagName === "INPUT" && !["radio", "checkbox", "range", "button", "submit"].includes(target.type);
+}
+
+function onControl(target) {
+  return target.closest("input, button, a[href], summary, select, textarea, [role=radio], [tabindex]") !== null
+    && target !== document.body;
+}
+
+const letterActions = {
+  "1": () => activate(clips.A),
+  "2": () => activate(clips.B),
+  k: () => toggle(active),
+  j: () => active.seekTo(active.audio.currentTime - SEEK_STEP_S),
+  l: () => active.seekTo(active.audio.currentTime + SEEK_STEP_S),
+  r: () => reference && toggle(reference),
+  "[": setLoopStart,
+  "]": setLoopEnd,
+  "\\": clearLoop,
+};
+const pageActions = {
+  " ": () => toggle(active),
+  ArrowLeft: () => active.seekTo(active.audio.currentTime - SEEK_STEP_S),
+  ArrowRight: () => active.seekTo(active.audio.currentTime + SEEK_STEP_S),
+};
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented || typing(event.target)) return;
+  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  const action = letterActions[key] || (!onControl(event.target) && pageActions[key]);
   if (!action) return;
   event.preventDefault();
   action();
@@ -210,6 +375,7 @@ const form = document.getElementById("vote-form");
 const submit = document.getElementById("submit-vote");
 const statusLine = document.getElementById("vote-status");
 let sending = false;
+let finished = false;
 
 function chosen(name) {
   const input = form.querySelector(`input[name="${name}"]:checked`);
@@ -239,16 +405,82 @@ function refresh() {
     badge.querySelector("b").textContent = Math.min(p.heardSeconds(), p.duration).toFixed(1);
     badge.classList.toggle("met", p.requirementMet());
   }
+  saveDraftSoon();
   if (sending) return;
   const reason = missing();
   submit.disabled = reason !== null;
+  // The session message carries the login link: playback updates must not wipe it.
+  if (sessionEnded) return;
   statusLine.textContent = reason || "Ready to submit.";
   statusLine.classList.remove("error");
 }
 
+// --- saving and restoring the draft --------------------------------------------------------------
+const ANSWERS = ["alignment", "alignment_confidence", "musicality", "musicality_confidence"];
+
+function saveDraft() {
+  if (finished) return;
+  const positions = {};
+  const intervals = {};
+  for (const p of everyone) {
+    p.extend();
+    positions[p.side] = p.audio.currentTime;
+    intervals[p.side] = p.intervals;
+  }
+  const answers = Object.fromEntries(ANSWERS.map((name) => [name, chosen(name)]));
+  const body = {
+    v: 1, savedAt: Date.now(), startedAt: startedAt.toISOString(), activeMs: activeMs(),
+    intervals, positions, answers, feedback: form.feedback.value, active: active.side, loop,
+  };
+  try { localStorage.setItem(DRAFT_KEY, JSON.stringify(body)); } catch { /* storage full or disabled */ }
+}
+
+let saveTimer = null;
+function saveDraftSoon() {
+  if (saveTimer !== null || finished) return;
+  saveTimer = setTimeout(() => { saveTimer = null; saveDraft(); }, 400);
+}
+
+function dropDraft() {
+  finished = true;
+  try { localStorage.removeItem(DRAFT_KEY); } catch { /* nothing to drop */ }
+}
+
+function restoreDraft() {
+  if (!draft) return;
+  for (const p of everyone) {
+    p.intervals = mergeIntervals(validIntervals(draft.intervals && draft.intervals[p.side]));
+    const at = Number(draft.positions && draft.positions[p.side]);
+    if (Number.isFinite(at) && at > 0) {
+      const place = () => p.seekTo(at);
+      if (p.audio.readyState >= 1) place(); else p.audio.addEventListener("loadedmetadata", place, { once: true });
+    }
+  }
+  if (draft.active === "B") active = clips.B;
+  for (const name of ANSWERS) {
+    const value = draft.answers && draft.answers[name];
+    const input = value && form.querySelector(`input[name="${name}"][value="${CSS.escape(String(value))}"]`);
+    if (input) input.checked = true;
+  }
+  if (typeof draft.feedback === "string") form.feedback.value = draft.feedback;
+  if (draft.loop && Number.isFinite(draft.loop.start)) loop = draft.loop;
+  describeLoop();
+  for (const p of everyone) p.draw();
+  const when = new Date(draft.savedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  document.getElementById("draft-status").textContent =
+    `Restored your listening progress and answers, saved at ${when}.`;
+}
+
+try { volume.value = localStorage.getItem(VOLUME_KEY) || volume.value; } catch { /* default volume */ }
+applyVolume();
+restoreDraft();
 for (const p of [clips.A, clips.B]) p.onChange = refresh;
 form.addEventListener("input", refresh);
 form.addEventListener("change", refresh);
+// Keep the draft current while listening and when the page goes away (reload, tab closed, device asleep).
+setInterval(() => { if (everyone.some((p) => p.playing)) saveDraft(); }, 2000);
+window.addEventListener("pagehide", saveDraft);
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") saveDraft(); });
 refresh();
 
 function showError(message, { moveOn = false } = {}) {
@@ -261,6 +493,19 @@ function showError(message, { moveOn = false } = {}) {
     link.textContent = "Continue to the next comparison";
     statusLine.append(" ", link);
   }
+}
+
+function showSessionEnded() {
+  saveDraft();
+  sessionEnded = true;
+  statusLine.textContent = "Your session has ended. Your listening progress, answers and feedback are saved in this browser. ";
+  statusLine.classList.add("error");
+  const link = document.createElement("a");
+  link.href = loginUrl;
+  link.className = "button primary";
+  link.id = "login-again";
+  link.textContent = "Log in again and return to this comparison";
+  statusLine.append(link);
 }
 
 async function postJson(url, body) {
@@ -280,12 +525,28 @@ function describe(payload) {
   return payload.error?.message || "The request failed; please try again.";
 }
 
+// DRF answers 403 both for "not logged in" and for a failed CSRF check (after logging in again elsewhere);
+// either way logging in again and reloading the page is the cure.
+function sessionProblem(response, payload) {
+  if (response.status === 401) return true;
+  if (response.status !== 403) return false;
+  const error = payload.error || {};
+  return ["not_authenticated", "authentication_failed"].includes(error.code) || /CSRF|credentials/i.test(error.message || "");
+}
+
+function moveOn(url) {
+  dropDraft();
+  window.location.assign(url || data.next_url);
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (sending || missing()) return;
   for (const p of everyone) { p.pause(); p.extend(); }
+  saveDraft();
   sending = true;
   submit.disabled = true;
+  statusLine.classList.remove("error");
   statusLine.textContent = "Sending…";
   const body = {
     alignment: chosen("alignment"),
@@ -294,25 +555,25 @@ form.addEventListener("submit", async (event) => {
     musicality_confidence: Number(chosen("musicality_confidence")),
     feedback: form.feedback.value,
     listened: { A: clips.A.intervals, B: clips.B.intervals },
-    time_on_task_s: Math.round((performance.now() - pageOpenedMs) / 100) / 10,
-    started_at: pageOpenedAt.toISOString(),
+    time_on_task_s: Math.round(activeMs() / 100) / 10,
+    started_at: startedAt.toISOString(),
   };
   try {
     const { response, payload } = await postJson(data.vote_url, body);
     if (response.status === 201) {
       statusLine.textContent = "Saved. Loading the next comparison…";
-      window.location.assign(payload.next_url || data.next_url);
+      moveOn(payload.next_url);
       return;
     }
     sending = false;
-    if (response.status === 409) { showError(describe(payload), { moveOn: true }); return; }
-    if (response.status === 403 || response.status === 401) { showError("Your session ended: please log in again."); return; }
+    if (sessionProblem(response, payload)) { showSessionEnded(); submit.disabled = false; return; }
+    if (response.status === 409) { dropDraft(); showError(describe(payload), { moveOn: true }); return; }
     showError(describe(payload));
     submit.disabled = false;
   } catch {
     sending = false;
     submit.disabled = false;
-    showError("Network error: your vote was not sent. Check your connection and submit again.");
+    showError("Network error: your vote was not sent (your answers are kept). Check your connection and submit again.");
   }
 });
 
@@ -324,9 +585,10 @@ skipForm.addEventListener("submit", async (event) => {
   const reason = skipForm.querySelector("input[name=reason]:checked").value;
   const { response, payload } = await postJson(data.skip_url, { reason, note: skipForm.note.value });
   if (response.status === 201 || response.status === 409) {
-    window.location.assign(payload.next_url || data.next_url);
+    moveOn(payload.next_url);
     return;
   }
+  if (sessionProblem(response, payload)) { showSessionEnded(); return; }
   skipStatus.textContent = describe(payload);
   skipStatus.classList.add("error");
 });

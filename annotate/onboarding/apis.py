@@ -1,0 +1,105 @@
+"""REST for onboarding: the caller's onboarding state, accepting consent, and withdrawing."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.labeling.apis import _ERROR, error_response
+from annotate.labeling.selectors import CampaignNotFound, campaign_get_for_labeling
+from annotate.labeling.services import LabelingError
+from annotate.onboarding.selectors import campaign_get_for_withdrawal, onboarding_status
+from annotate.onboarding.services import consent_accept, withdrawal_create
+
+
+def _caller(request: Request) -> User:
+    # IsAuthenticated (the project default) has run: the caller is a real user.
+    assert isinstance(request.user, User)
+    return request.user
+
+
+class _StepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    done = serializers.BooleanField()
+    url = serializers.CharField(help_text="The page that completes this step.")
+    detail = serializers.CharField()
+
+
+class OnboardingStatusApi(APIView):
+    """The campaign's required onboarding steps and which the caller has done."""
+
+    @extend_schema_serializer(component_name="OnboardingStatusOutput")
+    class OutputSerializer(serializers.Serializer):
+        withdrawn = serializers.BooleanField()
+        complete = serializers.BooleanField()
+        missing_step = serializers.CharField(allow_null=True)
+        steps = _StepSerializer(many=True)
+
+    @extend_schema(operation_id="onboarding_status", responses={200: OutputSerializer, 404: _ERROR})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        try:
+            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
+        except CampaignNotFound as exc:
+            return error_response(exc)
+        return Response(onboarding_status(annotator=_caller(request), campaign=campaign).as_dict())
+
+
+class ConsentAcceptApi(APIView):
+    """Accept the campaign's consent text; ``version`` must be the version the caller read."""
+
+    @extend_schema_serializer(component_name="ConsentAcceptInput")
+    class InputSerializer(serializers.Serializer):
+        version = serializers.CharField(max_length=40)
+
+    @extend_schema_serializer(component_name="ConsentAcceptOutput")
+    class OutputSerializer(serializers.Serializer):
+        version = serializers.CharField()
+        accepted_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="consent_accept",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 404: _ERROR, 409: _ERROR},
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
+            record = consent_accept(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
+        except (CampaignNotFound, LabelingError) as exc:
+            return error_response(exc)
+        return Response(self.OutputSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class WithdrawalCreateApi(APIView):
+    """Withdraw from a campaign: no more work is handed out and the caller's votes stop counting."""
+
+    @extend_schema_serializer(component_name="WithdrawalCreateInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
+
+    @extend_schema_serializer(component_name="WithdrawalCreateOutput")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        withdrawn_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="withdrawal_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 404: _ERROR, 409: _ERROR},
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
+            withdrawal = withdrawal_create(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
+        except (CampaignNotFound, LabelingError) as exc:
+            return error_response(exc)
+        return Response(self.OutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
