@@ -9,11 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.labeling.apis import _ERROR, error_response
-from annotate.labeling.selectors import CampaignNotFound, campaign_get_for_labeling
-from annotate.labeling.services import LabelingError
+from annotate.catalog.selectors import campaign_get_for_annotator
+from annotate.errors import error_response
 from annotate.onboarding.selectors import campaign_get_for_withdrawal, onboarding_status
 from annotate.onboarding.services import consent_accept, withdrawal_create
+
+_ERROR = error_response()
 
 
 def _caller(request: Request) -> User:
@@ -42,10 +43,7 @@ class OnboardingStatusApi(APIView):
 
     @extend_schema(operation_id="onboarding_status", responses={200: OutputSerializer, 404: _ERROR})
     def get(self, request: Request, campaign_id: int) -> Response:
-        try:
-            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-        except CampaignNotFound as exc:
-            return error_response(exc)
+        campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
         return Response(onboarding_status(annotator=_caller(request), campaign=campaign).as_dict())
 
 
@@ -69,11 +67,8 @@ class ConsentAcceptApi(APIView):
     def post(self, request: Request, campaign_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            campaign = campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-            record = consent_accept(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
-        except (CampaignNotFound, LabelingError) as exc:
-            return error_response(exc)
+        campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
+        record = consent_accept(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
         return Response(self.OutputSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -97,9 +92,6 @@ class WithdrawalCreateApi(APIView):
     def post(self, request: Request, campaign_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
-            withdrawal = withdrawal_create(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
-        except (CampaignNotFound, LabelingError) as exc:
-            return error_response(exc)
+        campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
+        withdrawal = withdrawal_create(annotator=_caller(request), campaign=campaign, **serializer.validated_data)
         return Response(self.OutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)

@@ -16,8 +16,8 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.urls import reverse
 
 from annotate.catalog.models import Campaign
+from annotate.errors import NotFoundError
 from annotate.labeling.models import Vote
-from annotate.labeling.selectors import CampaignNotFound
 from annotate.onboarding.models import (
     CampaignOnboarding,
     ConsentRecord,
@@ -68,7 +68,7 @@ def campaign_get_for_withdrawal(*, user: User | AnonymousUser, campaign_id: int)
     """An active or closed campaign: withdrawal must stay possible after a campaign stops collecting votes."""
     campaign = Campaign.objects.exclude(status=Campaign.Status.DRAFT).filter(pk=campaign_id).first()
     if campaign is None or not getattr(user, "is_authenticated", False):
-        raise CampaignNotFound()
+        raise NotFoundError("No such campaign for you.")
     return campaign
 
 

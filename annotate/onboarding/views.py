@@ -18,7 +18,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.catalog.models import Campaign
-from annotate.labeling.selectors import CampaignNotFound, campaign_get_for_labeling
+from annotate.catalog.selectors import campaign_get_for_annotator
+from annotate.errors import NotFoundError
 from annotate.labeling.services import LabelingError
 from annotate.onboarding import stimuli
 from annotate.onboarding.selectors import (
@@ -49,8 +50,8 @@ def _user(request: HttpRequest) -> User:
 
 def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     try:
-        return campaign_get_for_labeling(user=request.user, campaign_id=campaign_id)
-    except CampaignNotFound:
+        return campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
+    except NotFoundError:
         raise Http404("No such campaign open for listening.") from None
 
 
@@ -202,7 +203,7 @@ def practice_audio(request: HttpRequest, campaign_id: int, item_id: int, side: s
 def withdraw(request: HttpRequest, campaign_id: int) -> HttpResponse:
     try:
         campaign = campaign_get_for_withdrawal(user=request.user, campaign_id=campaign_id)
-    except CampaignNotFound:
+    except NotFoundError:
         raise Http404("No such campaign.") from None
     active = withdrawal_active(annotator=_user(request), campaign=campaign)
     if request.method == "POST" and active is None:
