@@ -20,10 +20,10 @@ def _client(user) -> APIClient:  # type: ignore[no-untyped-def]
 def test_it_refuses_real_work_with_a_403_naming_the_missing_step(bob, onboarded_campaign) -> None:  # type: ignore[no-untyped-def]
     response = _client(bob).get(f"/api/v1/campaigns/{onboarded_campaign.pk}/next-assignment")
     assert response.status_code == 403
-    body = response.json()
-    assert body["code"] == "onboarding_required" and body["step"] == "consent"
-    assert body["url"] == f"/campaigns/{onboarded_campaign.pk}/onboarding/consent/"
-    assert "Consent" in body["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "onboarding_required" and error["details"]["step"] == "consent"
+    assert error["details"]["url"] == f"/campaigns/{onboarded_campaign.pk}/onboarding/consent/"
+    assert "Consent" in error["message"]
     assert not Assignment.objects.exists()
 
 
@@ -34,14 +34,14 @@ def test_it_reports_the_steps_and_records_consent(bob, onboarded_campaign) -> No
     assert [s["name"] for s in status["steps"]] == ["consent", "instructions", "headphones", "practice"]
     assert (status["complete"], status["missing_step"], status["withdrawn"]) == (False, "consent", False)
     stale = client.post(f"/api/v1/campaigns/{onboarded_campaign.pk}/consent", {"version": "old"}, format="json")
-    assert stale.status_code == 409 and stale.json()["field"] == "version"
+    assert stale.status_code == 409 and stale.json()["error"]["field"] == "version"
     accepted = client.post(f"/api/v1/campaigns/{onboarded_campaign.pk}/consent", {"version": "2026-01"}, format="json")
     assert accepted.status_code == 201 and accepted.json()["version"] == "2026-01"
     assert ConsentRecord.objects.get(annotator=bob).version == "2026-01"
     after = client.get(f"/api/v1/campaigns/{onboarded_campaign.pk}/onboarding").json()
     assert after["missing_step"] == "instructions"
     next_step = client.get(f"/api/v1/campaigns/{onboarded_campaign.pk}/next-assignment").json()
-    assert next_step["step"] == "instructions"
+    assert next_step["error"]["details"]["step"] == "instructions"
 
 
 @pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_it_hands_out_work_once_onboarded_and_stops_after_withdrawal(bob, onboar
     again = client.post(f"/api/v1/campaigns/{onboarded_campaign.pk}/withdrawal", {}, format="json")
     assert again.status_code == 409
     refused = client.get(f"/api/v1/campaigns/{onboarded_campaign.pk}/next-assignment")
-    assert refused.status_code == 403 and refused.json()["code"] == "withdrawn"
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "withdrawn"
     assert client.get(f"/api/v1/campaigns/{onboarded_campaign.pk}/onboarding").json()["withdrawn"] is True
 
 
