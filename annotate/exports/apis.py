@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, validation_error
 from annotate.exports.models import Export
+from annotate.exports.params import ARCHIVE_FORMATS, AUDIO_MODES
 from annotate.exports.selectors import export_dir_for, export_get_for_user, export_list_for_campaign
-from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, export_create
+from annotate.exports.services import export_create
 from annotate.permissions import IsStaff
 
 
