@@ -99,7 +99,7 @@ def _check_split(path: str, *, dataset_root: str, name: str, required: bool) -> 
 
 
 def _export_paths(export_id: int) -> dict[str, Any]:
-    """Split files of a finished campaign export (issue 6's layout: train/validation/test.jsonl + audio/)."""
+    """Split files of a finished campaign export (train/validation/test.jsonl + audio/, as exports write them)."""
     from annotate.exports.models import Export
     from annotate.exports.selectors import export_dir_for
 
