@@ -302,6 +302,7 @@ def test_it_copies_audio_when_asked_and_files_load_with_pandas(dataset: Dataset)
 
 def test_it_fails_without_publishing_anything_when_audio_is_missing(dataset: Dataset) -> None:
     missing = dataset.comparisons[3].clip_b
+    assert missing.file.name
     (Path(settings.MEDIA_ROOT) / missing.file.name).unlink()
     export = export_create(campaign=dataset.campaign, requested_by=None, parameters={}, enqueue=False)
     export = export_run(export_id=export.pk)
@@ -362,6 +363,7 @@ def test_it_records_progress_and_timestamps(dataset: Dataset) -> None:
     before = timezone.now()
     export, _ = run_export(dataset.campaign)
     assert export.progress == 1.0 and export.progress_message == "done"
+    assert export.started_at is not None and export.finished_at is not None
     assert before <= export.started_at <= export.finished_at
 
 

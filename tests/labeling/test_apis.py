@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from django.test import Client
@@ -10,6 +11,9 @@ from django.test import Client
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Assignment, Skip, Vote
 from tests import factories
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 
 def login(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
@@ -21,7 +25,7 @@ def next_url(campaign: Campaign) -> str:
     return f"/api/v1/campaigns/{campaign.pk}/next-assignment"
 
 
-def post(client: Client, url: str, body: dict) -> object:
+def post(client: Client, url: str, body: dict) -> _MonkeyPatchedWSGIResponse:
     return client.post(url, data=json.dumps(body), content_type="application/json")
 
 

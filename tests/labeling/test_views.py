@@ -34,6 +34,7 @@ def audio_url(assignment: Assignment, side: str) -> str:
 
 
 def clip_bytes(clip: Clip) -> bytes:
+    assert clip.file.name
     return (Path(settings.MEDIA_ROOT) / clip.file.name).read_bytes()
 
 
