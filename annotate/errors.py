@@ -163,8 +163,3 @@ ERROR_SERIALIZER = inline_serializer(
 def error_response(description: str = "An error; see the Error component.") -> OpenApiResponse:
     """The schema entry for an error status: every API uses this, so the shape is documented once."""
     return OpenApiResponse(ERROR_SERIALIZER, description=description)
-
-
-def _scratch_ci_must_fail(  value: int ) -> str:
-    import os
-    return value
