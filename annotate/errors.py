@@ -118,8 +118,9 @@ def _from_drf(exc: exceptions.APIException) -> ApplicationError:
     detail = exc.detail
     message = str(detail if not isinstance(detail, list | dict) else next(iter(field_errors(detail).values()))[0])
     details: dict[str, Any] = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        details["wait_s"] = exc.wait
+    wait = getattr(exc, "wait", None)  # Throttled sets it; the stubs don't declare it
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        details["wait_s"] = wait
     return ApplicationError(message, code=str(code), status=exc.status_code, details=details)
 
 

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -46,3 +48,10 @@ class IsStaff(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return user_is_staff(request.user)
+
+
+def request_user(request: Request) -> User:
+    """The logged-in account of an API request (its permission classes have already required one)."""
+    if not isinstance(request.user, User) or not request.user.is_authenticated:
+        raise NotAuthenticated()
+    return request.user

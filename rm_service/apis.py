@@ -7,7 +7,8 @@ Annotators get 403 everywhere: predictions and everything derived from them are 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from celery.result import AsyncResult
 from django.conf import settings
@@ -25,7 +26,7 @@ from rest_framework.views import APIView
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.parsers import BoundedJSONParser, json_loads_bounded
-from annotate.permissions import IsStaff
+from annotate.permissions import IsStaff, request_user
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
 
@@ -71,7 +72,8 @@ class ScoringApi(APIView):
         """JSON body, or for multipart uploads the JSON in the ``payload`` form field."""
         if request.content_type.startswith("multipart/"):
             try:
-                return json_loads_bounded(request.data.get("payload", ""))
+                # Multipart bodies are parsed into a QueryDict (a Mapping), never a list.
+                return json_loads_bounded(cast(Mapping[str, Any], request.data).get("payload", ""))
             except ParseError as exc:
                 message = f"multipart requests carry the JSON body in the 'payload' field: {exc.detail}"
                 raise ValidationError({"payload": message}) from exc
@@ -107,7 +109,9 @@ class ScoringApi(APIView):
         self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any], version: ModelVersion
     ) -> Response:
         try:
-            job = services.scoring_job_create(user=request.user, kind=kind, items=items, params=params, version=version)
+            job = services.scoring_job_create(
+                user=request_user(request), kind=kind, items=items, params=params, version=version
+            )
         except services.RmUnavailable as exc:  # the broker went away after the availability check
             raise ServiceUnavailable(str(exc)) from exc
         if len(items) > _sync_max_items() or not params.get("wait", True):
@@ -337,7 +341,7 @@ class TrainingRunCreateApi(APIView):
         args = dict(data.validated_data)
         campaign_id = args.pop("campaign_id")
         campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id) if campaign_id else None
-        run = services.training_run_create(user=request.user, campaign=campaign, **args)
+        run = services.training_run_create(user=request_user(request), campaign=campaign, **args)
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -26,7 +26,7 @@ TRAIN_FIELDS = ("train_jsonl", "validation_jsonl", "test_jsonl", "dataset_root",
 
 
 def _exports_for(campaign_id: int) -> list[Any]:
-    """The campaign's finished exports (issue 6), newest first: what a training run can be built from."""
+    """The campaign's finished exports, newest first: what a training run can be built from."""
     from annotate.exports.models import Export
 
     return list(Export.objects.filter(campaign_id=campaign_id, status=Export.Status.SUCCEEDED)[:50])

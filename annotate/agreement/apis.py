@@ -185,7 +185,8 @@ class AgreementDisputed(serializers.Serializer):
 
 
 class AgreementFreshness(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["live", "snapshot"])
+    # A field named "source" is fine for DRF; the stubs see it shadow Field.source (a str).
+    source = serializers.ChoiceField(choices=["live", "snapshot"])  # type: ignore[assignment]
     computed_at = serializers.DateTimeField(allow_null=True)
     compute_seconds = serializers.FloatField(allow_null=True)
     votes_since = serializers.IntegerField(help_text="Votes newer than a snapshot (0 when live).")

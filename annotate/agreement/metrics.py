@@ -1,18 +1,32 @@
-"""Agreement mathematics on aggregated counts; numpy only, no Django.
+"""Agreement statistics on aggregated counts: numpy and scipy, no Django, no SQL.
 
 Everything here works on *unit patterns*: a unit (a comparison) is described only by how many
 votes it got for each category, so a whole campaign collapses to a few distinct rows
 (``patterns``, shape (K, C)) with a multiplicity each (``weights``, shape (K,)). Krippendorff's
 alpha and the pairwise agreement rate depend only on these multisets, never on annotator
 identity, which is what lets SQL do the heavy lifting.
+
+The per-annotator and per-bin statistics (Holm adjustment, binomial and Fisher tests, flags) live
+here too; ``selectors`` feeds them counts read in SQL and ``report`` declares what they fill in.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import krippendorff
 import numpy as np
+from scipy import stats
+
+from annotate.agreement.report import (
+    Alpha,
+    AnnotatorQuality,
+    QualityThresholds,
+    QuestionLabel,
+    QuestionSummary,
+    SplitTest,
+)
 
 # Below this many comparisons with two or more votes, alpha (and its CI) is reported as
 # "not enough overlapping votes" rather than as a wildly uncertain number.
@@ -120,3 +134,124 @@ def bootstrap_alpha_ci(
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(alphas, [tail, 100 - tail])
     return float(low), float(high)
+
+
+# --- Small numeric helpers ----------------------------------------------------------
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def round_finite(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+# --- Labels and headline agreement ---------------------------------------------------
+
+
+def question_label(votes_a: int, total: int, mean_confidence: float | None) -> QuestionLabel:
+    """Majority (ties kept as "tie"), split and soft label of one question on one comparison."""
+    votes_b = total - votes_a
+    majority = "a" if votes_a > votes_b else "b" if votes_b > votes_a else "tie"
+    return QuestionLabel(
+        majority=majority,
+        votes_a=votes_a,
+        votes_b=votes_b,
+        mean_confidence=float(mean_confidence or 0.0),
+        soft_label=votes_a / total,
+    )
+
+
+def alpha(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> Alpha:
+    """Alpha with its status: too few paired comparisons and unanimous data are statuses, not NaN."""
+    paired = int(weights[patterns.sum(axis=1) >= 2].sum()) if weights.size else 0
+    result = Alpha("ok", None, None, None, paired, MIN_PAIRED_COMPARISONS, bootstrap_samples, "")
+    if paired < MIN_PAIRED_COMPARISONS:
+        result.status = "not_enough_overlap"
+        result.message = (
+            f"Not enough overlapping votes: {paired} comparison(s) have two or more votes, "
+            f"alpha needs at least {MIN_PAIRED_COMPARISONS}."
+        )
+        return result
+    value = alpha_nominal(patterns, weights)
+    if value is None:
+        result.status = "no_variation"
+        result.message = "Every paired vote chose the same clip, so alpha is undefined (no expected disagreement)."
+        return result
+    result.value = value
+    ci = bootstrap_alpha_ci(patterns, weights, samples=bootstrap_samples) if bootstrap_samples else None
+    if ci is not None:
+        result.ci95_low, result.ci95_high = ci
+    return result
+
+
+def question_summary(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> QuestionSummary:
+    counts = pair_counts(patterns, weights)
+    return QuestionSummary(
+        agreement_rate=counts.agreement_rate,
+        comparisons_with_2plus_votes=counts.paired_units,
+        votes_on_those_comparisons=counts.values_in_paired_units,
+        vote_pairs=counts.pairs,
+        agreeing_pairs=counts.agreeing_pairs,
+        disagreeing_pairs=counts.disagreeing_pairs,
+        alpha=alpha(patterns, weights, bootstrap_samples=bootstrap_samples),
+    )
+
+
+# --- Per-annotator quality -------------------------------------------------------------
+
+
+def position_bias_p(left: int, choices: int) -> float | None:
+    """Two-sided binomial test of the share of left-side choices against 0.5."""
+    return float(stats.binomtest(left, choices, 0.5).pvalue) if choices else None
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def annotator_flags(row: AnnotatorQuality, t: QualityThresholds) -> list[str]:
+    flags = []
+    if row.votes >= t.min_votes:
+        if row.left_fraction is not None and max(row.left_fraction, 1 - row.left_fraction) >= t.same_side_fraction:
+            flags.append("same_side")
+        if (row.modal_confidence_fraction or 0) >= t.same_confidence_fraction:
+            flags.append("same_confidence")
+        if (row.fast_vote_fraction or 0) >= t.fast_vote_fraction:
+            flags.append("too_fast")
+    if row.position_bias_p_holm is not None and row.position_bias_p_holm < t.position_bias_p:
+        flags.append("position_bias")
+    if row.gold_answers >= t.min_gold_answers and (row.gold_accuracy or 0) < t.min_gold_accuracy:
+        flags.append("low_gold_accuracy")
+    return flags
+
+
+def adjust_and_flag(rows: list[AnnotatorQuality], thresholds: QualityThresholds) -> None:
+    """Holm-adjust the position-bias p-values across the campaign's annotators, then set each row's flags."""
+    tested = [r for r in rows if r.position_bias_p is not None]
+    for r, adjusted in zip(tested, holm([r.position_bias_p or 1.0 for r in tested]), strict=True):
+        r.position_bias_p_holm = adjusted
+    for r in rows:
+        r.flags = annotator_flags(r, thresholds)
+
+
+# --- Confidence ------------------------------------------------------------------------
+
+
+def low_vs_high_split_test(low: tuple[int, int], high: tuple[int, int]) -> SplitTest:
+    """Fisher's exact test on (split, comparisons) of the low and high mean-confidence bins."""
+    (low_split, low_n), (high_split, high_n) = low, high
+    if not (low_n and high_n):
+        return SplitTest()
+    result = stats.fisher_exact(
+        [[low_split, low_n - low_split], [high_split, high_n - high_split]], alternative="greater"
+    )
+    return SplitTest(odds_ratio=round_finite(float(result.statistic)), p_value=float(result.pvalue))

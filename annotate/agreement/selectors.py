@@ -1,16 +1,16 @@
-"""Agreement and quality statistics, read from votes in canonical orientation.
+"""Agreement reads: the SQL behind the agreement report, over votes in canonical orientation.
 
 All counting happens in SQL (GROUP BY comparison, window functions per vote); Python only
 receives per-comparison *patterns* (a few dozen distinct rows) or per-annotator rows, so the
-cost of a report is dominated by one or two scans of the vote table.
+cost of a report is dominated by one or two scans of the vote table. The statistics computed
+from those counts are in ``metrics``; the shape of the report is declared in ``report``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,16 +29,30 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Least
 from django.utils import timezone
-from scipy import stats
 
 from annotate.agreement import metrics
 from annotate.agreement.models import AgreementSnapshot
+from annotate.agreement.report import (
+    CONFIDENCE_BINS,
+    CONFIDENCE_LEVELS,
+    QUESTIONS,
+    THRESHOLDS,
+    AgreementReport,
+    AgreementSummary,
+    AnnotatorQuality,
+    ComparisonLabel,
+    ConfidenceBin,
+    CrossQuestion,
+    DisputedComparison,
+    LevelAgreement,
+    MeanConfidences,
+    QuestionConfidence,
+    SplitByMeanConfidence,
+)
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Vote
 from annotate.onboarding.selectors import counted_votes
 
-QUESTIONS = ("alignment", "musicality")
-CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
 DISPUTED_LIMIT = 20
 
 
@@ -170,35 +184,6 @@ def vote_patterns(*, votes: QuerySet[Vote]) -> Patterns:
 # --- Label aggregation ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QuestionLabel:
-    majority: str  # "a" | "b" | "tie"
-    votes_a: int
-    votes_b: int
-    mean_confidence: float
-    soft_label: float  # fraction of votes preferring clip_a
-
-
-@dataclass(frozen=True)
-class ComparisonLabel:
-    comparison_id: int
-    vote_count: int
-    alignment: QuestionLabel
-    musicality: QuestionLabel
-
-
-def _question_label(votes_a: int, total: int, mean_confidence: float | None) -> QuestionLabel:
-    votes_b = total - votes_a
-    majority = "a" if votes_a > votes_b else "b" if votes_b > votes_a else "tie"
-    return QuestionLabel(
-        majority=majority,
-        votes_a=votes_a,
-        votes_b=votes_b,
-        mean_confidence=float(mean_confidence or 0.0),
-        soft_label=votes_a / total,
-    )
-
-
 def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
     """Majority, split, mean confidence and soft label per comparison (one GROUP BY comparison)."""
     rows = _per_comparison(votes).annotate(al_conf=Avg("alignment_confidence"), mu_conf=Avg("musicality_confidence"))
@@ -206,8 +191,8 @@ def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
         row["comparison_id"]: ComparisonLabel(
             comparison_id=row["comparison_id"],
             vote_count=row["m"],
-            alignment=_question_label(row["al_a"], row["m"], row["al_conf"]),
-            musicality=_question_label(row["mu_a"], row["m"], row["mu_conf"]),
+            alignment=metrics.question_label(row["al_a"], row["m"], row["al_conf"]),
+            musicality=metrics.question_label(row["mu_a"], row["m"], row["mu_conf"]),
         )
         for row in rows
     }
@@ -216,113 +201,29 @@ def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
 # --- Headline agreement ---------------------------------------------------------
 
 
-def _round(value: float | None, digits: int = 6) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(value, digits)
-
-
-def _alpha_block(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> dict[str, Any]:
-    paired = int(weights[patterns.sum(axis=1) >= 2].sum()) if weights.size else 0
-    block: dict[str, Any] = {
-        "status": "ok",
-        "value": None,
-        "ci95_low": None,
-        "ci95_high": None,
-        "paired_comparisons": paired,
-        "min_paired_comparisons": metrics.MIN_PAIRED_COMPARISONS,
-        "bootstrap_samples": bootstrap_samples,
-        "message": "",
-    }
-    if paired < metrics.MIN_PAIRED_COMPARISONS:
-        block["status"] = "not_enough_overlap"
-        block["message"] = (
-            f"Not enough overlapping votes: {paired} comparison(s) have two or more votes, "
-            f"alpha needs at least {metrics.MIN_PAIRED_COMPARISONS}."
-        )
-        return block
-    value = metrics.alpha_nominal(patterns, weights)
-    if value is None:
-        block["status"] = "no_variation"
-        block["message"] = "Every paired vote chose the same clip, so alpha is undefined (no expected disagreement)."
-        return block
-    block["value"] = value
-    ci = metrics.bootstrap_alpha_ci(patterns, weights, samples=bootstrap_samples) if bootstrap_samples else None
-    if ci is not None:
-        block["ci95_low"], block["ci95_high"] = ci
-    return block
-
-
-def _question_summary(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> dict[str, Any]:
-    counts = metrics.pair_counts(patterns, weights)
-    return {
-        "agreement_rate": counts.agreement_rate,
-        "comparisons_with_2plus_votes": counts.paired_units,
-        "votes_on_those_comparisons": counts.values_in_paired_units,
-        "vote_pairs": counts.pairs,
-        "agreeing_pairs": counts.agreeing_pairs,
-        "disagreeing_pairs": counts.disagreeing_pairs,
-        "alpha": _alpha_block(patterns, weights, bootstrap_samples=bootstrap_samples),
-    }
+def _agreement_summary(votes: QuerySet[Vote], *, bootstrap_samples: int) -> AgreementSummary:
+    patterns = vote_patterns(votes=votes)
+    return AgreementSummary(
+        vote_count=patterns.vote_count,
+        comparison_count=patterns.comparison_count,
+        # A DISTINCT subquery (hash aggregate) rather than COUNT(DISTINCT), which sorts.
+        annotator_count=votes.order_by().values("annotator_id").distinct().count(),
+        alignment=metrics.question_summary(*patterns.alignment, bootstrap_samples=bootstrap_samples),
+        musicality=metrics.question_summary(*patterns.musicality, bootstrap_samples=bootstrap_samples),
+    )
 
 
 def agreement_summary(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES) -> dict[str, Any]:
     """Headline numbers per question: pairwise agreement rate with its counts, nominal alpha and its 95% CI.
 
-    JSON-serialisable. Alpha has ``status`` "ok", "not_enough_overlap" or "no_variation" and is
-    None unless "ok", so callers never see NaN or an exception for small or unanimous data.
+    JSON-serialisable (``report.AgreementSummary``). Alpha has ``status`` "ok", "not_enough_overlap"
+    or "no_variation" and is None unless "ok", so callers never see NaN or an exception for small
+    or unanimous data.
     """
-    patterns = vote_patterns(votes=votes)
-    return {
-        "vote_count": patterns.vote_count,
-        "comparison_count": patterns.comparison_count,
-        # A DISTINCT subquery (hash aggregate) rather than COUNT(DISTINCT), which sorts.
-        "annotator_count": votes.order_by().values("annotator_id").distinct().count(),
-        "alignment": _question_summary(*patterns.alignment, bootstrap_samples=bootstrap_samples),
-        "musicality": _question_summary(*patterns.musicality, bootstrap_samples=bootstrap_samples),
-    }
+    return _agreement_summary(votes, bootstrap_samples=bootstrap_samples).as_dict()
 
 
 # --- Per-annotator quality --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QualityThresholds:
-    min_votes: int = 10  # side/confidence/speed flags need this many votes
-    same_side_fraction: float = 0.95  # of choices on the same displayed side
-    same_confidence_fraction: float = 0.95  # of confidences at one value
-    fast_vote_seconds: float = 10.0  # a vote faster than this is implausible for two clips
-    fast_vote_fraction: float = 0.5
-    position_bias_p: float = 0.01  # Holm-adjusted, across the campaign's annotators
-    min_gold_answers: int = 4
-    min_gold_accuracy: float = 0.6
-
-
-THRESHOLDS = QualityThresholds()
-
-
-@dataclass
-class AnnotatorQuality:
-    annotator_id: int
-    username: str
-    votes: int
-    median_time_on_task_s: float | None
-    median_listened_fraction: float | None
-    loo_shared_votes: int  # votes on comparisons that someone else voted on too
-    loo_agreement: float | None  # agreement with the leave-one-out majority, both questions pooled
-    loo_agreement_alignment: float | None
-    loo_agreement_musicality: float | None
-    gold_answers: int
-    gold_accuracy: float | None
-    left_choices: int
-    choices: int
-    left_fraction: float | None
-    position_bias_p: float | None
-    position_bias_p_holm: float | None
-    modal_confidence_fraction: float | None
-    fast_vote_fraction: float | None
-    flags: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _left(question: str) -> Q:
@@ -398,36 +299,32 @@ def _leave_one_out(votes: QuerySet[Vote]) -> dict[int, tuple[int, ...]]:
     return {row[0]: tuple(int(value) for value in row[1:]) for row in rows}
 
 
-def _ratio(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def _holm(p_values: list[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (step-down, monotone)."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [1.0] * len(p_values)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
-def _flags(row: AnnotatorQuality) -> list[str]:
-    t = THRESHOLDS
-    flags = []
-    if row.votes >= t.min_votes:
-        if row.left_fraction is not None and max(row.left_fraction, 1 - row.left_fraction) >= t.same_side_fraction:
-            flags.append("same_side")
-        if (row.modal_confidence_fraction or 0) >= t.same_confidence_fraction:
-            flags.append("same_confidence")
-        if (row.fast_vote_fraction or 0) >= t.fast_vote_fraction:
-            flags.append("too_fast")
-    if row.position_bias_p_holm is not None and row.position_bias_p_holm < t.position_bias_p:
-        flags.append("position_bias")
-    if row.gold_answers >= t.min_gold_answers and (row.gold_accuracy or 0) < t.min_gold_accuracy:
-        flags.append("low_gold_accuracy")
-    return flags
+def _annotator_row(row: dict[str, Any], medians: tuple[Any, Any], loo: tuple[int, ...]) -> AnnotatorQuality:
+    shared, al_ok, al_n, mu_ok, mu_n = loo
+    choices, left = 2 * row["votes"], row["left_al"] + row["left_mu"]
+    conf_counts = [row[f"conf{level}"] for level in CONFIDENCE_LEVELS]
+    ratio = metrics.ratio
+    return AnnotatorQuality(
+        annotator_id=row["annotator_id"],
+        username=row["annotator__username"],
+        votes=row["votes"],
+        median_time_on_task_s=medians[0],
+        median_listened_fraction=medians[1],
+        loo_shared_votes=shared,
+        loo_agreement=ratio(al_ok + mu_ok, al_n + mu_n),
+        loo_agreement_alignment=ratio(al_ok, al_n),
+        loo_agreement_musicality=ratio(mu_ok, mu_n),
+        gold_answers=row["gold_n"],
+        gold_accuracy=ratio(row["gold_ok"], row["gold_n"]),
+        left_choices=left,
+        choices=choices,
+        left_fraction=ratio(left, choices),
+        position_bias_p=metrics.position_bias_p(left, choices),
+        position_bias_p_holm=None,
+        modal_confidence_fraction=ratio(max(conf_counts), choices),
+        fast_vote_fraction=ratio(row["fast"], row["timed"]),
+        flags=[],
+    )
 
 
 def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
@@ -435,41 +332,15 @@ def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
     rows = _annotator_rows(votes)
     medians = {} if rows and "median_time" in rows[0] else _medians(votes)
     loo = _leave_one_out(votes)
-    result = []
-    for row in rows:
-        key = row["annotator_id"]
-        median_time, median_listened = medians.get(key) or (row.get("median_time"), row.get("median_listened"))
-        shared, al_ok, al_n, mu_ok, mu_n = loo.get(key, (0, 0, 0, 0, 0))
-        choices, left = 2 * row["votes"], row["left_al"] + row["left_mu"]
-        conf_counts = [row[f"conf{level}"] for level in CONFIDENCE_LEVELS]
-        result.append(
-            AnnotatorQuality(
-                annotator_id=key,
-                username=row["annotator__username"],
-                votes=row["votes"],
-                median_time_on_task_s=median_time,
-                median_listened_fraction=median_listened,
-                loo_shared_votes=shared,
-                loo_agreement=_ratio(al_ok + mu_ok, al_n + mu_n),
-                loo_agreement_alignment=_ratio(al_ok, al_n),
-                loo_agreement_musicality=_ratio(mu_ok, mu_n),
-                gold_answers=row["gold_n"],
-                gold_accuracy=_ratio(row["gold_ok"], row["gold_n"]),
-                left_choices=left,
-                choices=choices,
-                left_fraction=_ratio(left, choices),
-                position_bias_p=stats.binomtest(left, choices, 0.5).pvalue if choices else None,
-                position_bias_p_holm=None,
-                modal_confidence_fraction=_ratio(max(conf_counts), choices),
-                fast_vote_fraction=_ratio(row["fast"], row["timed"]),
-                flags=[],
-            )
+    result = [
+        _annotator_row(
+            row,
+            medians.get(row["annotator_id"]) or (row.get("median_time"), row.get("median_listened")),
+            loo.get(row["annotator_id"], (0, 0, 0, 0, 0)),
         )
-    tested = [r for r in result if r.position_bias_p is not None]
-    for r, adjusted in zip(tested, _holm([r.position_bias_p or 1.0 for r in tested]), strict=True):
-        r.position_bias_p_holm = adjusted
-    for r in result:
-        r.flags = _flags(r)
+        for row in rows
+    ]
+    metrics.adjust_and_flag(result, THRESHOLDS)
     return sorted(result, key=lambda r: r.username)
 
 
@@ -481,8 +352,7 @@ def flagged_annotator_ids(*, campaign_id: int) -> set[int]:
 # --- Cross-question consistency and confidence -------------------------------------
 
 
-def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
-    """How often a vote's alignment choice equals its musicality choice (paper table 7), with mean confidences."""
+def _cross_question(votes: QuerySet[Vote]) -> CrossQuestion:
     same = Q(alignment_choice=F("musicality_choice"))
     row = votes.order_by().aggregate(
         votes=Count("id"),
@@ -492,19 +362,18 @@ def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
         al_conf_diff=Avg("alignment_confidence", filter=~same),
         mu_conf_diff=Avg("musicality_confidence", filter=~same),
     )
-    return {
-        "votes": row["votes"],
-        "same_choice": row["same"],
-        "consistency_rate": _ratio(row["same"], row["votes"]),
-        "when_same": {
-            "alignment_mean_confidence": row["al_conf_same"],
-            "musicality_mean_confidence": row["mu_conf_same"],
-        },
-        "when_different": {
-            "alignment_mean_confidence": row["al_conf_diff"],
-            "musicality_mean_confidence": row["mu_conf_diff"],
-        },
-    }
+    return CrossQuestion(
+        votes=row["votes"],
+        same_choice=row["same"],
+        consistency_rate=metrics.ratio(row["same"], row["votes"]),
+        when_same=MeanConfidences(row["al_conf_same"], row["mu_conf_same"]),
+        when_different=MeanConfidences(row["al_conf_diff"], row["mu_conf_diff"]),
+    )
+
+
+def cross_question_consistency(*, votes: QuerySet[Vote]) -> dict[str, Any]:
+    """How often a vote's alignment choice equals its musicality choice (paper table 7), with mean confidences."""
+    return _cross_question(votes).as_dict()
 
 
 def _by_confidence_level(votes: QuerySet[Vote]) -> dict[str, dict[int, tuple[int, int, int, int]]]:
@@ -532,24 +401,13 @@ def _by_confidence_level(votes: QuerySet[Vote]) -> dict[str, dict[int, tuple[int
     return result
 
 
-def _confidence_levels(found: dict[int, tuple[int, int, int, int]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+def _level_agreement(found: dict[int, tuple[int, int, int, int]]) -> tuple[dict[str, int], list[LevelAgreement]]:
     distribution, agreement = {}, []
     for level in CONFIDENCE_LEVELS:
         n, paired, agree, pairs = found.get(level, (0, 0, 0, 0))
         distribution[str(level)] = n
-        agreement.append(
-            {
-                "confidence": level,
-                "paired_votes": paired,
-                "pairs": pairs,
-                "agreeing_pairs": agree,
-                "agreement_rate": _ratio(agree, pairs),
-            }
-        )
+        agreement.append(LevelAgreement(level, paired, pairs, agree, metrics.ratio(agree, pairs)))
     return distribution, agreement
-
-
-CONFIDENCE_BINS = (("low", "mean confidence < 3"), ("medium", "3 <= mean < 4"), ("high", "mean confidence >= 4"))
 
 
 def _bin_sql(column: str) -> str:
@@ -584,53 +442,36 @@ def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tup
     return result
 
 
-def _split_block(found: dict[str, tuple[int, int, int, int]]) -> dict[str, Any]:
+def _split_by_mean_confidence(found: dict[str, tuple[int, int, int, int]]) -> SplitByMeanConfidence:
     """Are comparisons decided with low mean confidence more often split? Bins plus Fisher's exact test low vs high."""
-    bins: list[dict[str, Any]] = []
+    bins = []
     for name, description in CONFIDENCE_BINS:
         n, split, pairs, agree = found.get(name, (0, 0, 0, 0))
-        bins.append(
-            {
-                "bin": name,
-                "description": description,
-                "comparisons": n,
-                "split": split,
-                "split_rate": _ratio(split, n),
-                "agreement_rate": _ratio(agree, pairs),
-            }
-        )
+        bins.append(ConfidenceBin(name, description, n, split, metrics.ratio(split, n), metrics.ratio(agree, pairs)))
     low, high = bins[0], bins[2]
-    test: dict[str, Any] = {"odds_ratio": None, "p_value": None}
-    if low["comparisons"] and high["comparisons"]:
-        table = [
-            [low["split"], low["comparisons"] - low["split"]],
-            [high["split"], high["comparisons"] - high["split"]],
-        ]
-        result = stats.fisher_exact(table, alternative="greater")
-        test = {"odds_ratio": _round(float(result.statistic)), "p_value": float(result.pvalue)}
-    return {"bins": bins, "low_vs_high_split_test": test}
+    test = metrics.low_vs_high_split_test((low.split, low.comparisons), (high.split, high.comparisons))
+    return SplitByMeanConfidence(bins=bins, low_vs_high_split_test=test)
 
 
-def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
-    """Per question: the confidence distribution, agreement per confidence level, and splits by mean confidence."""
+def _confidence(votes: QuerySet[Vote]) -> dict[str, QuestionConfidence]:
     levels = _by_confidence_level(votes)
     splits = _splits_by_mean_confidence(votes)
     result = {}
     for question in QUESTIONS:
-        distribution, agreement = _confidence_levels(levels[question])
-        result[question] = {
-            "distribution": distribution,
-            "agreement_by_confidence": agreement,
-            "split_by_mean_confidence": _split_block(splits[question]),
-        }
+        distribution, agreement = _level_agreement(levels[question])
+        result[question] = QuestionConfidence(distribution, agreement, _split_by_mean_confidence(splits[question]))
     return result
+
+
+def confidence_analysis(*, votes: QuerySet[Vote]) -> dict[str, Any]:
+    """Per question: the confidence distribution, agreement per confidence level, and splits by mean confidence."""
+    return {question: block.as_dict() for question, block in _confidence(votes).items()}
 
 
 # --- Disputed comparisons and the full report ---------------------------------------
 
 
-def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
-    """Comparisons closest to an even split over both questions, most votes first among equals."""
+def _disputed(votes: QuerySet[Vote], limit: int) -> list[DisputedComparison]:
     rows = (
         _per_comparison(votes)
         .filter(m__gte=2)
@@ -643,32 +484,37 @@ def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) 
         .order_by("-dispute", "-m", "comparison_id")[:limit]
     )
     return [
-        {
-            "comparison_id": row["comparison_id"],
-            "prompt_id": row["prompt_id"],
-            "modality": row["modality"],
-            "votes": row["m"],
-            "alignment_a": row["al_a"],
-            "alignment_b": row["m"] - row["al_a"],
-            "musicality_a": row["mu_a"],
-            "musicality_b": row["m"] - row["mu_a"],
-            "dispute": _round(float(row["dispute"]) / 2, 4),
-            "admin_url": f"/admin/catalog/comparison/{row['comparison_id']}/change/",
-        }
+        DisputedComparison(
+            comparison_id=row["comparison_id"],
+            prompt_id=row["prompt_id"],
+            modality=row["modality"],
+            votes=row["m"],
+            alignment_a=row["al_a"],
+            alignment_b=row["m"] - row["al_a"],
+            musicality_a=row["mu_a"],
+            musicality_b=row["m"] - row["mu_a"],
+            dispute=metrics.round_finite(float(row["dispute"]) / 2, 4),
+            admin_url=f"/admin/catalog/comparison/{row['comparison_id']}/change/",
+        )
         for row in rows
     ]
 
 
+def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
+    """Comparisons closest to an even split over both questions, most votes first among equals."""
+    return [row.as_dict() for row in _disputed(votes, limit)]
+
+
 def agreement_report(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES) -> dict[str, Any]:
     """Everything the dashboard, the API and the command show, as one JSON-serialisable dict."""
-    return {
-        "summary": agreement_summary(votes=votes, bootstrap_samples=bootstrap_samples),
-        "cross_question": cross_question_consistency(votes=votes),
-        "confidence": confidence_analysis(votes=votes),
-        "annotators": [row.as_dict() for row in annotator_quality(votes=votes)],
-        "disputed": disputed_comparisons(votes=votes),
-        "thresholds": asdict(THRESHOLDS),
-    }
+    return AgreementReport(
+        summary=_agreement_summary(votes, bootstrap_samples=bootstrap_samples),
+        cross_question=_cross_question(votes),
+        confidence=_confidence(votes),
+        annotators=annotator_quality(votes=votes),
+        disputed=_disputed(votes, DISPUTED_LIMIT),
+        thresholds=THRESHOLDS,
+    ).as_dict()
 
 
 # --- Campaign-level entry point (live or snapshot) -----------------------------------

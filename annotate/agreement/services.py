@@ -195,23 +195,8 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
     votes = []
     comparisons = Comparison.objects.filter(campaign_id=campaign_id).select_related("clip_a", "clip_b").order_by("pk")
     for comparison in comparisons:
-        alignment = comparison.gold_alignment or str(rng.choice(["a", "b"]))
-        musicality = comparison.gold_musicality or (alignment if rng.random() < 0.8 else "ab".replace(alignment, ""))
-        ease = float(rng.beta(2.5, 1.5))
-        for index in rng.choice(len(users), size=per_comparison, replace=False):
-            user = users[int(index)]
-            created_at = now - dt.timedelta(days=float(rng.uniform(0, 14)))
-            # Drawn before the existence check so the random stream, and thus a re-run, is reproducible.
-            vote = _synthetic_vote(
-                comparison,
-                user,
-                personas[user.pk],
-                {"alignment": alignment, "musicality": musicality},
-                ease,
-                rng,
-                created_at,
-            )
-            if (user.pk, comparison.pk) not in existing:
+        for vote in _synthetic_comparison_votes(comparison, users, personas, per_comparison, rng, now):
+            if (vote.annotator_id, comparison.pk) not in existing:
                 votes.append(vote)
     # auto_now_add stamps "now" on insert (on these very objects); restore the spread over two weeks
     # afterwards so the date filters have something to do.
@@ -222,3 +207,27 @@ def synthetic_votes_seed(*, campaign_id: int, annotators: int, seed: int = 0, ov
             vote.created_at = created_at
         Vote.objects.bulk_update(created, ["created_at"], batch_size=2000)
     return len(created)
+
+
+def _synthetic_comparison_votes(
+    comparison: Comparison,
+    users: list[User],
+    personas: dict[int, _Persona],
+    per_comparison: int,
+    rng: np.random.Generator,
+    now: dt.datetime,
+) -> list[Vote]:
+    """One comparison's synthetic votes: its latent answers and ease, then one vote per drawn rater.
+
+    Every vote is drawn, even one that already exists, so the random stream (and a re-run) is reproducible.
+    """
+    alignment = comparison.gold_alignment or str(rng.choice(["a", "b"]))
+    musicality = comparison.gold_musicality or (alignment if rng.random() < 0.8 else "ab".replace(alignment, ""))
+    ease = float(rng.beta(2.5, 1.5))
+    votes = []
+    for index in rng.choice(len(users), size=per_comparison, replace=False):
+        user = users[int(index)]
+        created_at = now - dt.timedelta(days=float(rng.uniform(0, 14)))
+        answers = {"alignment": alignment, "musicality": musicality}
+        votes.append(_synthetic_vote(comparison, user, personas[user.pk], answers, ease, rng, created_at))
+    return votes

@@ -19,9 +19,10 @@ from rest_framework.views import APIView
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, validation_error
 from annotate.exports.models import Export
+from annotate.exports.params import ARCHIVE_FORMATS, AUDIO_MODES
 from annotate.exports.selectors import export_dir_for, export_get_for_user, export_list_for_campaign
-from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, export_create
-from annotate.permissions import IsStaff
+from annotate.exports.services import export_create
+from annotate.permissions import IsStaff, request_user
 
 
 class ExportParametersSerializer(serializers.Serializer):
@@ -127,7 +128,9 @@ class ExportCreateApi(APIView):
         campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        export = export_create(campaign=campaign, requested_by=request.user, parameters=serializer.validated_data)
+        export = export_create(
+            campaign=campaign, requested_by=request_user(request), parameters=serializer.validated_data
+        )
         return Response(self.OutputSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,12 +16,13 @@ from django.db.models import Count, Q, QuerySet
 from annotate.catalog.models import Campaign, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.exports.models import Export
+from annotate.exports.rows import VOTE_FIELDS, VoteValues
 from annotate.labeling.models import Vote
 from annotate.onboarding.selectors import counted_votes
 from annotate.permissions import user_is_staff
 
 if TYPE_CHECKING:
-    from annotate.exports.services import ExportParameters
+    from annotate.exports.params import ExportParameters
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -169,3 +171,9 @@ def export_comparison_facts(*, votes: QuerySet[Vote]) -> dict[int, ComparisonFac
         values["reference_file"] = values["reference_file"] or ""
         facts[row[0]] = ComparisonFacts(**values, vote_count=counts[row[0]])
     return facts
+
+
+def export_vote_values(*, votes: QuerySet[Vote]) -> Iterator[VoteValues]:
+    """The votes' exported columns, grouped by comparison, in a stable order (so the JSONL is reproducible)."""
+    rows = votes.order_by("comparison_id", "id").values_list(*VOTE_FIELDS).iterator(chunk_size=5000)
+    return map(VoteValues._make, rows)

@@ -1,4 +1,8 @@
-"""Dataset exports of a campaign's votes: CMI-Pref-style splits in CMI-RewardBench JSONL.
+"""The export lifecycle: create (validate, record a queued Export), run (claim the row, build the files
+in a temporary directory, publish by rename), reap exports whose worker died.
+
+Parameters are parsed in ``params``, rows are built in ``rows`` (the benchmark schema), files,
+hashes and archives are written by ``bundle``; this module decides what goes in and when it counts.
 
 Every export path (staff page, REST API, ``manage.py export_campaign``, the Celery task)
 goes through ``export_create`` (validate, record a queued Export) and ``export_run``
@@ -23,165 +27,37 @@ parameters give byte-identical JSONL. With ``archive`` set, ``EXPORT_ROOT/export
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import gzip
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import time
-import zipfile
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotate.agreement.selectors import ComparisonLabel, agreement_summary, comparison_labels, flagged_annotator_ids
+from annotate.agreement.selectors import agreement_summary, comparison_labels, flagged_annotator_ids
 from annotate.catalog.models import Campaign
-from annotate.errors import ApplicationError
-from annotate.exports import datacard
+from annotate.exports import bundle, datacard, rows
+from annotate.exports.bundle import Counts, ExportError, FileDigests
 from annotate.exports.models import Export
-from annotate.exports.selectors import ComparisonFacts, export_comparison_facts, export_dir_for, export_votes
-from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits, vocal_label
+from annotate.exports.params import ExportParameterError, ExportParameters
+from annotate.exports.selectors import export_comparison_facts, export_dir_for, export_vote_values, export_votes
+from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits
 from annotate.labeling.models import AnnotatorProfile, Vote
 from annotate.onboarding.selectors import withdrawn_votes_summary
-from cmi_common.hashing import files_sha256
 
 logger = logging.getLogger(__name__)
 
-SOURCE = "cmi-arena-annotation"
-PREFERENCE = {"a": "model_a", "b": "model_b", "tie": "both"}
-AUDIO_MODES = ("hardlink", "copy")
-ARCHIVE_FORMATS = ("tar.gz", "zip", "none")
 _PROGRESS_EVERY_S = 0.5
-
-
-class ExportParameterError(ApplicationError):
-    """Parameters that can't be satisfied; ``errors`` maps a parameter name to the reason (a 400)."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        reasons = "; ".join(f"{name}: {reason}" for name, reason in errors.items())
-        first = next(iter(errors), None)
-        super().__init__(
-            f"Impossible export parameters: {reasons}",
-            field=first if first != "filters" else None,
-            details={name: [reason] for name, reason in errors.items()},
-        )
-
-
-class ExportError(ApplicationError):
-    """The export could not be built; nothing was published. It is recorded on the export row, never
-    answered to a request, and it is the build's failure, not the client's input: hence a 500."""
-
-    status = 500
-    code = "export_failed"
-
-
-@dataclass(frozen=True)
-class ExportParameters:
-    seed: int = 0
-    # Split sizes count comparisons. test_size, when given, wins over test_fraction.
-    test_size: int | None = None
-    test_fraction: float = 0.1
-    validation_fraction: float = 0.1
-    balance_test: bool = True  # equal T/L/A/C, and within each equal instrumental/vocal
-    group_by_reference: bool = False  # instructions sharing a reference clip stay in one split
-    min_votes_per_comparison: int = 1
-    min_confidence: int = 1  # a vote is kept when both its confidences reach this
-    exclude_gold: bool = True
-    exclude_attention_checks: bool = True
-    exclude_flagged_annotators: bool = True
-    date_from: dt.date | None = None  # inclusive, UTC
-    date_to: dt.date | None = None  # inclusive, UTC
-    audio: str = "hardlink"
-    archive: str = "tar.gz"
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExportParameters:
-        """Parse and check parameters; raise ExportParameterError naming every bad one."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        errors = {key: "unknown parameter" for key in data if key not in names}
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if data.get(f.name) is None:
-                continue
-            try:
-                values[f.name] = _coerce(f.name, data[f.name], f.default)
-            except (TypeError, ValueError) as exc:
-                errors[f.name] = str(exc)
-        if errors:
-            raise ExportParameterError(errors)
-        params = cls(**values)
-        params._check()
-        return params
-
-    def _check(self) -> None:
-        errors: dict[str, str] = {}
-        if self.test_size is not None and self.test_size < 0:
-            errors["test_size"] = "must be 0 or more"
-        for name in ("test_fraction", "validation_fraction"):
-            if not 0 <= getattr(self, name) < 1:
-                errors[name] = "must be at least 0 and below 1"
-        if self.test_size is None and self.test_fraction + self.validation_fraction >= 1:
-            errors["validation_fraction"] = "test_fraction + validation_fraction must be below 1 (train needs data)"
-        if self.min_votes_per_comparison < 1:
-            errors["min_votes_per_comparison"] = "must be 1 or more"
-        if not 1 <= self.min_confidence <= 5:
-            errors["min_confidence"] = "must be between 1 and 5"
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            errors["date_to"] = "must not be before date_from"
-        if self.audio not in AUDIO_MODES:
-            errors["audio"] = f"must be one of {', '.join(AUDIO_MODES)}"
-        if self.archive not in ARCHIVE_FORMATS:
-            errors["archive"] = f"must be one of {', '.join(ARCHIVE_FORMATS)}"
-        if errors:
-            raise ExportParameterError(errors)
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        for name in ("date_from", "date_to"):
-            values[name] = values[name].isoformat() if values[name] else None
-        return values
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Strict typing: no silent bool-as-int, no truncated floats."""
-    if name in ("date_from", "date_to"):
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            return dt.date.fromisoformat(value)
-        raise TypeError("must be a date (YYYY-MM-DD)")
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise TypeError("must be true or false")
-        return value
-    if name in ("test_fraction", "validation_fraction"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError("must be a number")
-        return float(value)
-    if name in ("seed", "test_size", "min_votes_per_comparison", "min_confidence"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("must be an integer")
-        return value
-    if not isinstance(value, str):
-        raise TypeError("must be a string")
-    return value
 
 
 # --- Planning: which votes, which comparisons, which split -------------------------------
@@ -286,11 +162,7 @@ def export_run(*, export_id: int) -> Export:
     only when complete, and the row is marked succeeded only after that; any failure marks
     it failed with the reason and leaves no export directory or archive behind.
     """
-    now = timezone.now()
-    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0.0, progress_message="starting"
-    )
-    export = Export.objects.select_related("campaign").get(pk=export_id)
+    export, claimed = _claim(export_id)
     if not claimed:
         return export
     root = Path(settings.EXPORT_ROOT)
@@ -300,31 +172,48 @@ def export_run(*, export_id: int) -> Export:
     try:
         summary, archive_name = _build(export, workdir)
         published = _publish(export, workdir, archive_name)
-        done = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
-            status=Export.Status.SUCCEEDED,
-            progress=1.0,
-            progress_message="done",
-            summary=summary,
-            result_path=export_dir_for(export).name,
-            archive_path=archive_name,
-            finished_at=timezone.now(),
-        )
-        if done != 1:
-            raise ExportError("the export row changed while it was running")
+        _mark_succeeded(export, summary, archive_name)
     except Exception as exc:
         logger.exception("export %s failed", export.pk)
-        for path in published:
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        Export.objects.filter(pk=export.pk).exclude(status=Export.Status.SUCCEEDED).update(
-            status=Export.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            progress_message="failed",
-            finished_at=timezone.now(),
-        )
+        _mark_failed(export, exc, published)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     export.refresh_from_db()
     return export
+
+
+def _claim(export_id: int) -> tuple[Export, bool]:
+    """The conditional queued -> running update: only one caller ever builds an export."""
+    now = timezone.now()
+    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+        status=Export.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0.0, progress_message="starting"
+    )
+    return Export.objects.select_related("campaign").get(pk=export_id), bool(claimed)
+
+
+def _mark_succeeded(export: Export, summary: dict[str, Any], archive_name: str) -> None:
+    done = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
+        status=Export.Status.SUCCEEDED,
+        progress=1.0,
+        progress_message="done",
+        summary=summary,
+        result_path=export_dir_for(export).name,
+        archive_path=archive_name,
+        finished_at=timezone.now(),
+    )
+    if done != 1:
+        raise ExportError("the export row changed while it was running")
+
+
+def _mark_failed(export: Export, exc: Exception, published: list[Path]) -> None:
+    for path in published:
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    Export.objects.filter(pk=export.pk).exclude(status=Export.Status.SUCCEEDED).update(
+        status=Export.Status.FAILED,
+        error=f"{type(exc).__name__}: {exc}"[:2000],
+        progress_message="failed",
+        finished_at=timezone.now(),
+    )
 
 
 def _publish(export: Export, workdir: Path, archive_name: str) -> list[Path]:
@@ -365,8 +254,30 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     facts = export_comparison_facts(votes=plan.votes)
     if not facts:
         raise ExportError("no vote matches the filters any more")
+    split_plan = _split(params, facts)
+    out = workdir / export_dir_for(export).name
+    out.mkdir()
+    files: FileDigests = {}
+    votes = export_vote_values(votes=plan.votes)
+    split_of = split_plan.split_of
+    vote_counts = bundle.write_votes(out, votes, facts, split_of, _pseudonyms(plan.votes), files, progress)
+    progress(0.75, "writing comparisons.jsonl", force=True)
+    labels = comparison_labels(votes=plan.votes)
+    comparison_counts = bundle.write_comparisons(out, facts, split_of, labels, files)
+    progress(0.8, "copying audio", force=True)
+    bundle.write_audio(out, facts, mode=params.audio, files=files, progress=progress)
+    progress(0.95, "writing manifest", force=True)
+    summary = _summary(params, split_plan, vote_counts, comparison_counts, len(plan.flagged))
+    manifest = _manifest(export, params, summary, plan, files)
+    bundle.write_text(out / "README.md", datacard.render(export.campaign, manifest), files, "README.md")
+    manifest["files"] = dict(sorted(files.items()))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return summary, bundle.write_archive(workdir, out, params.archive)
+
+
+def _split(params: ExportParameters, facts: dict[int, Any]) -> SplitPlan:
     test_target, validation_target = _targets(params, len(facts))
-    split_plan = assign_splits(
+    return assign_splits(
         [SplitItem(f.comparison_id, f.prompt_key, f.reference_sha, f.modality, f.vocal) for f in facts.values()],
         seed=params.seed,
         test_target=test_target,
@@ -374,154 +285,6 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
         balance_test=params.balance_test,
         group_by_reference=params.group_by_reference,
     )
-    out = workdir / export_dir_for(export).name
-    out.mkdir()
-    files: dict[str, dict[str, Any]] = {}
-    vote_counts = _write_votes(out, plan, facts, split_plan, files, progress)
-    progress(0.75, "writing comparisons.jsonl", force=True)
-    labels = comparison_labels(votes=plan.votes)
-    comparison_counts = _write_comparisons(out, facts, split_plan, labels, files)
-    progress(0.8, "copying audio", force=True)
-    _write_audio(out, facts, mode=params.audio, files=files, progress=progress)
-    progress(0.95, "writing manifest", force=True)
-    summary = _summary(params, split_plan, vote_counts, comparison_counts, len(plan.flagged))
-    manifest = _manifest(export, params, summary, plan, files)
-    _write_text(out / "README.md", datacard.render(export.campaign, manifest), files, "README.md")
-    manifest["files"] = dict(sorted(files.items()))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    archive_name = _write_archive(workdir, out, params.archive)
-    return summary, archive_name
-
-
-# --- Rows -------------------------------------------------------------------------------
-
-
-def _audio_name(sha: str, file: str) -> str:
-    return f"audio/{sha}{os.path.splitext(file)[1].lower()}"
-
-
-def comparison_key(facts: ComparisonFacts) -> str:
-    """A content id for a comparison (instruction + ordered clips), stable across databases and re-imports."""
-    content = f"{facts.instruction_hash}|{facts.clip_a_sha}|{facts.clip_b_sha}"
-    return hashlib.sha256(content.encode()).hexdigest()[:16]
-
-
-def _shared_fields(facts: ComparisonFacts) -> dict[str, Any]:
-    """Fields of a comparison in CMI-RewardBench names, in a fixed order."""
-    return {
-        "audio-path": _audio_name(facts.clip_a_sha, facts.clip_a_file),
-        "audio2": _audio_name(facts.clip_b_sha, facts.clip_b_file),
-        "ref-audio-path": _audio_name(facts.reference_sha, facts.reference_file) if facts.reference_sha else "",
-        "prompt": facts.prompt,
-        "lyrics": facts.lyrics,
-        "prompt id": facts.prompt_id,
-        "model_a": facts.clip_a_system,
-        "model_b": facts.clip_b_system,
-    }
-
-
-def _comparison_tail(facts: ComparisonFacts, split: str) -> dict[str, Any]:
-    return {
-        "source": SOURCE,
-        "split": split,
-        "modality": facts.modality,
-        "vocal": facts.vocal,
-        "comparison id": comparison_key(facts),
-        "gold-alignment": PREFERENCE.get(facts.gold_alignment, ""),
-        "gold-musicality": PREFERENCE.get(facts.gold_musicality, ""),
-        "attention_check": facts.is_attention_check,
-    }
-
-
-_VOTE_FIELDS = (
-    "comparison_id",
-    "annotator_id",
-    "alignment_choice",
-    "musicality_choice",
-    "alignment_confidence",
-    "musicality_confidence",
-    "feedback",
-    "presented_swapped",
-    "listened_a_s",
-    "listened_b_s",
-    "time_on_task_s",
-    "created_at",
-)
-
-
-def _vote_core(pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        "user id": pseudonym,
-        "preference-alignment": PREFERENCE[vote[2]],
-        "preference-musicality": PREFERENCE[vote[3]],
-        "confidence_preference-alignment": vote[4],
-        "confidence_preference-musicality": vote[5],
-    }
-
-
-def _vote_extras(vote: tuple[Any, ...]) -> dict[str, Any]:
-    swapped, created_at = vote[7], vote[11]
-    return {
-        "feedback": vote[6],
-        "listened_seconds_a": vote[8],
-        "listened_seconds_b": vote[9],
-        # Display order, left first: which canonical clip the annotator saw as "A".
-        "presented_order": ["model_b", "model_a"] if swapped else ["model_a", "model_b"],
-        "time_on_task_s": vote[10],
-        "vote_time": created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-    }
-
-
-def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> dict[str, Any]:
-    """One votes.jsonl row; ``vote`` is a tuple in ``_VOTE_FIELDS`` order, choices in canonical orientation."""
-    return {
-        **_shared_fields(facts),
-        **_comparison_tail(facts, split),
-        **_vote_core(pseudonym, vote),
-        **_vote_extras(vote),
-    }
-
-
-# ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
-class _VoteLines:
-    """Encodes vote rows as JSONL lines, byte-identical to ``_dumps(vote_row(...))``, but serialising the
-    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison)."""
-
-    def __init__(self) -> None:
-        self.comparison_id: int | None = None
-        self.head = ""
-
-    def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: tuple[Any, ...]) -> bytes:
-        if facts.comparison_id != self.comparison_id:
-            self.comparison_id = facts.comparison_id
-            self.head = _ENCODER.encode({**_shared_fields(facts), **_comparison_tail(facts, split)})[:-1]
-        body = _ENCODER.encode({**_vote_core(pseudonym, vote), **_vote_extras(vote)})
-        return f"{self.head}, {body[1:]}\n".encode()
-
-
-def _dumps(row: dict[str, Any]) -> bytes:
-    return (_ENCODER.encode(row) + "\n").encode("utf-8")
-
-
-class _HashingFile:
-    """Write bytes and hash them on the way, so no file is read back just for the manifest."""
-
-    def __init__(self, path: Path):
-        self.handle: IO[bytes] = path.open("wb", buffering=1 << 20)
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.handle.write(data)
-        self.digest.update(data)
-        self.size += len(data)
-
-    def close(self) -> dict[str, Any]:
-        self.handle.close()
-        return {"sha256": self.digest.hexdigest(), "bytes": self.size}
 
 
 def _pseudonyms(votes: QuerySet[Vote]) -> dict[int, str]:
@@ -533,133 +296,10 @@ def _pseudonyms(votes: QuerySet[Vote]) -> dict[int, str]:
     return known
 
 
-def _stream_votes(votes: QuerySet[Vote]) -> Iterator[tuple[Any, ...]]:
-    yield from votes.order_by("comparison_id", "id").values_list(*_VOTE_FIELDS).iterator(chunk_size=5000)
+# --- Manifest -----------------------------------------------------------------------------
 
 
-def _write_votes(
-    out: Path,
-    plan: _Plan,
-    facts: dict[int, ComparisonFacts],
-    split_plan: SplitPlan,
-    files: dict[str, dict[str, Any]],
-    progress: _Progress,
-) -> Counter[tuple[str, str, str]]:
-    """Stream votes into votes.jsonl and the per-split files; return counts per (split, modality, vocal)."""
-    pseudonyms = _pseudonyms(plan.votes)
-    total = sum(f.vote_count for f in facts.values())
-    writers = {name: _HashingFile(out / f"{name}.jsonl") for name in ("votes", *SPLITS)}
-    counts: Counter[tuple[str, str, str]] = Counter()
-    lines = _VoteLines()
-    try:
-        for index, vote in enumerate(_stream_votes(plan.votes), start=1):
-            comparison = facts[vote[0]]
-            split = split_plan.split_of[comparison.comparison_id]
-            line = lines.line(comparison, split, pseudonyms[vote[1]], vote)
-            writers["votes"].write(line)
-            writers[split].write(line)
-            counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
-            if index % 1000 == 0:
-                progress(0.02 + 0.73 * index / total, f"writing votes: {index} of {total}")
-    finally:
-        for name, writer in writers.items():
-            files[f"{name}.jsonl"] = writer.close()
-    if sum(counts.values()) != total:
-        raise ExportError(f"votes changed during the export ({sum(counts.values())} written, {total} planned)")
-    return counts
-
-
-def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -> dict[str, Any]:
-    row = {**_shared_fields(facts), "vote_count": label.vote_count}
-    for question in ("alignment", "musicality"):
-        answer = getattr(label, question)
-        row[f"preference-{question}"] = PREFERENCE[answer.majority]
-        row[f"confidence_preference-{question}"] = round(answer.mean_confidence, 6)
-        row[f"soft_label-{question}"] = round(answer.soft_label, 6)
-        row[f"votes_a-{question}"] = answer.votes_a
-        row[f"votes_b-{question}"] = answer.votes_b
-    return {**row, **_comparison_tail(facts, split)}
-
-
-def _write_comparisons(
-    out: Path,
-    facts: dict[int, ComparisonFacts],
-    split_plan: SplitPlan,
-    labels: dict[int, ComparisonLabel],
-    files: dict[str, dict[str, Any]],
-) -> Counter[tuple[str, str, str]]:
-    writer = _HashingFile(out / "comparisons.jsonl")
-    counts: Counter[tuple[str, str, str]] = Counter()
-    try:
-        for comparison_id in sorted(facts):
-            comparison, split = facts[comparison_id], split_plan.split_of[comparison_id]
-            writer.write(_dumps(comparison_row(comparison, split, labels[comparison_id])))
-            counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
-    finally:
-        files["comparisons.jsonl"] = writer.close()
-    return counts
-
-
-def _write_text(path: Path, text: str, files: dict[str, dict[str, Any]], name: str) -> None:
-    data = text.encode("utf-8")
-    path.write_bytes(data)
-    files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-
-# --- Audio ------------------------------------------------------------------------------
-
-
-def _audio_sources(facts: dict[int, ComparisonFacts]) -> dict[str, tuple[str, str]]:
-    """Every clip the rows point at: export name -> (sha256, file under MEDIA_ROOT)."""
-    sources: dict[str, tuple[str, str]] = {}
-    for f in facts.values():
-        for sha, file in (
-            (f.clip_a_sha, f.clip_a_file),
-            (f.clip_b_sha, f.clip_b_file),
-            (f.reference_sha, f.reference_file),
-        ):
-            if sha:
-                sources[_audio_name(sha, file)] = (sha, file)
-    return sources
-
-
-def _write_audio(
-    out: Path,
-    facts: dict[int, ComparisonFacts],
-    *,
-    mode: str,
-    files: dict[str, dict[str, Any]],
-    progress: _Progress,
-) -> None:
-    """Hard-link (falling back to a copy across filesystems) or copy each clip, then verify its hash."""
-    (out / "audio").mkdir()
-    media = Path(settings.MEDIA_ROOT)
-    sources = _audio_sources(facts)
-    for index, name in enumerate(sorted(sources), start=1):
-        sha, file = sources[name]
-        source, destination = media / file, out / name
-        if not source.is_file():
-            raise ExportError(f"audio file for clip {sha[:12]} is missing: {file}")
-        if mode == "hardlink":
-            try:
-                os.link(source, destination)
-            except OSError:
-                shutil.copyfile(source, destination)
-        else:
-            shutil.copyfile(source, destination)
-        digest, size = files_sha256([destination])
-        # The name promises the content: a clip edited on disk after import must not ship silently.
-        if digest != sha:
-            raise ExportError(f"audio file {file} no longer matches its sha256 {sha[:12]}")
-        files[name] = {"sha256": digest, "bytes": size}
-        if index % 200 == 0:
-            progress(0.8 + 0.15 * index / len(sources), f"audio: {index} of {len(sources)} files")
-
-
-# --- Manifest, data card, archive --------------------------------------------------------
-
-
-def _nested_counts(counts: Counter[tuple[str, str, str]]) -> dict[str, dict[str, dict[str, int]]]:
+def _nested_counts(counts: Counts) -> dict[str, dict[str, dict[str, int]]]:
     nested: dict[str, dict[str, dict[str, int]]] = {}
     for (split, modality, vocal), n in sorted(counts.items()):
         nested.setdefault(split, {}).setdefault(modality, {})[vocal] = n
@@ -669,11 +309,11 @@ def _nested_counts(counts: Counter[tuple[str, str, str]]) -> dict[str, dict[str,
 def _summary(
     params: ExportParameters,
     split_plan: SplitPlan,
-    vote_counts: Counter[tuple[str, str, str]],
-    comparison_counts: Counter[tuple[str, str, str]],
+    vote_counts: Counts,
+    comparison_counts: Counts,
     flagged_count: int,
 ) -> dict[str, Any]:
-    def per_split(counts: Counter[tuple[str, str, str]]) -> dict[str, int]:
+    def per_split(counts: Counts) -> dict[str, int]:
         return {name: sum(n for (s, _, _), n in counts.items() if s == name) for name in SPLITS}
 
     return {
@@ -695,27 +335,6 @@ def _summary(
     }
 
 
-def code_version() -> str:
-    """``git describe`` of the checkout when there is one, else the installed package version."""
-    try:
-        result = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        if result.stdout.strip():
-            return f"git:{result.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        return f"cmi-annotate {metadata.version('cmi-annotate')}"
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _manifest(
     export: Export, params: ExportParameters, summary: dict[str, Any], plan: _Plan, files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -725,8 +344,8 @@ def _manifest(
         "export_id": export.pk,
         "campaign": {"id": campaign.pk, "name": campaign.name, "license": campaign.license},
         "created_at": timezone.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "code_version": code_version(),
-        "source": SOURCE,
+        "code_version": bundle.code_version(),
+        "source": rows.SOURCE,
         "parameters": params.to_dict(),
         "seed": params.seed,
         "counts": summary,
@@ -741,38 +360,3 @@ def _manifest(
         # README.md is added by the caller once written; manifest.json cannot hash itself.
         "files": files,
     }
-
-
-def _write_archive(workdir: Path, out: Path, archive: str) -> str:
-    """A reproducible archive of the directory: sorted members, zeroed owners and times. Returns its file name."""
-    if archive == "none":
-        return ""
-    paths = sorted(p for p in out.rglob("*") if p.is_file())
-    name = f"{out.name}.{archive}"
-    if archive == "zip":
-        _write_zip(workdir / name, out, paths)
-    else:
-        _write_tar_gz(workdir / name, out, paths)
-    return name
-
-
-def _write_zip(destination: Path, out: Path, paths: list[Path]) -> None:
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in paths:
-            info = zipfile.ZipInfo(f"{out.name}/{path.relative_to(out).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with path.open("rb") as source, zf.open(info, "w") as target:
-                shutil.copyfileobj(source, target, 1 << 20)
-
-
-def _write_tar_gz(destination: Path, out: Path, paths: list[Path]) -> None:
-    with (
-        destination.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for path in paths:
-            info = tar.gettarinfo(str(path), arcname=f"{out.name}/{path.relative_to(out).as_posix()}")
-            info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)

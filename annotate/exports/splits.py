@@ -14,6 +14,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 SPLITS = ("train", "validation", "test")
 MODALITIES = ("T", "L", "A", "C")
@@ -39,7 +40,7 @@ class SplitPlan:
     test_requested: int
     validation_requested: int
     # Empty when the test split got everything asked of it; otherwise what is missing, and why.
-    shortfall: dict[str, object] = field(default_factory=dict)
+    shortfall: dict[str, Any] = field(default_factory=dict)  # JSON: requested, selected, messages, by_modality
 
     def counts(self) -> dict[str, int]:
         counter = Counter(self.split_of.values())
@@ -136,7 +137,7 @@ def balanced_quotas(target: int) -> dict[tuple[str, str], int]:
 
 def _draw_balanced(
     order: Sequence[str], groups: dict[str, list[SplitItem]], target: int
-) -> tuple[set[str], dict[str, object]]:
+) -> tuple[set[str], dict[str, Any]]:
     """Fill each (modality, vocal) cell to its quota; then let a modality's vocal halves make up for each other."""
     quotas = balanced_quotas(target)
     modality_quota = {m: sum(quotas[m, v] for v in VOCAL_KEYS) for m in MODALITIES}
@@ -171,7 +172,7 @@ def _fits_modalities(cells: Counter[tuple[str, str]], taken: Counter[tuple[str, 
     )
 
 
-def _plain_shortfall(target: int, selected: int) -> dict[str, object]:
+def _plain_shortfall(target: int, selected: int) -> dict[str, Any]:
     if selected >= target:
         return {}
     return {
@@ -186,7 +187,7 @@ def _balanced_shortfall(
     quotas: dict[tuple[str, str], int],
     modality_quota: dict[str, int],
     taken: Counter[tuple[str, str]],
-) -> dict[str, object]:
+) -> dict[str, Any]:
     messages: list[str] = []
     by_modality: dict[str, dict[str, object]] = {}
     for modality in MODALITIES:

@@ -8,8 +8,9 @@ from django.shortcuts import redirect, render
 
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.exports.apis import ExportParametersSerializer, ExportSerializer
+from annotate.exports.params import ExportParameterError, ExportParameters
 from annotate.exports.selectors import export_list_for_campaign
-from annotate.exports.services import ExportParameterError, ExportParameters, export_create
+from annotate.exports.services import export_create
 from annotate.permissions import staff_required
 
 

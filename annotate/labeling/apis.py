@@ -16,6 +16,7 @@ from annotate.errors import error_response
 from annotate.labeling.models import Skip, Vote
 from annotate.labeling.selectors import annotator_progress, assignment_payload
 from annotate.labeling.services import CLIENT_TIME_MAX_S, FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
+from annotate.permissions import request_user
 
 _ERROR = error_response()
 
@@ -89,8 +90,8 @@ class AssignmentNextApi(APIView):
     )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
-        assignment = assignment_next(annotator=request.user, campaign=campaign)
-        progress = annotator_progress(annotator=request.user, campaign=campaign)
+        assignment = assignment_next(annotator=request_user(request), campaign=campaign)
+        progress = annotator_progress(annotator=request_user(request), campaign=campaign)
         payload = assignment_payload(assignment=assignment) if assignment is not None else None
         return Response({"assignment": payload, "progress": progress.as_dict()})
 
@@ -161,7 +162,7 @@ class VoteSubmitApi(APIView):
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        vote = vote_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
+        vote = vote_submit(annotator=request_user(request), assignment_id=assignment_id, **serializer.validated_data)
         return Response(self.OutputSerializer(_vote_as_displayed(vote)).data, status=status.HTTP_201_CREATED)
 
 
@@ -207,7 +208,7 @@ class SkipSubmitApi(APIView):
     def post(self, request: Request, assignment_id: UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        skip = skip_submit(annotator=request.user, assignment_id=assignment_id, **serializer.validated_data)
+        skip = skip_submit(annotator=request_user(request), assignment_id=assignment_id, **serializer.validated_data)
         next_url = reverse("labeling:campaign-next", args=[skip.comparison.campaign_id])
         return Response(
             self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,

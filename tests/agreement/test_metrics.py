@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from annotate.agreement import metrics
+from annotate.agreement.report import THRESHOLDS, AnnotatorQuality, QuestionLabel, SplitTest
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: four observers,
@@ -90,3 +91,33 @@ def test_it_gives_a_bootstrap_interval_that_narrows_with_more_data():
     assert small is not None and large is not None
     assert small[0] < large[0] <= point <= large[1] < small[1]
     assert metrics.bootstrap_alpha_ci(np.array([[1, 0]]), np.array([5])) is None
+
+
+def test_it_holm_adjusts_p_values_step_down_and_monotone() -> None:
+    assert metrics.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert metrics.holm([]) == []
+
+
+def test_it_labels_a_question_with_its_majority_or_a_tie() -> None:
+    assert metrics.question_label(3, 4, 4.5) == QuestionLabel("a", 3, 1, 4.5, 0.75)
+    assert metrics.question_label(1, 2, None).majority == "tie"
+    assert metrics.question_label(0, 3, 2.0).majority == "b"
+
+
+def test_it_tests_low_against_high_confidence_splits_only_when_both_bins_have_data() -> None:
+    assert metrics.low_vs_high_split_test((3, 4), (0, 0)) == SplitTest(None, None)
+    test = metrics.low_vs_high_split_test((9, 10), (1, 10))
+    assert test.odds_ratio is not None and test.odds_ratio > 1 and test.p_value is not None and test.p_value < 0.01
+
+
+def test_it_flags_an_annotator_only_past_the_thresholds() -> None:
+    row = AnnotatorQuality(1, "x", 10, None, None, 0, None, None, None, 4, 0.5, 10, 20, 1.0, None, 0.001, 1.0, 0.5, [])
+    assert metrics.annotator_flags(row, THRESHOLDS) == [
+        "same_side",
+        "same_confidence",
+        "too_fast",
+        "position_bias",
+        "low_gold_accuracy",
+    ]
+    row.votes, row.gold_answers, row.position_bias_p_holm = 9, 3, 0.02
+    assert metrics.annotator_flags(row, THRESHOLDS) == []

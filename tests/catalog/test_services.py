@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from tests.factories import write_tone
 pytestmark = pytest.mark.django_db
 
 
-def _write_manifest(root: Path, rows: list[dict | str | bytes]) -> Path:
+def _write_manifest(root: Path, rows: Sequence[dict | str | bytes]) -> Path:
     manifest = root / "manifest.jsonl"
     with manifest.open("wb") as handle:
         for row in rows:
@@ -96,7 +97,8 @@ def test_it_imports_every_supported_format_with_decoded_facts(audio_root: Path, 
     assert (stereo.sample_rate, stereo.channels) == (44100, 2)
     assert stereo.duration_s == pytest.approx(2.0)
     assert stereo.system == "sysA" and stereo.is_vocal is False
-    assert len(stereo.peaks) > 100 and max(stereo.peaks) == pytest.approx(1.0)
+    assert stereo.peaks is not None and len(stereo.peaks) > 100 and max(stereo.peaks) == pytest.approx(1.0)
+    assert stereo.file.name is not None
     assert (Path(settings.MEDIA_ROOT) / stereo.file.name).read_bytes() == (audio_root / "sysA/p1.wav").read_bytes()
     ballad = Comparison.objects.get(instruction__prompt_id="p2")
     assert ballad.gold_musicality == "b" and ballad.gold_alignment == ""
@@ -163,7 +165,7 @@ def _import_expecting_problems(tmp_path: Path, audio_root: Path, rows: list) -> 
 
 
 def _pair(**overrides: object) -> dict:
-    row = {"prompt": "p", "audio-path": "sysA/p1.wav", "audio2": "sysB/p1.flac"}
+    row: dict[str, object] = {"prompt": "p", "audio-path": "sysA/p1.wav", "audio2": "sysB/p1.flac"}
     row.update(overrides)
     return row
 

@@ -104,11 +104,11 @@ def test_it_shows_progress_then_serves_the_archive_and_files(dataset: Dataset, a
     assert sum(detail["summary"]["votes"].values()) == 48
     download = client.get(detail["download_url"])
     assert download.status_code == 200
-    with tarfile.open(fileobj=io.BytesIO(b"".join(download.streaming_content)), mode="r:gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(download.getvalue()), mode="r:gz") as tar:
         assert f"export-{created['id']}/votes.jsonl" in tar.getnames()
     votes = client.get(f"/api/v1/exports/{created['id']}/files/votes.jsonl")
     assert votes.status_code == 200
-    assert len(b"".join(votes.streaming_content).splitlines()) == 48
+    assert len(votes.getvalue().splitlines()) == 48
     assert client.get(f"/api/v1/exports/{created['id']}/files/..%2Fsecret").status_code == 404
     listed = client.get(f"/api/v1/exports?campaign={dataset.campaign.pk}").json()
     assert [item["id"] for item in listed] == [created["id"]]

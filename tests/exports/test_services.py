@@ -12,8 +12,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from annotate.exports.models import Export
+from annotate.exports.params import ExportParameterError
 from annotate.exports.selectors import export_dir_for
-from annotate.exports.services import ExportParameterError, export_create, export_run
+from annotate.exports.services import export_create, export_run
 from annotate.labeling.models import AnnotatorProfile, Vote
 from tests import factories
 from tests.exports.conftest import Dataset, build_dataset
@@ -301,6 +302,7 @@ def test_it_copies_audio_when_asked_and_files_load_with_pandas(dataset: Dataset)
 
 def test_it_fails_without_publishing_anything_when_audio_is_missing(dataset: Dataset) -> None:
     missing = dataset.comparisons[3].clip_b
+    assert missing.file.name
     (Path(settings.MEDIA_ROOT) / missing.file.name).unlink()
     export = export_create(campaign=dataset.campaign, requested_by=None, parameters={}, enqueue=False)
     export = export_run(export_id=export.pk)
@@ -312,12 +314,12 @@ def test_it_fails_without_publishing_anything_when_audio_is_missing(dataset: Dat
 
 
 def test_it_fails_without_publishing_when_the_archive_step_breaks(dataset: Dataset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from annotate.exports import services
+    from annotate.exports import bundle
 
     def broken(*args: object, **kwargs: object) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(services, "_write_archive", broken)
+    monkeypatch.setattr(bundle, "write_archive", broken)
     export = export_create(campaign=dataset.campaign, requested_by=None, parameters={}, enqueue=False)
     export = export_run(export_id=export.pk)
     assert export.status == Export.Status.FAILED and "disk full" in export.error
@@ -361,46 +363,37 @@ def test_it_records_progress_and_timestamps(dataset: Dataset) -> None:
     before = timezone.now()
     export, _ = run_export(dataset.campaign)
     assert export.progress == 1.0 and export.progress_message == "done"
+    assert export.started_at is not None and export.finished_at is not None
     assert before <= export.started_at <= export.finished_at
 
 
 def test_it_encodes_each_line_exactly_as_the_row_dict_would_be(dataset: Dataset) -> None:
-    from annotate.exports.selectors import export_comparison_facts
-    from annotate.exports.services import _VOTE_FIELDS, _dumps, _VoteLines, vote_row
+    from annotate.exports.rows import VoteLines, dumps, vote_row
+    from annotate.exports.selectors import export_comparison_facts, export_vote_values
 
     facts = export_comparison_facts(votes=Vote.objects.all())
-    lines = _VoteLines()
-    for vote in Vote.objects.order_by("comparison_id", "id").values_list(*_VOTE_FIELDS):
-        comparison = facts[vote[0]]
-        assert lines.line(comparison, "train", "ann-x", vote) == _dumps(vote_row(comparison, "train", "ann-x", vote))
+    lines = VoteLines()
+    votes = list(export_vote_values(votes=Vote.objects.all()))
+    assert len(votes) == Vote.objects.count() > 0
+    for vote in votes:
+        comparison = facts[vote.comparison_id]
+        assert lines.line(comparison, "train", "ann-x", vote) == dumps(vote_row(comparison, "train", "ann-x", vote))
 
 
 def test_it_shows_progress_on_the_row_while_running(dataset: Dataset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from annotate.exports import services
+    from annotate.exports import bundle
 
     seen: list[tuple[str, float, str]] = []
-    real_write_audio = services._write_audio
+    real_write_audio = bundle.write_audio
 
     def observed(*args: object, **kwargs: object) -> None:
         row = Export.objects.get()
         seen.append((row.status, row.progress, row.progress_message))
         real_write_audio(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(services, "_write_audio", observed)
+    monkeypatch.setattr(bundle, "write_audio", observed)
     run_export(dataset.campaign)
     assert seen == [("running", 0.8, "copying audio")]
-
-
-def test_it_falls_back_to_the_package_version_without_git(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from importlib import metadata
-
-    from annotate.exports import services
-
-    def no_git(*args: object, **kwargs: object) -> None:
-        raise FileNotFoundError("git")
-
-    monkeypatch.setattr(services.subprocess, "run", no_git)
-    assert services.code_version() == f"cmi-annotate {metadata.version('cmi-annotate')}"
 
 
 def test_it_writes_a_zip_with_every_file(dataset: Dataset) -> None:

@@ -8,7 +8,7 @@ from annotate.exports.splits import SplitItem, assign_splits, balanced_quotas
 
 
 def items(cells: dict[tuple[str, bool | None], int], *, per_prompt: int = 1) -> list[SplitItem]:
-    result = []
+    result: list[SplitItem] = []
     for (modality, vocal), n in cells.items():
         for i in range(n):
             prompt = f"{modality}-{vocal}-{i // per_prompt}"
@@ -25,10 +25,16 @@ def test_it_divides_the_quota_equally_across_modality_then_vocal() -> None:
 
 def test_it_is_deterministic_for_a_seed_and_changes_with_it() -> None:
     data = items({(m, v): 20 for m in "TLAC" for v in (False, True)})
-    kwargs = {"test_target": 40, "validation_target": 16, "balance_test": True, "group_by_reference": False}
-    first = assign_splits(data, seed=1, **kwargs).split_of
-    assert assign_splits(list(reversed(data)), seed=1, **kwargs).split_of == first
-    assert assign_splits(data, seed=2, **kwargs).split_of != first
+
+    def split_of(items: list[SplitItem], seed: int) -> dict[int, str]:
+        plan = assign_splits(
+            items, seed=seed, test_target=40, validation_target=16, balance_test=True, group_by_reference=False
+        )
+        return plan.split_of
+
+    first = split_of(data, 1)
+    assert split_of(list(reversed(data)), 1) == first
+    assert split_of(data, 2) != first
 
 
 def test_it_keeps_every_prompt_in_one_split() -> None:

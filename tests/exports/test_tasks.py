@@ -39,6 +39,6 @@ def test_it_runs_an_api_export_on_the_real_celery_worker(celery_worker_process) 
     export = Export.objects.get(pk=detail["id"])
     assert export.started_at is not None and export.finished_at is not None
     download = client.get(detail["download_url"])
-    with tarfile.open(fileobj=io.BytesIO(b"".join(download.streaming_content)), mode="r:gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(download.getvalue()), mode="r:gz") as tar:
         votes = tar.extractfile(f"export-{export.pk}/votes.jsonl").read()  # type: ignore[union-attr]
     assert len(votes.splitlines()) == 16

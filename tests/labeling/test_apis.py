@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,6 +17,9 @@ from annotate.catalog.models import Campaign
 from annotate.labeling.models import Assignment, AudioDelivery, Skip, Vote
 from tests import factories
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
+
 
 def login(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
     client.force_login(user)
@@ -26,7 +30,7 @@ def next_url(campaign: Campaign) -> str:
     return f"/api/v1/campaigns/{campaign.pk}/next-assignment"
 
 
-def post(client: Client, url: str, body: dict) -> object:
+def post(client: Client, url: str, body: dict) -> _MonkeyPatchedWSGIResponse:
     return client.post(url, data=json.dumps(body), content_type="application/json")
 
 

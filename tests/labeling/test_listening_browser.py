@@ -119,4 +119,5 @@ def test_seeking_does_not_count_and_skip_moves_on(live_server, browser_page) -> 
     page.click("text=Skip this comparison")
     page.wait_for_selector("text=Nothing left for you")
     skip = Skip.objects.get(annotator=bob)
+    assert skip.assignment is not None
     assert skip.reason == "broken_audio" and skip.assignment.status == Assignment.Status.SKIPPED

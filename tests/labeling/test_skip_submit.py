@@ -16,13 +16,15 @@ def test_it_records_the_skip_and_releases_the_reservation(small_campaign, bob, c
     small_campaign.save()
     comparison = factories.make_comparison(small_campaign)
     assignment = assignment_next(annotator=bob, campaign=small_campaign)
+    assert assignment is not None
     assert assignment_next(annotator=charlie, campaign=small_campaign) is None
     skip = skip_submit(annotator=bob, assignment_id=assignment.public_id, reason="cant_judge", note=" too quiet ")
     assert (skip.reason, skip.note, skip.comparison) == ("cant_judge", "too quiet", comparison)
     assignment.refresh_from_db()
     assert assignment.status == Assignment.Status.SKIPPED
     # The slot is free for charlie; bob never sees the comparison again.
-    assert assignment_next(annotator=charlie, campaign=small_campaign).comparison == comparison
+    freed = assignment_next(annotator=charlie, campaign=small_campaign)
+    assert freed is not None and freed.comparison == comparison
     assert assignment_next(annotator=bob, campaign=small_campaign) is None
 
 

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.catalog.models import Campaign
 from annotate.exports.models import Export
+from annotate.exports.params import ARCHIVE_FORMATS, AUDIO_MODES, ExportParameterError
 from annotate.exports.selectors import export_dir_for
-from annotate.exports.services import ARCHIVE_FORMATS, AUDIO_MODES, ExportParameterError, export_create, export_run
+from annotate.exports.services import export_create, export_run
 
 
 class Command(BaseCommand):

@@ -1,0 +1,201 @@
+"""The benchmark row format: what one line of votes.jsonl / comparisons.jsonl holds, in CMI-RewardBench names.
+
+This is the compatibility contract with CMI-RewardBench's readers: field names (with their hyphens
+and spaces), value words (``model_a``/``model_b``/``both``) and key order. The TypedDicts below are
+the schema; the functions build rows in exactly that order, so the same data gives byte-identical
+JSONL. Pure: no queries, no files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
+
+if TYPE_CHECKING:
+    from annotate.agreement.report import ComparisonLabel
+    from annotate.exports.selectors import ComparisonFacts
+
+SOURCE = "cmi-arena-annotation"
+PREFERENCE = {"a": "model_a", "b": "model_b", "tie": "both"}
+
+
+class VoteValues(NamedTuple):
+    """One vote as read for an export (``VOTE_FIELDS`` order); choices in canonical orientation."""
+
+    comparison_id: int
+    annotator_id: int
+    alignment_choice: str
+    musicality_choice: str
+    alignment_confidence: int
+    musicality_confidence: int
+    feedback: str
+    presented_swapped: bool
+    listened_a_s: float
+    listened_b_s: float
+    time_on_task_s: float | None
+    created_at: dt.datetime
+
+
+VOTE_FIELDS = VoteValues._fields  # the Vote columns an export reads, named as on the model
+
+
+# The schema, block by block, in key order. Functional syntax because the names have hyphens and spaces.
+ComparisonFields = TypedDict(
+    "ComparisonFields",
+    {
+        "audio-path": str,
+        "audio2": str,
+        "ref-audio-path": str,  # "" when the instruction has no reference clip
+        "prompt": str,
+        "lyrics": str,
+        "prompt id": str,
+        "model_a": str,
+        "model_b": str,
+    },
+)
+ComparisonTail = TypedDict(
+    "ComparisonTail",
+    {
+        "source": str,
+        "split": str,  # train | validation | test
+        "modality": str,
+        "vocal": bool | None,
+        "comparison id": str,
+        "gold-alignment": str,  # model_a | model_b | both | ""
+        "gold-musicality": str,
+        "attention_check": bool,
+    },
+)
+VoteAnswers = TypedDict(
+    "VoteAnswers",
+    {
+        "user id": str,
+        "preference-alignment": str,  # model_a | model_b
+        "preference-musicality": str,
+        "confidence_preference-alignment": int,
+        "confidence_preference-musicality": int,
+    },
+)
+
+
+class VoteExtras(TypedDict):
+    feedback: str
+    listened_seconds_a: float
+    listened_seconds_b: float
+    presented_order: list[str]  # display order, left first, in model_a/model_b words
+    time_on_task_s: float | None
+    vote_time: str  # ISO 8601, UTC, "Z"
+
+
+class VoteRow(ComparisonFields, ComparisonTail, VoteAnswers, VoteExtras):
+    """One votes.jsonl line (and the same line in train/validation/test.jsonl)."""
+
+
+def audio_name(sha: str, file: str) -> str:
+    """A clip's path inside the export: named by content, keeping the original extension."""
+    return f"audio/{sha}{os.path.splitext(file)[1].lower()}"
+
+
+def comparison_key(facts: ComparisonFacts) -> str:
+    """A content id for a comparison (instruction + ordered clips), stable across databases and re-imports."""
+    content = f"{facts.instruction_hash}|{facts.clip_a_sha}|{facts.clip_b_sha}"
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def comparison_fields(facts: ComparisonFacts) -> ComparisonFields:
+    return {
+        "audio-path": audio_name(facts.clip_a_sha, facts.clip_a_file),
+        "audio2": audio_name(facts.clip_b_sha, facts.clip_b_file),
+        "ref-audio-path": audio_name(facts.reference_sha, facts.reference_file) if facts.reference_sha else "",
+        "prompt": facts.prompt,
+        "lyrics": facts.lyrics,
+        "prompt id": facts.prompt_id,
+        "model_a": facts.clip_a_system,
+        "model_b": facts.clip_b_system,
+    }
+
+
+def comparison_tail(facts: ComparisonFacts, split: str) -> ComparisonTail:
+    return {
+        "source": SOURCE,
+        "split": split,
+        "modality": facts.modality,
+        "vocal": facts.vocal,
+        "comparison id": comparison_key(facts),
+        "gold-alignment": PREFERENCE.get(facts.gold_alignment, ""),
+        "gold-musicality": PREFERENCE.get(facts.gold_musicality, ""),
+        "attention_check": facts.is_attention_check,
+    }
+
+
+def vote_answers(pseudonym: str, vote: VoteValues) -> VoteAnswers:
+    return {
+        "user id": pseudonym,
+        "preference-alignment": PREFERENCE[vote.alignment_choice],
+        "preference-musicality": PREFERENCE[vote.musicality_choice],
+        "confidence_preference-alignment": vote.alignment_confidence,
+        "confidence_preference-musicality": vote.musicality_confidence,
+    }
+
+
+def vote_extras(vote: VoteValues) -> VoteExtras:
+    return {
+        "feedback": vote.feedback,
+        "listened_seconds_a": vote.listened_a_s,
+        "listened_seconds_b": vote.listened_b_s,
+        # Display order, left first: which canonical clip the annotator saw as "A".
+        "presented_order": ["model_b", "model_a"] if vote.presented_swapped else ["model_a", "model_b"],
+        "time_on_task_s": vote.time_on_task_s,
+        "vote_time": vote.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> VoteRow:
+    """One votes.jsonl row."""
+    return {  # type: ignore[return-value]  # mypy can't merge TypedDicts by unpacking
+        **comparison_fields(facts),
+        **comparison_tail(facts, split),
+        **vote_answers(pseudonym, vote),
+        **vote_extras(vote),
+    }
+
+
+def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -> dict[str, object]:
+    """One comparisons.jsonl row: the comparison's fields, its aggregated label per question, then its tail."""
+    row: dict[str, object] = {**comparison_fields(facts), "vote_count": label.vote_count}
+    for question in ("alignment", "musicality"):
+        answer = getattr(label, question)
+        row[f"preference-{question}"] = PREFERENCE[answer.majority]
+        row[f"confidence_preference-{question}"] = round(answer.mean_confidence, 6)
+        row[f"soft_label-{question}"] = round(answer.soft_label, 6)
+        row[f"votes_a-{question}"] = answer.votes_a
+        row[f"votes_b-{question}"] = answer.votes_b
+    return {**row, **comparison_tail(facts, split)}
+
+
+# ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def dumps(row: object) -> bytes:
+    """One JSONL line."""
+    return (_ENCODER.encode(row) + "\n").encode("utf-8")
+
+
+class VoteLines:
+    """Encodes vote rows as JSONL lines, byte-identical to ``dumps(vote_row(...))``, but serialising the
+    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison)."""
+
+    def __init__(self) -> None:
+        self.comparison_id: int | None = None
+        self.head = ""
+
+    def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> bytes:
+        if facts.comparison_id != self.comparison_id:
+            self.comparison_id = facts.comparison_id
+            self.head = _ENCODER.encode({**comparison_fields(facts), **comparison_tail(facts, split)})[:-1]
+        body = _ENCODER.encode({**vote_answers(pseudonym, vote), **vote_extras(vote)})
+        return f"{self.head}, {body[1:]}\n".encode()

@@ -1,0 +1,59 @@
+"""The benchmark row format: CMI-RewardBench names and key order, and the fast line encoder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import typing
+
+from annotate.exports import rows
+from annotate.exports.selectors import ComparisonFacts
+
+FACTS = ComparisonFacts(
+    comparison_id=7,
+    prompt_id="p1",
+    instruction_hash="ih",
+    prompt="a calm piano piece",
+    lyrics="",
+    modality="A",
+    reference_sha="r" * 64,
+    reference_file="clips/ref.FLAC",
+    clip_a_sha="a" * 64,
+    clip_a_file="clips/a.wav",
+    clip_a_system="sys-a",
+    clip_a_vocal=False,
+    clip_b_sha="b" * 64,
+    clip_b_file="clips/b.mp3",
+    clip_b_system="sys-b",
+    clip_b_vocal=None,
+    gold_alignment="a",
+    gold_musicality="",
+    is_attention_check=False,
+    vote_count=1,
+)
+VOTE = rows.VoteValues(
+    7, 3, "b", "a", 4, 2, "ça sonne", True, 9.5, 10.0, 31.0, dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+)
+
+
+def test_it_writes_the_fields_in_the_schemas_order() -> None:
+    row = rows.vote_row(FACTS, "test", "ann-1", VOTE)
+    assert list(row) == list(typing.get_type_hints(rows.VoteRow))
+    assert list(row)[:3] == ["audio-path", "audio2", "ref-audio-path"]
+
+
+def test_it_uses_the_benchmarks_words_and_relative_paths() -> None:
+    row = rows.vote_row(FACTS, "test", "ann-1", VOTE)
+    assert row["audio-path"] == f"audio/{'a' * 64}.wav" and row["ref-audio-path"] == f"audio/{'r' * 64}.flac"
+    assert (row["preference-alignment"], row["preference-musicality"]) == ("model_b", "model_a")
+    assert row["gold-alignment"] == "model_a" and row["gold-musicality"] == ""
+    assert row["presented_order"] == ["model_b", "model_a"] and row["vote_time"] == "2026-05-01T12:00:00Z"
+    assert row["source"] == "cmi-arena-annotation" and row["vocal"] is None
+
+
+def test_it_encodes_a_line_exactly_as_the_row_dict_would_be() -> None:
+    lines = rows.VoteLines()
+    for split in ("test", "test"):  # the second call reuses the cached comparison fields
+        line = lines.line(FACTS, split, "ann-1", VOTE)
+        assert line == rows.dumps(rows.vote_row(FACTS, split, "ann-1", VOTE))
+    assert json.loads(line)["feedback"] == "ça sonne" and "\\u00e7" not in line.decode()
