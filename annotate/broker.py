@@ -18,14 +18,15 @@ from django.conf import settings
 from django.db import transaction
 
 from annotate.celery import app
+from annotate.errors import ApplicationError
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(RuntimeError):
-    """The task broker refused or did not answer in time; the work was not queued."""
+class BrokerUnavailable(ApplicationError):
+    """The task broker refused or did not answer in time; the work was not queued (503)."""
 
-    status_code = 503
+    status = 503
     code = "broker_unavailable"
 
 

@@ -16,6 +16,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (
     Queue("default", Exchange("default", type="direct"), routing_key="default"),
     Queue("rm", Exchange("rm", type="direct"), routing_key="rm"),
+    # Long reward-model work (training, predictions, large scoring batches), so it never holds up "rm".
+    Queue("rm-batch", Exchange("rm-batch", type="direct"), routing_key="rm-batch"),
 )
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"

@@ -138,10 +138,16 @@ EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 EXPORT_STALE_AFTER_S = env_int("EXPORT_STALE_AFTER_S", 900, minimum=30)
 RM_ROOT = Path(env_str("RM_ROOT", str(VAR_DIR / "rm")))
 RM_CACHE_DIR = Path(env_str("RM_CACHE_DIR", str(RM_ROOT / "embeddings")))
+# The only folders whose files staff may name as training data, dataset roots or checkpoints.
+RM_DATA_ROOTS = env_list("RM_DATA_ROOTS", [str(EXPORT_ROOT), str(RM_ROOT), str(VAR_DIR / "datasets")])
 
 # --- Upload limits (scoring API and admin) --------------------------------
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_SECONDS = env_float("UPLOAD_MAX_SECONDS", 600.0, minimum=1.0)
+# Shortest audio the scoring API accepts: a fraction of a second carries nothing to judge.
+UPLOAD_MIN_SECONDS = env_float("UPLOAD_MIN_SECONDS", 1.0, minimum=0.0)
+if UPLOAD_MIN_SECONDS > UPLOAD_MAX_SECONDS:
+    raise ImproperlyConfigured("UPLOAD_MIN_SECONDS must not exceed UPLOAD_MAX_SECONDS.")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Security -------------------------------------------------------------
@@ -240,6 +246,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         # Above the longest task we run; tasks are acked early anyway (see below).
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60),
+        # A worker on "rm,rm-batch" always takes an interactive scoring request before batch work.
+        "queue_order_strategy": "priority",
     }
 else:
     # kombu's filesystem transport: a real broker with no server, for the embedded demo.

@@ -197,7 +197,7 @@ def main() -> None:
             "annotate",
             "worker",
             "-Q",
-            "rm",
+            "rm,rm-batch",
             "--pool=solo",
             "--prefetch-multiplier=1",
             "--without-gossip",

@@ -44,13 +44,39 @@ class CanUseRewardModel(BasePermission):
 
 
 class ScoreRateThrottle(ScopedRateThrottle):
-    """Per-token rate limit (``score`` rate); a dead cache (Redis) means a 503, not a 500."""
+    """Per-token rate limit (``score`` rate) counted in items, not requests; a dead cache (Redis) is a 503.
+
+    A request spends one unit per item it asks to score (at least one), so splitting a batch into many
+    small requests or packing it into one big request costs the same.
+    """
+
+    cost = 1
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        self.cost = _item_count(view, request)
         try:
             return super().allow_request(request, view)
         except Exception as exc:
             raise ServiceUnavailable(selectors.rm_unavailable_reason() or f"Rate limiter unavailable: {exc}") from exc
+
+    def throttle_success(self) -> bool:
+        if len(self.history) + self.cost > self.num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * self.cost
+        self.cache.set(self.key, self.history, self.duration)
+        return True
+
+
+def _item_count(view: APIView, request: Request) -> int:
+    """Items a scoring request asks for (score: ``items``, rank: ``candidates``); 1 when unreadable."""
+    try:
+        payload = view.payload(request) if isinstance(view, ScoringApi) else {}
+    except Exception:  # a malformed body is refused later, with its reason; it costs one unit here
+        return 1
+    if not isinstance(payload, Mapping):
+        return 1
+    items = payload.get("items", payload.get("candidates"))
+    return max(1, len(items)) if isinstance(items, list) else 1
 
 
 def _sync_timeout_s() -> float:
@@ -110,7 +136,12 @@ class ScoringApi(APIView):
     ) -> Response:
         try:
             job = services.scoring_job_create(
-                user=request_user(request), kind=kind, items=items, params=params, version=version
+                user=request_user(request),
+                kind=kind,
+                items=items,
+                params=params,
+                version=version,
+                interactive=bool(params.get("wait", True)),
             )
         except services.RmUnavailable as exc:  # the broker went away after the availability check
             raise ServiceUnavailable(str(exc)) from exc
@@ -123,8 +154,7 @@ class ScoringApi(APIView):
         job.refresh_from_db()
         if job.status == JobStatus.SUCCEEDED:
             return Response(_job_body(job), status=status.HTTP_200_OK)
-        if job.status == JobStatus.FAILED:
-            return Response(_job_body(job), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        # A failed job is a finished job: its body says "failed" and why (with no server paths), as polling does.
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 

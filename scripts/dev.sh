@@ -16,7 +16,7 @@ $PY manage.py demo
 
 mkdir -p var/log
 echo "==> starting a Celery worker (queues default, rm) — log: var/log/worker.log"
-$PY -m celery -A annotate worker -Q default,rm --pool=solo --concurrency=1 --prefetch-multiplier=1 \
+$PY -m celery -A annotate worker -Q default,rm,rm-batch --pool=solo --concurrency=1 --prefetch-multiplier=1 \
   --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM

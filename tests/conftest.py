@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,12 @@ def _drop_stray_test_database_sessions(django_db_setup, django_db_blocker) -> It
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(autouse=True)
+def _data_roots(settings) -> None:  # type: ignore[no-untyped-def]
+    # Tests build their training data under the system temporary directory.
+    settings.RM_DATA_ROOTS = [*settings.RM_DATA_ROOTS, tempfile.gettempdir(), str(REPO_ROOT)]
 
 
 @pytest.fixture
@@ -114,7 +121,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) 
             "annotate",
             "worker",
             "-Q",
-            "default,rm",
+            "default,rm,rm-batch",
             "--pool=solo",
             "--concurrency=1",
             "--prefetch-multiplier=1",

@@ -21,15 +21,18 @@ def _settings_variables() -> set[str]:
 
 def test_it_defines_the_production_services() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker-default", "worker-rm"}
+    assert set(services) == {"postgres", "redis", "web", "worker-default", "worker-rm", "worker-rm-batch"}
     assert "gunicorn" in " ".join(services["web"]["command"])
     default = services["worker-default"]["command"]
     assert default[default.index("-Q") + 1] == "default"
     rm = services["worker-rm"]["command"]
     assert rm[rm.index("-Q") + 1] == "rm" and "--pool=solo" in rm and "--prefetch-multiplier=1" in rm
     assert "--disable-prefetch" in rm  # a training run never holds a scoring request behind it
-    devices = services["worker-rm"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["capabilities"] == ["gpu"]
+    batch = services["worker-rm-batch"]["command"]
+    assert batch[batch.index("-Q") + 1] == "rm-batch" and "--pool=solo" in batch and "--disable-prefetch" in batch
+    for name in ("worker-rm", "worker-rm-batch"):
+        devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["capabilities"] == ["gpu"]
 
 
 def test_it_only_sets_variables_the_settings_read() -> None:

@@ -45,6 +45,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from annotate.agreement.selectors import agreement_summary, comparison_labels, flagged_annotator_ids
+from annotate.broker import task_publish_on_commit
 from annotate.catalog.models import Campaign
 from annotate.exports import bundle, datacard, rows
 from annotate.exports.bundle import Counts, ExportError, FileDigests
@@ -114,6 +115,7 @@ def export_create(
 
     Raises:
         ExportParameterError: bad or impossible parameters, with the reason per parameter.
+        BrokerUnavailable: the task queue can't be reached; the export is recorded as failed, never left queued.
     """
     params = ExportParameters.from_dict(parameters)
     _check_feasible(_plan(campaign, params))
@@ -122,7 +124,12 @@ def export_create(
     if enqueue:
         from annotate.exports.tasks import export_run_task  # the task module imports this one
 
-        export_run_task.delay_on_commit(export.pk)
+        def fail(reason: str) -> None:
+            Export.objects.filter(pk=export.pk, status=Export.Status.QUEUED).update(
+                status=Export.Status.FAILED, error=reason, progress_message="failed", finished_at=timezone.now()
+            )
+
+        task_publish_on_commit(export_run_task, args=[export.pk], on_failure=fail)
     return export
 
 

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from annotate.broker import BrokerUnavailable
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.exports.apis import ExportParametersSerializer, ExportSerializer
 from annotate.exports.params import ExportParameterError, ExportParameters
@@ -29,6 +30,9 @@ def campaign_exports(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 )
             except ExportParameterError as exc:
                 errors = exc.errors
+            except BrokerUnavailable as exc:
+                messages.error(request, f"The export could not be queued and was marked failed: {exc}")
+                return redirect("exports:campaign", campaign_id=campaign.pk)
             else:
                 messages.success(request, f"Export {export.pk} queued.")
                 return redirect("exports:campaign", campaign_id=campaign.pk)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from celery import Task
 from django.db import transaction
 from django.utils import timezone
 
+from annotate.broker import BrokerUnavailable, task_publish
 from annotate.errors import ApplicationError
 
 
@@ -23,22 +26,35 @@ class RmUnavailable(ApplicationError, RuntimeError):
     code = "rm_unavailable"
 
 
+def without_paths(message: str) -> str:
+    """``message`` with every file path replaced: clients never learn where the server keeps files."""
+    return re.sub(r"(?:[A-Za-z]:)?/[^\s:'\"]+", "<file>", message)
+
+
 def now() -> datetime:
     return timezone.now()
 
 
-def enqueue(send: Callable[[], Any], *, on_failure: Callable[[str], None]) -> None:
+def enqueue(
+    task: Task,
+    *,
+    args: list[Any],
+    on_failure: Callable[[str], None],
+    queue: str,
+    task_id: str | None = None,
+) -> None:
     """Send a Celery message after the surrounding transaction commits (immediately in autocommit).
 
-    If the broker refuses it, ``on_failure`` marks the row failed (it would otherwise wait forever) and
-    RmUnavailable reaches the caller, which answers 503.
+    Publishing is bounded in time (annotate.broker). If the broker refuses or doesn't answer,
+    ``on_failure`` marks the row failed (it would otherwise wait forever) and RmUnavailable reaches the
+    caller, which answers 503.
     """
 
     def send_or_fail() -> None:
         try:
-            send()
-        except Exception as exc:
-            reason = f"The reward-model service is unavailable: the task broker refused the job ({exc})."
+            task_publish(task, args=args, queue=queue, task_id=task_id)
+        except BrokerUnavailable as exc:
+            reason = f"The reward-model service is unavailable: the task broker refused the job ({exc.message})"
             on_failure(reason)
             raise RmUnavailable(reason) from exc
 

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from annotate.catalog.models import Campaign
 from rm_service.models import FINISHED_STATUSES, JobStatus, ModelVersion, ScoringJob
 from rm_service.services.common import enqueue as send_after_commit
-from rm_service.services.common import now
+from rm_service.services.common import now, without_paths
 from rm_service.services.predictions import predictions_compute
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def scoring_job_create(
     version: ModelVersion,
     campaign: Campaign | None = None,
     enqueue: bool = True,
+    interactive: bool = False,
 ) -> ScoringJob:
     job = ScoringJob.objects.create(
         kind=kind, items=items, params=params, model_version=version, campaign=campaign, created_by=user
@@ -38,10 +40,24 @@ def scoring_job_create(
 
         # The task id is the job's public id, so the API can wait on the result backend for this job.
         send_after_commit(
-            lambda: tasks.scoring_job_execute.apply_async(args=[job.pk], task_id=str(job.public_id)),
+            tasks.scoring_job_execute,
+            args=[job.pk],
+            task_id=str(job.public_id),
+            queue=scoring_queue(kind=kind, items=len(items), interactive=interactive),
             on_failure=lambda reason: scoring_job_fail(job=job, error=reason),
         )
     return job
+
+
+def scoring_queue(*, kind: str, items: int, interactive: bool) -> str:
+    """``rm`` for a small request a client waits on; ``rm-batch`` for everything else.
+
+    Workers take ``rm`` first (queue_order_strategy "priority"), and production runs a worker on each
+    queue, so a scoring request never waits behind a thousand-candidate ranking or a campaign's
+    predictions.
+    """
+    small = items <= settings.RM_SCORE_SYNC_MAX_ITEMS
+    return "rm" if interactive and small and kind != ScoringJob.Kind.PREDICT else "rm-batch"
 
 
 def scoring_job_fail(*, job: ScoringJob, error: str) -> None:
@@ -63,7 +79,7 @@ def scoring_job_execute(*, job_id: int, worker: str) -> str:
     except Exception as exc:
         logger.exception("scoring job %s failed", job.public_id)
         ScoringJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000], finished_at=now()
+            status=JobStatus.FAILED, error=without_paths(f"{type(exc).__name__}: {exc}")[:4000], finished_at=now()
         )
         return "failed"
     ScoringJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(

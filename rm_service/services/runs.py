@@ -76,6 +76,8 @@ def training_run_create(
     Raises:
         RmServiceError: empty training split, unknown encoder or preset, missing files or checkpoint.
     """
+    _check_inside_roots(train=train_jsonl, validation=validation_jsonl, test=test_jsonl)
+    _check_inside_roots(dataset_root=dataset_root, pseudo=pseudo_jsonl, resume_from=resume_from)
     _check_choices(encoder=encoder, preset=preset, resume_from=resume_from)
     if export_id is not None:
         data = _export_data(export_id, pseudo_jsonl=pseudo_jsonl)
@@ -99,6 +101,15 @@ def training_run_create(
     if enqueue:
         _enqueue_training(run)
     return run
+
+
+def _check_inside_roots(**paths: str) -> None:
+    """Staff name server paths; only those under ``RM_DATA_ROOTS`` may be read (no /etc/passwd as a dataset)."""
+    roots = [Path(root).resolve() for root in settings.RM_DATA_ROOTS]
+    for name, path in paths.items():
+        if path and not any(Path(path).resolve().is_relative_to(root) for root in roots):
+            allowed = ", ".join(str(root) for root in roots)
+            raise RmServiceError(f"{name} {path} is outside the data roots this server reads from ({allowed})")
 
 
 def _check_choices(*, encoder: str, preset: str, resume_from: str) -> None:
@@ -167,7 +178,7 @@ def _enqueue_training(run: TrainingRun) -> None:
             status=JobStatus.FAILED, error=reason, finished_at=now()
         )
 
-    send_after_commit(lambda: tasks.training_run_execute.delay(run.pk), on_failure=fail)
+    send_after_commit(tasks.training_run_execute, args=[run.pk], queue="rm-batch", on_failure=fail)
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:

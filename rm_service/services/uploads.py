@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from annotate.catalog.models import Clip
-from rm_service.services.common import RmServiceError
+from rm_service.services.common import RmServiceError, without_paths
 
 
 @dataclass
@@ -77,17 +77,32 @@ def _store_upload(upload: UploadedFile, *, label: str) -> dict[str, str]:
     tmp_path = Path(tmp.name)
     try:
         info = soundfile.info(str(tmp_path))
-    except (RuntimeError, soundfile.LibsndfileError):
+        decoded_s = _decode_whole(tmp_path)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
         tmp_path.unlink(missing_ok=True)
-        raise RmServiceError(f"{label}: {upload.name!r} is not decodable audio (WAV, FLAC, OGG or MP3)") from None
-    if info.frames <= 0 or info.duration > settings.UPLOAD_MAX_SECONDS:
-        tmp_path.unlink(missing_ok=True)
+        reason = without_paths(str(exc))
         raise RmServiceError(
-            f"{label}: duration {info.duration:.1f} s is outside (0, {settings.UPLOAD_MAX_SECONDS:g}] s"
-        )
+            f"{label}: {upload.name!r} is not decodable audio (WAV, FLAC, OGG or MP3): {reason}"
+        ) from None
+    low, high = settings.UPLOAD_MIN_SECONDS, settings.UPLOAD_MAX_SECONDS
+    if not low <= decoded_s <= high:
+        tmp_path.unlink(missing_ok=True)
+        raise RmServiceError(f"{label}: duration {decoded_s:.3f} s is outside [{low:g}, {high:g}] s")
     final = _uploads_dir() / f"{digest.hexdigest()}.{info.format.lower()}"
     shutil.move(str(tmp_path), final)
     return {"audio": str(final), "sha256": digest.hexdigest()}
+
+
+def _decode_whole(path: Path) -> float:
+    """Decode every frame (a header can promise more than a truncated file holds); the decoded seconds."""
+    import soundfile
+
+    frames = 0
+    with soundfile.SoundFile(str(path)) as handle:
+        for block in handle.blocks(blocksize=1 << 16, dtype="float32"):
+            frames += len(block)
+        rate = handle.samplerate
+    return frames / rate if rate else 0.0
 
 
 def _uploads_dir() -> Path:

@@ -30,6 +30,15 @@ def _wav_bytes(seconds: float) -> bytes:
     return buffer.getvalue()
 
 
+def _truncated_flac() -> bytes:
+    """A FLAC whose header promises 2 s but whose frames stop a third of the way in: the header reads fine."""
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, 32000).astype(np.float32)
+    sf.write(buffer, noise, 16000, format="FLAC")
+    data = buffer.getvalue()
+    return data[: len(data) // 3]
+
+
 @pytest.fixture
 def active_version(db: None) -> ModelVersion:
     return ModelVersion.objects.create(name="active", checkpoint_path="/not/needed/for/validation", is_active=True)
@@ -97,6 +106,9 @@ def test_it_explains_bad_training_configurations(
         ({**good, "encoder": "clap"}, "unknown encoder 'clap'"),
         ({**good, "resume_from": str(tmp_path / "missing-ckpt")}, "missing-ckpt does not exist"),
         ({**good, "train_jsonl": str(tmp_path / "nope.jsonl")}, "does not exist"),
+        ({**good, "train_jsonl": "/etc/passwd"}, "train /etc/passwd is outside the data roots"),
+        ({**good, "dataset_root": "/"}, "dataset_root / is outside the data roots"),
+        ({**good, "resume_from": "/etc"}, "resume_from /etc is outside the data roots"),
     ]
     for body, reason in cases:
         response = api.post("/api/v1/training-runs", body, format="json")
@@ -119,7 +131,13 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
             {"f": b"definitely not audio"},
             "item 1 audio: 'f.wav' is not decodable audio",
         ),
-        ({"items": [{"upload": "f"}]}, {"f": _wav_bytes(5.0)}, "item 0 audio: duration 5.0 s is outside"),
+        ({"items": [{"upload": "f"}]}, {"f": _wav_bytes(5.0)}, "item 0 audio: duration 5.000 s is outside"),
+        ({"items": [{"upload": "f"}]}, {"f": _wav_bytes(0.0005)}, "item 0 audio: duration 0.001 s is outside [1, 3] s"),
+        (
+            {"items": [{"upload": "f"}]},
+            {"f": _truncated_flac()},
+            "item 0 audio: 'f.wav' is not decodable audio",
+        ),
         (
             {"items": [{"upload": "f", "reference_upload": "g"}]},
             {"f": _wav_bytes(1.0)},
@@ -138,6 +156,8 @@ def test_it_names_the_bad_item_of_a_score_request(alice, active_version, rm_work
             response = api.post("/api/v1/score", payload, format="json")
         assert response.status_code == 400, payload
         assert reason in response.json()["error"]["message"], response.json()
+        message = response.json()["error"]["message"]
+        assert str(settings.RM_ROOT) not in message and ".part" not in message, "no server path in the message"
     settings.UPLOAD_MAX_BYTES = 100
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -163,8 +183,12 @@ def test_it_throttles_scoring_per_token(alice, active_version, rm_worker_alive) 
         codes = [
             api.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code for _ in range(3)
         ]
-        other = _token_client(factories.make_annotator("pipeline2", is_staff=True))
         assert codes == [400, 400, 429]
+        # The budget is counted in items: one request for three items is over a 2-item budget.
+        other = _token_client(factories.make_annotator("pipeline2", is_staff=True))
+        three = {"items": [{"clip_id": 999999}] * 3}
+        assert other.post("/api/v1/score", three, format="json").status_code == 429
         assert other.post("/api/v1/score", {"items": [{"clip_id": 999999}]}, format="json").status_code == 400
+        assert other.post("/api/v1/score", {"items": [{"clip_id": 999999}] * 2}, format="json").status_code == 429
     finally:
         ScopedRateThrottle.THROTTLE_RATES = original_rates

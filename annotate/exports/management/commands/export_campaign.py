@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.broker import BrokerUnavailable
 from annotate.catalog.models import Campaign
 from annotate.exports.models import Export
 from annotate.exports.params import ARCHIVE_FORMATS, AUDIO_MODES, ExportParameterError
@@ -79,6 +80,8 @@ class Command(BaseCommand):
             )
         except ExportParameterError as exc:
             raise CommandError(f"impossible parameters: {exc}") from None
+        except BrokerUnavailable as exc:
+            raise CommandError(f"{exc} Run without --queue to export in the foreground.") from None
         if options["queue"]:
             self.stdout.write(f"Export {export.pk} queued; follow it at /api/v1/exports/{export.pk}")
             return
