@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import torch
 from django.conf import settings
@@ -58,8 +58,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 def device() -> str:
@@ -234,8 +232,16 @@ def _detail_group(row: dict[str, Any]) -> str | None:
     return None
 
 
-def json_safe(value: JsonValue) -> JsonValue:
-    """NaN and infinities become None (PostgreSQL's jsonb rejects them)."""
+@overload
+def json_safe(value: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def json_safe(value: list[Any] | tuple[Any, ...]) -> list[Any]: ...
+@overload
+def json_safe(value: float) -> float | None: ...
+@overload
+def json_safe(value: None) -> None: ...
+def json_safe(value: object) -> object:
+    """NaN and infinities become None (PostgreSQL's jsonb rejects them), in containers too."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

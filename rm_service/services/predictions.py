@@ -23,8 +23,10 @@ def predictions_compute(*, version: ModelVersion, campaign: Campaign, job: Scori
     comparisons = list(
         Comparison.objects.filter(campaign=campaign).select_related("instruction__reference_clip", "clip_a", "clip_b")
     )
+    if not comparisons:
+        return 0
     inputs = [item for comparison in comparisons for item in _clip_items(comparison)]
-    scores = worker.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None) if inputs else []
+    scores = worker.scorer_for(version).score_batch(inputs, batch_size=16, max_dur=None)
     rows = [
         _prediction(comparison, version, scores[2 * i], scores[2 * i + 1]) for i, comparison in enumerate(comparisons)
     ]

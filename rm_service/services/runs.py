@@ -161,7 +161,9 @@ def _export_data(export_id: int, *, pseudo_jsonl: str) -> TrainingData:
     root = Path(export_dir_for(export))
     train, validation, test = (root / f"{n}.jsonl" for n in ("train", "validation", "test"))
     return TrainingData(
-        *(str(p) if p.is_file() else "" for p in (train, validation, test)),
+        train_jsonl=str(train) if train.is_file() else "",
+        validation_jsonl=str(validation) if validation.is_file() else "",
+        test_jsonl=str(test) if test.is_file() else "",
         pseudo_jsonl=pseudo_jsonl,
         dataset_root=str(root),
         source=TrainingRun.Source.EXPORT,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rm_service.core.batch import BatchBuilder
-from rm_service.core.data import Instruction, MosExample
+from rm_service.core.data import Instruction, MosExample, PairExample
 from rm_service.core.encoders.cache import EmbeddingCache
 from rm_service.core.features import Featurizer
 from rm_service.core.model import RewardInputs
@@ -86,12 +86,18 @@ def training_rows(encoder: CountingEncoder, cache: Path, strategy: str, clip: Pa
     config = TrainConfig(strategy=strategy, max_dur=None)
     batches = BatchBuilder(Featurizer(encoder, EmbeddingCache(cache)), strategy=config.strategy, max_dur=config.max_dur)
     model = RecordingModel()
-    items = [
+    items: list[PairExample | MosExample] = [
         MosExample(f"row:{i}", instr, clip, 3.0, 3.0, instr.modality, {})
         for i, instr in enumerate(instructions(reference))
     ]
     batch_loss(
-        model, MosCalibration(1.0, 5.0), batches, items, smoothing=0.0, mos_weight=1.0, device=torch.device("cpu")
+        model,  # type: ignore[arg-type]  # a stand-in that records what the reward model would receive
+        MosCalibration(1.0, 5.0),
+        batches,
+        items,
+        smoothing=0.0,
+        mos_weight=1.0,
+        device=torch.device("cpu"),
     )
     (inputs,) = model.seen
     return rows(inputs)
