@@ -39,6 +39,7 @@ from annotate.labeling.services import (
     OnboardingIncomplete,
     assignment_next,
 )
+from annotate.onboarding.selectors import withdrawal_active
 
 CONTENT_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -80,6 +81,8 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
     except AssignmentNotFound:
         raise Http404("No such assignment for you.") from None
     campaign = assignment.comparison.campaign
+    if withdrawal_active(annotator=_annotator(request), campaign=campaign) is not None:
+        return redirect("onboarding:withdraw", campaign_id=campaign.pk)
     if assignment.status in (Assignment.Status.VOTED, Assignment.Status.SKIPPED):
         return redirect("labeling:campaign-next", campaign_id=campaign.pk)
     if assignment_lapsed_without_room(assignment=assignment, now=timezone.now()):
