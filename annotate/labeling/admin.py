@@ -29,8 +29,10 @@ class WithdrawnFilter(admin.SimpleListFilter):
         return [("yes", "Withdrawn (not counted)"), ("no", "Counted")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Vote]) -> QuerySet[Vote]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(is_withdrawn=self.value() == "yes")
+        if self.value() == "yes":
+            return queryset.filter(vote_withdrawn())
+        if self.value() == "no":
+            return queryset.exclude(vote_withdrawn())
         return queryset
 
 
