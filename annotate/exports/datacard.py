@@ -50,8 +50,10 @@ def _param_lines(parameters: dict[str, Any]) -> list[str]:
 
 def _excluded_lines(manifest: dict[str, Any]) -> list[str]:
     withdrawn = manifest.get("excluded", {}).get("withdrawn", {"votes": 0, "annotators": 0, "reason": ""})
+    votes, annotators = withdrawn["votes"], withdrawn["annotators"]
     return [
-        f"Excluded: {withdrawn['votes']} votes by {withdrawn['annotators']} annotators because {withdrawn['reason']}.",
+        f"Excluded: {votes} vote{'s' if votes != 1 else ''} by {annotators} "
+        f"annotator{'s' if annotators != 1 else ''} because {withdrawn['reason']}.",
         "",
     ]
 

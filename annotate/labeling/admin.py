@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Skip, Vote
+from annotate.onboarding.selectors import vote_withdrawn
 
 
 @admin.register(AnnotatorProfile)
@@ -19,10 +21,26 @@ class AssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("comparison",)
 
 
+class WithdrawnFilter(admin.SimpleListFilter):
+    title = "annotator withdrawn"
+    parameter_name = "withdrawn"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Withdrawn (not counted)"), ("no", "Counted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Vote]) -> QuerySet[Vote]:
+        if self.value() == "yes":
+            return queryset.filter(vote_withdrawn())
+        if self.value() == "no":
+            return queryset.exclude(vote_withdrawn())
+        return queryset
+
+
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
     list_display = (
         "id",
+        "withdrawn",
         "annotator",
         "comparison",
         "alignment_choice",
@@ -35,6 +53,7 @@ class VoteAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = (
+        WithdrawnFilter,
         "comparison__campaign",
         "comparison__instruction__modality",
         "alignment_confidence",
@@ -43,6 +62,14 @@ class VoteAdmin(admin.ModelAdmin):
     )
     raw_id_fields = ("comparison", "assignment")
     search_fields = ("feedback", "annotator__username")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Vote]:
+        # Votes of withdrawn annotators are kept but marked: statistics, exports and model comparisons skip them.
+        return super().get_queryset(request).annotate(is_withdrawn=vote_withdrawn())
+
+    @admin.display(boolean=True, description="withdrawn", ordering="is_withdrawn")
+    def withdrawn(self, vote: Vote) -> bool:
+        return bool(getattr(vote, "is_withdrawn", False))
 
 
 @admin.register(Skip)

@@ -53,7 +53,7 @@ from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError
 from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
 from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
-from annotate.onboarding.selectors import onboarding_status
+from annotate.onboarding.selectors import onboarding_status, withdrawal_active
 
 logger = logging.getLogger(__name__)
 
@@ -540,6 +540,9 @@ def _check_open(assignment: Assignment, annotator: User) -> None:
         raise DuplicateVote("You have already voted on this comparison; the first vote was kept.")
     if assignment.status == Assignment.Status.SKIPPED:
         raise AssignmentClosed("You skipped this comparison, so it can't take a vote any more.")
+    # A reservation released by a withdrawal looks like a lapsed one: it must not take a vote either.
+    if withdrawal_active(annotator=annotator, campaign=assignment.comparison.campaign) is not None:
+        raise AnnotatorWithdrawn("You withdrew from this campaign, so it takes no more votes from you.")
 
 
 # --- skip ----------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from annotate.labeling.services import (
     audio_delivery_extend,
     audio_delivery_record,
 )
+from annotate.onboarding.selectors import withdrawal_active
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
@@ -90,6 +91,8 @@ def listen(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
     except AssignmentNotFound:
         raise Http404("No such assignment for you.") from None
     campaign = assignment.comparison.campaign
+    if withdrawal_active(annotator=_annotator(request), campaign=campaign) is not None:
+        return redirect("onboarding:withdraw", campaign_id=campaign.pk)
     if assignment.status in (Assignment.Status.VOTED, Assignment.Status.SKIPPED):
         return redirect("labeling:campaign-next", campaign_id=campaign.pk)
     if assignment_lapsed_without_room(assignment=assignment, now=timezone.now()):

@@ -46,12 +46,20 @@ GLOSSARY = (
 WITHDRAWAL_REASON = "the annotator withdrew from the campaign (consent withdrawn); votes kept but not counted"
 
 
+def vote_withdrawn() -> Exists:
+    """True for a vote whose annotator has an active withdrawal from the vote's campaign (for ``Vote`` querysets)."""
+    return Exists(
+        Withdrawal.objects.filter(
+            annotator_id=OuterRef("annotator_id"),
+            campaign_id=OuterRef("comparison__campaign_id"),
+            restored_at__isnull=True,
+        )
+    )
+
+
 def counted_votes(votes: QuerySet[Vote]) -> QuerySet[Vote]:
     """``votes`` without those whose annotator has an active withdrawal from the vote's campaign."""
-    withdrawn = Withdrawal.objects.filter(
-        annotator_id=OuterRef("annotator_id"), campaign_id=OuterRef("comparison__campaign_id"), restored_at__isnull=True
-    )
-    return votes.exclude(Exists(withdrawn))
+    return votes.exclude(vote_withdrawn())
 
 
 def withdrawn_votes_summary(*, campaign_id: int) -> dict[str, Any]:

@@ -174,6 +174,7 @@ def test_an_honest_listener_is_never_refused(live_server, browser_page) -> None:
     page.click("#submit-vote")
     page.wait_for_selector("#login-again")
     assert "session has ended" in page.locator("#vote-status").inner_text()
+    assert_no_serious_violations(page, "listening-page-session-ended")
     page.click("#login-again")
     page.wait_for_url(re.compile(r"/accounts/login/"))
     page.fill("input[name=username]", "bob")

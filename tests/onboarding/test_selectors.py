@@ -89,7 +89,7 @@ def test_it_changes_the_next_export_and_says_so_in_its_manifest(alice, bob, char
     assert json.loads((before_dir / "manifest.json").read_text())["excluded"]["withdrawn"]["votes"] == 0
     assert manifest["agreement"]["vote_count"] == 12
     card = (after_dir / "README.md").read_text()
-    assert "Excluded: 6 votes by 1 annotators because the annotator withdrew" in card
+    assert "Excluded: 6 votes by 1 annotator because the annotator withdrew" in card
 
 
 @pytest.mark.django_db

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -138,3 +140,19 @@ def test_it_releases_reservations_on_withdrawal_and_lets_staff_restore(alice, bo
 def test_it_asks_nothing_of_a_campaign_without_onboarding(bob, campaign, comparison) -> None:  # type: ignore[no-untyped-def]
     assert onboarding_status(annotator=bob, campaign=campaign).steps == []
     assert assignment_next(annotator=bob, campaign=campaign) is not None
+
+
+def test_it_takes_no_vote_on_a_reservation_released_by_a_withdrawal(bob, onboarded_campaign) -> None:  # type: ignore[no-untyped-def]
+    from annotate.labeling.services import vote_submit
+    from tests.labeling.conftest import vote_kwargs
+
+    complete_onboarding(bob, onboarded_campaign)
+    assignment = assignment_next(annotator=bob, campaign=onboarded_campaign)
+    assert assignment is not None
+    Assignment.objects.filter(pk=assignment.pk).update(created_at=assignment.created_at - timedelta(minutes=1))
+    assignment.refresh_from_db()
+    withdrawal_create(annotator=bob, campaign=onboarded_campaign)
+    with pytest.raises(LabelingError) as excinfo:
+        vote_submit(**vote_kwargs(assignment))
+    assert (excinfo.value.status, excinfo.value.code) == (403, "withdrawn")
+    assert not assignment.comparison.votes.exists()

@@ -63,3 +63,25 @@ def test_it_serves_practice_clips_and_reports_missing_answers(bob, onboarded_cam
     assert _client(bob).get(f"/campaigns/{onboarded_campaign.pk}/onboarding/practice/{item.pk}/C").status_code == 404
     response = _client(bob).post(f"/campaigns/{onboarded_campaign.pk}/onboarding/practice/", {})
     assert response.status_code == 400 and b"Practice item 1" in response.content
+
+
+@pytest.mark.django_db
+def test_it_marks_withdrawn_votes_in_the_admin_and_closes_old_listening_pages(alice, bob, onboarded_campaign) -> None:  # type: ignore[no-untyped-def]
+    from annotate.labeling.services import assignment_next
+    from annotate.onboarding.services import withdrawal_create
+    from tests import factories
+
+    complete_onboarding(bob, onboarded_campaign)
+    assignment = assignment_next(annotator=bob, campaign=onboarded_campaign)
+    assert assignment is not None
+    other = factories.make_comparison(onboarded_campaign)
+    factories.make_vote(other, bob)
+    factories.make_vote(other, alice)
+    withdrawal_create(annotator=bob, campaign=onboarded_campaign)
+    page = _client(bob).get(f"/listen/{assignment.public_id}/")
+    assert page.status_code == 302 and page["Location"] == f"/campaigns/{onboarded_campaign.pk}/withdraw/"
+    withdrawn = _client(alice).get("/admin/labeling/vote/?withdrawn=yes")
+    assert withdrawn.status_code == 200
+    assert withdrawn.context["cl"].result_count == 1
+    assert list(withdrawn.context["cl"].result_list)[0].annotator == bob
+    assert _client(alice).get("/admin/labeling/vote/?withdrawn=no").context["cl"].result_count == 1
