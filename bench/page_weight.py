@@ -81,10 +81,10 @@ def main() -> None:
     for comparison in Comparison.objects.filter(campaign=campaign).select_related(
         "clip_a", "clip_b", "instruction__reference_clip"
     ):
-        clips = [comparison.clip_a, comparison.clip_b, comparison.instruction.reference_clip]
-        clips = [clip for clip in clips if clip is not None]
-        before.append(sum(size(clip.file.name) for clip in clips))
-        after.append(sum(size(renditions[clip.pk].file.name) for clip in clips))
+        candidates = [comparison.clip_a, comparison.clip_b, comparison.instruction.reference_clip]
+        clips = [clip for clip in candidates if clip is not None]
+        before.append(sum(size(str(clip.file.name)) for clip in clips))
+        after.append(sum(size(str(renditions[clip.pk].file.name)) for clip in clips))
     audio_s = sum(r.duration_s for r in renditions.values())
     formats = sorted({f"{c.format} {c.sample_rate} Hz {c.channels} ch" for c in campaign_clips(campaign)})
     print(f"campaign: {len(before)} comparisons, {len(renditions)} clips, {audio_s:.0f} s of audio; sources: {formats}")

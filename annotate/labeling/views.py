@@ -120,7 +120,8 @@ def login_or_token_required(view: Callable[..., HttpResponseBase]) -> Callable[.
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated and get_authorization_header(request).startswith(b"Token "):
+        token_header = get_authorization_header(request)  # type: ignore[arg-type]  # reads only request.META
+        if not request.user.is_authenticated and token_header.startswith(b"Token "):
             try:
                 authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
             except AuthenticationFailed as exc:
@@ -201,14 +202,14 @@ def _serve_rendition(
                 via_accel_redirect=True,
             )
         relative = path.relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
-        response = HttpResponse(content_type=PRESENTATION_CONTENT_TYPE)
-        response["X-Accel-Redirect"] = settings.AUDIO_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + quote(relative)
-        return _audio_headers(response)
+        redirect_to_nginx = HttpResponse(content_type=PRESENTATION_CONTENT_TYPE)
+        redirect_to_nginx["X-Accel-Redirect"] = settings.AUDIO_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + quote(relative)
+        return _audio_headers(redirect_to_nginx)
     if byte_range is None:
-        response = HttpResponse(status=416, content_type="text/plain")
-        response.content = b"Requested range not satisfiable."
-        response["Content-Range"] = f"bytes */{size}"
-        return _audio_headers(response)
+        refused = HttpResponse(status=416, content_type="text/plain")
+        refused.content = b"Requested range not satisfiable."
+        refused["Content-Range"] = f"bytes */{size}"
+        return _audio_headers(refused)
     start, end = byte_range
     delivery = None
     if assignment is not None:
@@ -216,6 +217,7 @@ def _serve_rendition(
             assignment=assignment, side=side, rendition=rendition, first_byte=start, length=0
         )
     stream = _read(path, start, end - start + 1, delivery)
+    response: StreamingHttpResponse
     if header:
         response = StreamingHttpResponse(stream, status=206, content_type=PRESENTATION_CONTENT_TYPE)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
