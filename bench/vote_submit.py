@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
     return campaign.pk, tokens
 
 
-def _shared_rendition(campaign: object, clips: list[object]) -> None:
+def _shared_rendition(campaign: Any, clips: list[Any]) -> None:
     """Render one real 2 s clip and give every clip row a rendition row pointing at that file."""
     import numpy as np
     import soundfile as sf
@@ -141,7 +142,7 @@ def _shared_rendition(campaign: object, clips: list[object]) -> None:
     source.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(CLIP_SECONDS * 24000)) / 24000
     sf.write(str(source), (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 24000)
-    target, ceiling = campaign.presentation_loudness_lufs, campaign.presentation_true_peak_dbtp  # type: ignore[attr-defined]
+    target, ceiling = campaign.presentation_loudness_lufs, campaign.presentation_true_peak_dbtp
     rendition = render_presentation(source, target_lufs=target, ceiling_dbtp=ceiling)
     relative, _ = _rendition_file_write(rendition)
     ClipRendition.objects.bulk_create(

@@ -51,6 +51,9 @@ class ScoreRateThrottle(ScopedRateThrottle):
     """
 
     cost = 1
+    # Set by SimpleRateThrottle from the rate; the stubs don't declare them.
+    num_requests: int
+    duration: int
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         self.cost = _item_count(view, request)

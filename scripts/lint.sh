@@ -16,7 +16,7 @@ run() {
 run "ruff check" .venv/bin/ruff check .
 run "ruff format --check" .venv/bin/ruff format --check .
 # The django-stubs plugin loads the settings, which need DEBUG=1 or a SECRET_KEY.
-run "mypy" env DEBUG=1 .venv/bin/mypy annotate rm_service tests bench manage.py
+run "mypy" env DEBUG=1 .venv/bin/mypy annotate cmi_common rm_service tests bench manage.py
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}" >&2

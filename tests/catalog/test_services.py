@@ -116,14 +116,14 @@ def test_it_makes_one_presentation_rendition_per_clip_at_the_campaign_target(aud
     assert {r.clip.original_name for r in renditions} == {"p1.wav", "p1.flac", "p2.ogg", "p2.mp3", "r1.wav"}
     for rendition in renditions:
         assert (rendition.profile, rendition.target_lufs, rendition.ceiling_dbtp) == (PRESENTATION_PROFILE, -23, -2)
-        data = (Path(settings.MEDIA_ROOT) / rendition.file.name).read_bytes()
+        data = (Path(settings.MEDIA_ROOT) / str(rendition.file.name)).read_bytes()
         # Content-addressed under MEDIA_ROOT/renditions/, never named after the source.
         assert rendition.file.name == f"renditions/{rendition.sha256[:2]}/{rendition.sha256}.mp3"
         assert hashlib.sha256(data).hexdigest() == rendition.sha256 and len(data) == rendition.size_bytes
         assert abs(rendition.loudness_lufs + 23.0) <= 1.0 and rendition.true_peak_dbtp <= -1.9
     # The originals stay as imported, for exports and the reward model.
     wav = Clip.objects.get(original_name="p1.wav")
-    assert (Path(settings.MEDIA_ROOT) / wav.file.name).read_bytes() == (audio_root / "sysA/p1.wav").read_bytes()
+    assert (Path(settings.MEDIA_ROOT) / str(wav.file.name)).read_bytes() == (audio_root / "sysA/p1.wav").read_bytes()
 
 
 def test_it_is_idempotent_on_reimport(audio_root: Path, tmp_path: Path) -> None:
@@ -267,7 +267,7 @@ def test_it_turns_what_the_database_would_refuse_into_line_numbered_errors(
 ) -> None:  # type: ignore[no-untyped-def]
     settings.IMPORT_PROMPT_MAX_CHARS = 1000
     good = _good_rows()[0]
-    hostile = [
+    hostile: list[dict | str | bytes] = [
         {**good, "prompt": "nul \x00 byte"},
         '{"prompt": "lone \\ud800 surrogate", "audio-path": "sysA/p1.wav", "audio2": "sysB/p1.flac"}',
         {**good, "model_a": "m" * 201},

@@ -51,7 +51,7 @@ def vote_body(**overrides: object) -> dict:
 def fetch_audio(client: Client | APIClient, assignment: dict, side: str) -> bytes:
     response = client.get(assignment["clips"][side]["audio_url"])
     assert response.status_code == 200, response
-    return b"".join(response.streaming_content)
+    return b"".join(response.streaming_content)  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -130,6 +130,7 @@ def test_it_records_a_vote_in_canonical_orientation(served, bob) -> None:
     expected_alignment = "a" if assignment.swapped else "b"
     assert vote.alignment_choice == expected_alignment and vote.presented_swapped == assignment.swapped
     # The server's time on task (reservation a minute ago → now); the page's 30.5 s is kept beside it.
+    assert vote.time_on_task_s is not None and vote.client_time_on_task_s is not None
     assert 60 <= vote.time_on_task_s < 120 and data["time_on_task_s"] == pytest.approx(vote.time_on_task_s, abs=0.01)
     assert vote.client_time_on_task_s == 30.5
 
@@ -206,6 +207,7 @@ def test_an_honest_token_client_that_fetches_both_clips_and_waits_is_accepted(ti
     assert response.status_code == 201, response.json()
     vote = Vote.objects.get(annotator=bob)
     assert (vote.listened_a_s, vote.listened_b_s) == (pytest.approx(1.5), pytest.approx(1.5))
+    assert vote.time_on_task_s is not None
     assert 2.0 <= vote.time_on_task_s < 30 and vote.client_time_on_task_s == 1e5
     assert AudioDelivery.objects.filter(assignment=vote.assignment, via_accel_redirect=False).count() == 2
 

@@ -122,7 +122,7 @@ def test_an_honest_annotator_is_never_refused(live_server, browser_page, throttl
     delivered = AudioDelivery.objects.filter(assignment__annotator__username="bob").aggregate(b=Sum("bytes_delivered"))
     for vote in votes:
         assert vote.listened_a_s >= REQUIRED_S - 0.25 and vote.listened_b_s >= REQUIRED_S - 0.25
-        assert vote.assignment.status == Assignment.Status.VOTED
+        assert vote.assignment is not None and vote.assignment.status == Assignment.Status.VOTED
     if throttled:
         assert ranges >= 1, "seeking ahead on a slow connection should have fetched a new byte range"
     print(

@@ -104,6 +104,7 @@ def test_an_annotator_onboards_works_and_withdraws_and_staff_restore(live_server
     # Votes bob cast are counted until he withdraws from the browser.
     bob = User.objects.get(username="bob")
     comparison = campaign.comparisons.first()
+    assert comparison is not None
     factories.make_vote(comparison, bob)
     factories.make_vote(comparison, factories.make_annotator())
     assert counted_votes(Vote.objects.filter(comparison__campaign=campaign)).count() == 2

@@ -59,7 +59,8 @@ def test_it_serves_headphone_stimuli_only_to_their_annotator(bob, charlie, onboa
 def test_it_serves_practice_clips_and_reports_missing_answers(bob, onboarded_campaign) -> None:  # type: ignore[no-untyped-def]
     item = onboarded_campaign.practice_items.first()
     audio = _client(bob).get(f"/campaigns/{onboarded_campaign.pk}/onboarding/practice/{item.pk}/A")
-    assert audio.status_code == 200 and b"".join(audio.streaming_content)[:4] == b"RIFF"
+    wav = b"".join(audio.streaming_content)  # type: ignore[attr-defined]
+    assert audio.status_code == 200 and wav[:4] == b"RIFF"
     assert _client(bob).get(f"/campaigns/{onboarded_campaign.pk}/onboarding/practice/{item.pk}/C").status_code == 404
     response = _client(bob).post(f"/campaigns/{onboarded_campaign.pk}/onboarding/practice/", {})
     assert response.status_code == 400 and b"Practice item 1" in response.content
