@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotate import views
+from annotate.middleware import with_inline_styles
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,7 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's initialiser as a script file, so the page needs no inline script.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", with_inline_styles(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("", include("annotate.labeling.urls")),
     path("", include("annotate.onboarding.urls")),
     path("", include("annotate.agreement.urls")),

@@ -170,14 +170,28 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A page in headless Debian Chromium driven by Playwright (1280×900, 30 s default timeout)."""
+    """A page in headless Debian Chromium driven by Playwright (1280×900, 30 s default timeout).
+
+    The test's own probes (``wait_for_function`` strings, injected axe-core) need eval, which the site's
+    Content-Security-Policy forbids, so this page bypasses the CSP; ``csp_browser_page`` enforces it.
+    """
+    yield from _browser_page(monkeypatch, bypass_csp=True)
+
+
+@pytest.fixture
+def csp_browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Like ``browser_page`` but with the site's Content-Security-Policy enforced, as a real browser does."""
+    yield from _browser_page(monkeypatch, bypass_csp=False)
+
+
+def _browser_page(monkeypatch: pytest.MonkeyPatch, *, bypass_csp: bool) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls in tests stay synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=bypass_csp)
         page.set_default_timeout(30_000)
         yield page
         browser.close()

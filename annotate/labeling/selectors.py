@@ -82,6 +82,25 @@ class Progress:
         return asdict(self)
 
 
+def assignment_current(*, annotator: User, campaign: Campaign, now: datetime) -> Assignment | None:
+    """The annotator's live, unexpired reservation in ``campaign`` that still awaits an answer, if any."""
+    return (
+        Assignment.objects.filter(
+            annotator=annotator, comparison__campaign=campaign, status=Assignment.Status.LIVE, expires_at__gt=now
+        )
+        .exclude(comparison__votes__annotator=annotator)
+        .exclude(comparison__skips__annotator=annotator)
+        .select_related(
+            "comparison__campaign",
+            "comparison__instruction__reference_clip",
+            "comparison__clip_a",
+            "comparison__clip_b",
+        )
+        .order_by("created_at")
+        .first()
+    )
+
+
 def annotator_progress(*, annotator: User, campaign: Campaign) -> Progress:
     comparisons = campaign.comparisons.all()
     votes = Vote.objects.filter(comparison__campaign=campaign).aggregate(

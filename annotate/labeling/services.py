@@ -52,7 +52,12 @@ from django.utils import timezone
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError
 from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
-from annotate.labeling.selectors import assignment_get_for_annotator, assignment_lapsed_without_room, slots_taken
+from annotate.labeling.selectors import (
+    assignment_current,
+    assignment_get_for_annotator,
+    assignment_lapsed_without_room,
+    slots_taken,
+)
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
 
 logger = logging.getLogger(__name__)
@@ -194,24 +199,6 @@ def _swapped(*, seed: str, comparison_id: int) -> bool:
     return int(digest[:8], 16) % 2 == 1
 
 
-def _current_assignment(*, annotator: User, campaign: Campaign, now: datetime) -> Assignment | None:
-    return (
-        Assignment.objects.filter(
-            annotator=annotator, comparison__campaign=campaign, status=Assignment.Status.LIVE, expires_at__gt=now
-        )
-        .exclude(comparison__votes__annotator=annotator)
-        .exclude(comparison__skips__annotator=annotator)
-        .select_related(
-            "comparison__campaign",
-            "comparison__instruction__reference_clip",
-            "comparison__clip_a",
-            "comparison__clip_b",
-        )
-        .order_by("created_at")
-        .first()
-    )
-
-
 def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: datetime, seed: str) -> Assignment | None:
     ttl = timedelta(minutes=settings.ASSIGNMENT_TTL_MINUTES)
     with transaction.atomic():
@@ -239,7 +226,7 @@ def assignment_next(
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
     assignment_reclaim_expired(now=now, campaign=campaign)
-    current = _current_assignment(annotator=annotator, campaign=campaign, now=now)
+    current = assignment_current(annotator=annotator, campaign=campaign, now=now)
     if current is not None:
         return current
     # A few rounds, because every candidate of one round may be locked or filled by concurrent callers.

@@ -20,7 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, St
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -35,6 +35,7 @@ from annotate.labeling.selectors import (
     annotator_progress,
     assignment_audio_allowed,
     assignment_clip,
+    assignment_current,
     assignment_get_for_annotator,
     assignment_lapsed_without_room,
     assignment_payload,
@@ -48,7 +49,7 @@ from annotate.labeling.services import (
     audio_delivery_extend,
     audio_delivery_record,
 )
-from annotate.onboarding.selectors import withdrawal_active
+from annotate.onboarding.selectors import onboarding_status, withdrawal_active
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
@@ -62,12 +63,16 @@ def _annotator(request: HttpRequest) -> User:
     return user
 
 
+@never_cache
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """Reserve (or resume) the annotator's next comparison and open it; a finished campaign says so."""
+    """GET resumes a live reservation or offers to start (it reserves nothing, so a link from another
+    site changes no state); POST (CSRF-checked) reserves the next comparison and opens it."""
     try:
         campaign = campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
+        if request.method == "GET":
+            return _resume_or_offer(request, campaign)
         assignment = assignment_next(annotator=_annotator(request), campaign=campaign)
     except (NotFoundError, CampaignNotActive):
         raise Http404("No such campaign open for listening.") from None
@@ -79,6 +84,20 @@ def campaign_next(request: HttpRequest, campaign_id: int) -> HttpResponse:
         progress = annotator_progress(annotator=_annotator(request), campaign=campaign)
         return render(request, "labeling/finished.html", {"campaign": campaign, "progress": progress})
     return redirect("labeling:listen", assignment_id=assignment.public_id)
+
+
+def _resume_or_offer(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+    onboarding = onboarding_status(annotator=_annotator(request), campaign=campaign)
+    if onboarding.withdrawn:
+        return redirect("onboarding:withdraw", campaign_id=campaign.pk)
+    if onboarding.missing is not None:
+        return redirect(onboarding.missing.url)
+    current = assignment_current(annotator=_annotator(request), campaign=campaign, now=timezone.now())
+    if current is not None:
+        return redirect("labeling:listen", assignment_id=current.public_id)
+    progress = annotator_progress(annotator=_annotator(request), campaign=campaign)
+    template = "labeling/start.html" if progress.remaining else "labeling/finished.html"
+    return render(request, template, {"campaign": campaign, "progress": progress})
 
 
 # Never from a cache: after a vote, Back must ask the server, which sends a voted comparison to the next one.

@@ -103,6 +103,8 @@ def test_seeking_does_not_count_and_skip_moves_on(live_server, browser_page) -> 
     page.fill("input[name=password]", "bob-pass-123")
     page.click("button[type=submit]")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/listen/")
+    page.click("text=Start listening")  # a GET reserves nothing; the button POSTs
+    page.wait_for_url(re.compile(r"/listen/[0-9a-f-]{36}/$"))
     page.keyboard.press("1")
     page.wait_for_function("document.querySelector('.player[data-side=A] audio').currentTime > 0.5")
     page.keyboard.press("ArrowRight")  # jump 5 s ahead: those 5 s were never heard

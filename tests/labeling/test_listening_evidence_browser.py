@@ -108,6 +108,8 @@ def test_an_honest_annotator_is_never_refused(live_server, browser_page, throttl
         conditions = {"offline": False, "latency": 40, "downloadThroughput": 40_000, "uploadThroughput": 40_000}
         cdp.send("Network.emulateNetworkConditions", conditions)
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/listen/")
+    page.click("text=Start listening")  # a GET reserves nothing; the button POSTs
+    page.wait_for_url(re.compile(r"/listen/[0-9a-f-]{36}/$"))
     for pattern in patterns:
         page.wait_for_url(re.compile(r"/listen/[0-9a-f-]{36}/$"))
         pattern(page)

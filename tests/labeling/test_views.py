@@ -233,17 +233,29 @@ def test_the_listening_page_shows_the_instruction_and_hides_systems(held, bob) -
     assert f"/listen/{held.public_id}/audio/A" in html
 
 
-def test_the_campaign_link_reserves_and_opens_the_next_comparison(small_campaign, bob) -> None:
+def test_the_campaign_link_reserves_only_on_post_and_a_get_resumes(small_campaign, bob) -> None:
     factories.make_comparison(small_campaign)
     client = client_for(bob)
-    response = client.get(f"/campaigns/{small_campaign.pk}/listen/")
+    offer = client.get(f"/campaigns/{small_campaign.pk}/listen/")
+    # A GET (which another site can trigger with a link) reserves nothing; it offers a CSRF-checked form.
+    assert offer.status_code == 200 and not Assignment.objects.exists()
+    assert 'method="post"' in offer.content.decode() and "Start listening" in offer.content.decode()
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(bob)
+    assert csrf_client.post(f"/campaigns/{small_campaign.pk}/listen/").status_code == 403
+    assert not Assignment.objects.exists()
+    response = client.post(f"/campaigns/{small_campaign.pk}/listen/")
     assignment = Assignment.objects.get(annotator=bob)
     assert response.status_code == 302 and response["Location"] == f"/listen/{assignment.public_id}/"
+    resumed = client.get(f"/campaigns/{small_campaign.pk}/listen/")
+    assert resumed.status_code == 302 and resumed["Location"] == f"/listen/{assignment.public_id}/"
+    assert Assignment.objects.count() == 1
 
 
 def test_the_campaign_link_says_when_the_annotator_is_done(small_campaign, bob) -> None:
-    response = client_for(bob).get(f"/campaigns/{small_campaign.pk}/listen/")
-    assert response.status_code == 200 and "Nothing left for you" in response.content.decode()
+    for method in ("get", "post"):
+        response = getattr(client_for(bob), method)(f"/campaigns/{small_campaign.pk}/listen/")
+        assert response.status_code == 200 and "Nothing left for you" in response.content.decode()
 
 
 def test_a_voted_assignment_page_moves_on(held, bob) -> None:

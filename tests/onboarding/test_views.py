@@ -21,7 +21,7 @@ def test_it_redirects_the_listening_entry_to_the_first_missing_step(bob, onboard
     assert response.status_code == 302
     assert response["Location"] == f"/campaigns/{onboarded_campaign.pk}/onboarding/consent/"
     complete_onboarding(bob, onboarded_campaign)
-    assert "/listen/" in _client(bob).get(f"/campaigns/{onboarded_campaign.pk}/listen/")["Location"]
+    assert "/listen/" in _client(bob).post(f"/campaigns/{onboarded_campaign.pk}/listen/")["Location"]
 
 
 @pytest.mark.django_db

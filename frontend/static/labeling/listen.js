@@ -534,9 +534,20 @@ function sessionProblem(response, payload) {
   return ["not_authenticated", "authentication_failed"].includes(error.code) || /CSRF|credentials/i.test(error.message || "");
 }
 
+// The next comparison is reserved by a POST (a GET reserves nothing, so no other site can make one);
+// the server answers with a redirect to the new listening page.
 function moveOn(url) {
   dropDraft();
-  window.location.assign(url || data.next_url);
+  const next = document.createElement("form");
+  next.method = "post";
+  next.action = url || data.next_url;
+  const token = document.createElement("input");
+  token.type = "hidden";
+  token.name = "csrfmiddlewaretoken";
+  token.value = csrfToken;
+  next.append(token);
+  document.body.append(next);
+  next.submit();
 }
 
 form.addEventListener("submit", async (event) => {
