@@ -60,7 +60,11 @@ class ScoreRateThrottle(ScopedRateThrottle):
         try:
             return super().allow_request(request, view)
         except Exception as exc:
-            raise ServiceUnavailable(selectors.rm_unavailable_reason() or f"Rate limiter unavailable: {exc}") from exc
+            # The rate limiter lives in the same Redis as the broker: say so without waiting on it again.
+            reason = (
+                f"The reward-model service is unavailable: the task broker cannot be reached ({type(exc).__name__})."
+            )
+            raise ServiceUnavailable(reason) from exc
 
     def throttle_success(self) -> bool:
         if len(self.history) + self.cost > self.num_requests:
