@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .audio import STRATEGIES
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # RewardModelConfig defaults: d_model 768, prompt depth 4, joint depth 1 (~32M parameters)
     "small": {"d_model": 256, "n_heads": 4, "dim_head": 64, "prompt_depth": 2, "joint_depth": 1, "mlp_dim": 256},
@@ -47,7 +49,7 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 def _add_scoring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory (or its model.safetensors)")
-    p.add_argument("--strategy", choices=("first120", "first10", "mean10"), default=None, help="long-audio strategy")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="long-audio strategy")
     p.add_argument("--max-dur", type=float, default=None, help="use at most this many seconds of each clip")
     p.add_argument("--batch-size", type=int, default=8)
     _add_runtime(p)
