@@ -17,6 +17,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": {"d_model": 256, "n_heads": 4, "dim_head": 64, "prompt_depth": 2, "joint_depth": 1, "mlp_dim": 256},
     "tiny": {"d_model": 64, "n_heads": 4, "dim_head": 16, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64},
 }
+# Learning rates that learn within a CPU budget (the small models learn far too slowly at the paper's 1e-4).
+PRESET_LR = {"paper": 1e-4, "small": 5e-4, "tiny": 1e-3}
+# Without --preset / --config on a CPU, train the small model on the first 30 s of each clip: the paper
+# preset takes minutes per step on two cores.
+CPU_DEFAULT_PRESET = "small"
+CPU_DEFAULT_MAX_DUR = 30.0
 
 
 def _device(name: str) -> str:
@@ -76,14 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo-root", type=_existing_dir, help="audio root of --pseudo (default: --dataset-root)")
     p.add_argument("--out", required=True, type=Path, help="run directory; the final checkpoint is OUT/model")
     p.add_argument("--config", type=_existing_file, help="TrainConfig as JSON (flags below override it)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="model size (default: paper)")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), default=None, help="model size (default: paper on GPU, small on CPU)"
+    )
+    p.add_argument(
+        "--init", type=Path, default=None, help="start from this checkpoint (e.g. a pretrain or starter model)"
+    )
+    p.add_argument(
+        "--max-dur", type=float, default=None, help="seconds of each clip used (default: 120 on GPU, 30 on CPU)"
+    )
+    p.add_argument("--no-augment", action="store_true", help="no random crop / time-shift of training clips")
+    p.add_argument("--crop-min", type=float, default=None, help="shortest random crop, as a share of a clip")
     p.add_argument("--encoder", choices=("builtin", "muq"), default=None)
     p.add_argument("--text-model", choices=("auto", "minilm", "hash"), default=None, help="builtin text tower")
     p.add_argument("--muq-dir", default=None, help="local MuQ-MuLan directory (muq encoder)")
     p.add_argument("--steps", type=int, default=None, help="stage-2 step budget")
     p.add_argument("--stage1-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: by preset)")
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
@@ -140,9 +156,17 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train, train_from_export
 
     config = TrainConfig.from_dict(json.loads(args.config.read_text())) if args.config else TrainConfig()
-    if args.preset:
-        config = replace(config, model=RewardModelConfig(**PRESETS[args.preset]))
+    on_cpu = _device(args.device) == "cpu"
+    preset = args.preset or (CPU_DEFAULT_PRESET if on_cpu and not args.config else None)
+    if preset:
+        config = replace(config, model=RewardModelConfig(**PRESETS[preset]), lr=PRESET_LR[preset])
+    max_dur = args.max_dur if args.max_dur is not None else CPU_DEFAULT_MAX_DUR if on_cpu else None
+    if max_dur is not None:
+        config = replace(config, max_dur=max_dur)
+    if args.no_augment:
+        config = replace(config, augment=False)
     overrides = {
+        "crop_min": args.crop_min,
         "encoder": args.encoder,
         "stage2_max_steps": args.steps,
         "stage1_steps": args.stage1_steps,
@@ -170,6 +194,7 @@ def _train(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         resume=args.resume,
         show_progress=True,
+        init_checkpoint=args.init,
     )
     if args.export:
         result = train_from_export(args.export, **common)

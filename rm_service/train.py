@@ -66,6 +66,12 @@ class TrainConfig:
     mos_range: tuple[float, float] = (1.0, 5.0)  # rating scale; initialises the tanh scale and offset
     checkpoint_every: int = 100  # steps between resumable trainer states
     keep_states: int = 2
+    # Token-level augmentation of every training clip (evaluated and reference audio): a random contiguous
+    # crop keeping between ``crop_min`` and all of its frames, at a random offset (crop + time shift). Level
+    # needs no augmentation (the builtin encoder levels every clip); gain and codec variation are applied to
+    # the waveforms by ``pretrain`` pair construction.
+    augment: bool = True
+    crop_min: float = 0.6
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -162,21 +168,29 @@ class TokenSource:
     strategy: str
     max_dur: float | None
 
-    def audio(self, path: Path) -> Tensor:
-        return torch.from_numpy(self.featurizer.audio(path, strategy=self.strategy, max_dur=self.max_dur)[0])
+    def audio(self, path: Path, rng: np.random.Generator | None = None, crop_min: float = 1.0) -> Tensor:
+        tokens = self.featurizer.audio(path, strategy=self.strategy, max_dur=self.max_dur)[0]
+        if rng is not None and crop_min < 1.0 and len(tokens) > 1:
+            keep = int(rng.integers(max(1, int(crop_min * len(tokens))), len(tokens) + 1))
+            start = int(rng.integers(0, len(tokens) - keep + 1))
+            tokens = tokens[start : start + keep]
+        return torch.from_numpy(np.ascontiguousarray(tokens))
 
     def text(self, text: str) -> Tensor:
         return torch.from_numpy(self.featurizer.text(text))
 
-    def inputs(self, items: list[tuple[Instruction, Path]]) -> RewardInputs:
+    def inputs(
+        self, items: list[tuple[Instruction, Path]], rng: np.random.Generator | None = None, crop_min: float = 1.0
+    ) -> RewardInputs:
+        """Padded inputs; with ``rng``, every clip is randomly cropped (see ``TrainConfig.crop_min``)."""
         enc = self.featurizer.encoder
         empty_audio = torch.zeros(0, enc.audio_dim)
         text, text_mask = pad_tokens([self.text(i.text) for i, _ in items], enc.text_dim)
         lyrics, lyrics_mask = pad_tokens([self.text(i.lyrics) for i, _ in items], enc.text_dim)
         ref, ref_mask = pad_tokens(
-            [self.audio(i.ref_audio) if i.ref_audio else empty_audio for i, _ in items], enc.audio_dim
+            [self.audio(i.ref_audio, rng, crop_min) if i.ref_audio else empty_audio for i, _ in items], enc.audio_dim
         )
-        audio, audio_mask = pad_tokens([self.audio(a) for _, a in items], enc.audio_dim)
+        audio, audio_mask = pad_tokens([self.audio(a, rng, crop_min) for _, a in items], enc.audio_dim)
         return RewardInputs(text, text_mask, lyrics, lyrics_mask, ref, ref_mask, audio, audio_mask)
 
     def prepare(self, datasets: list[Dataset], *, show_progress: bool) -> None:
@@ -225,6 +239,8 @@ def batch_loss(
     smoothing: float,
     mos_weight: float,
     device: torch.device,
+    rng: np.random.Generator | None = None,
+    crop_min: float = 1.0,
 ) -> Tensor:
     """Sum over heads of the BT loss (pairs) plus ``mos_weight`` times the MOS regression loss."""
     pairs = [e for e in examples if isinstance(e, PairExample)]
@@ -232,7 +248,7 @@ def batch_loss(
     items = [(p.instruction, p.audio_a) for p in pairs] + [(p.instruction, p.audio_b) for p in pairs]
     items += [(m.instruction, m.audio) for m in mos]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        scores = model(tokens.inputs(items).to(device)).float()  # (2P + M, 2)
+        scores = model(tokens.inputs(items, rng, crop_min).to(device)).float()  # (2P + M, 2)
     n = len(pairs)
     loss = scores.new_zeros(())
     for head, attr in ((0, "alignment"), (1, "musicality")):
@@ -331,7 +347,7 @@ def _run_fingerprint(config: TrainConfig, data_hashes: dict[str, str], encoder_i
 
 def train(
     *,
-    train_jsonl: str | Path,
+    train_jsonl: str | Path | None,
     dataset_root: str | Path,
     out_dir: str | Path,
     config: TrainConfig | None = None,
@@ -346,11 +362,12 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = False,
     show_progress: bool = False,
+    init_checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train a reward model end to end and write its checkpoint.
 
     Args:
-        train_jsonl: human-labelled rows (pairs and/or MOS) in the CMI-RewardBench schema.
+        train_jsonl: human-labelled rows (pairs and/or MOS) in the CMI-RewardBench schema (None: stage 1 only).
         dataset_root: directory the audio paths of ``train_jsonl`` and ``val_jsonl`` are relative to.
         out_dir: run directory (states, ``best/``, final ``model/``).
         config: hyper-parameters (default ``TrainConfig()``).
@@ -364,6 +381,8 @@ def train(
         progress: called after every step with a ``TrainProgress``; raise ``TrainingCancelled`` to stop.
         resume: continue from the newest state in ``out_dir`` (an error if its config or data differ).
         show_progress: draw tqdm bars (CLI).
+        init_checkpoint: start from this checkpoint's weights and model config (e.g. a ``pretrain`` or
+            ``starter`` model: stage 2 on human votes then fine-tunes it); its encoder must be this run's.
 
     Returns:
         ``TrainResult`` with the final checkpoint directory and the validation metrics.
@@ -381,7 +400,7 @@ def train(
         )
     device = torch.device(device)
     run_dir = Path(out_dir)
-    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
+    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split) if train_jsonl else None
     val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
     if val is not None and len(val) == 0:
         logger.warning("validation data %s has no rows; training for the full step budget", val_jsonl)
@@ -397,6 +416,10 @@ def train(
         for k, v in (("train", train_jsonl), ("val", val_jsonl), ("pseudo", pseudo_jsonl))
         if v
     }
+    init = load_checkpoint(init_checkpoint) if init_checkpoint else None
+    if init is not None:
+        data_hashes["init"] = hashlib.sha256((init.path / "model.safetensors").read_bytes()).hexdigest()
+        config = replace(config, model=init.config)
 
     encoder = encoder or get_encoder(config.encoder, **config.encoder_options)
     config = replace(
@@ -405,6 +428,8 @@ def train(
         encoder_options=encoder.options(),
         model=replace(config.model, audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim),
     )
+    if init is not None and init.encoder_id != encoder.id:
+        raise ValueError(f"{init_checkpoint} was trained on encoder {init.encoder_id}, not {encoder.id}")
     fingerprint = _run_fingerprint(config, data_hashes, encoder.id)
     tokens = TokenSource(
         Featurizer(encoder, EmbeddingCache(cache_dir) if cache_dir else None), config.strategy, config.max_dur
@@ -413,6 +438,8 @@ def train(
 
     torch.manual_seed(config.seed)
     model = RewardModel(config.model).to(device)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
     mos_head = MosCalibration(*config.mos_range).to(device)
     logger.info("reward model: %d trainable parameters", count_parameters(model))
 
@@ -506,6 +533,8 @@ def train(
                     smoothing=smoothing,
                     mos_weight=config.mos_weight,
                     device=device,
+                    rng=np.random.default_rng([config.seed, state.step]) if config.augment else None,
+                    crop_min=config.crop_min,
                 )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -579,6 +608,7 @@ def train_from_export(
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = False,
     show_progress: bool = False,
+    init_checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train on a dataset export: ``train.jsonl`` / ``validation.jsonl`` files, or one ``votes.jsonl``
     whose rows carry ``split`` = train / validation; audio paths are relative to ``export_dir``.
@@ -611,4 +641,5 @@ def train_from_export(
         progress=progress,
         resume=resume,
         show_progress=show_progress,
+        init_checkpoint=init_checkpoint,
     )
