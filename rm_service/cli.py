@@ -1,4 +1,4 @@
-"""Command line: ``python -m rm_service train|score|rank|evaluate|pseudo-labels|synthetic|info``."""
+"""Command line: ``python -m rm_service train|score|rank|evaluate|pseudo-labels|synthetic|pretrain|starter|info``."""
 
 from __future__ import annotations
 
@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-root", type=_existing_dir, help="audio root (default: the JSONL's directory)")
     p.add_argument("--split", default=None, help="keep only rows with this split (default: all rows)")
     p.add_argument("--out", required=True, type=Path, help="directory for metrics_summary.csv, metrics_detail.csv, ...")
+    p.add_argument(
+        "--panel",
+        action="store_true",
+        help="also compare with untrained seeds and feature baselines, and run the gain probe (panel.json)",
+    )
 
     p = sub.add_parser("pseudo-labels", help="keep position-consistent judge verdicts as pseudo-labels")
     p.add_argument("judged", type=_existing_file, help="JSONL with judge_forward_* / judge_reversed_* verdicts")
@@ -143,6 +148,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs-per-instruction", type=int, default=2)
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("pretrain", help="stage 1 on pairs constructed from a folder of unlabelled music")
+    p.add_argument(
+        "--audio-dir", required=True, action="append", type=Path, help="music folder or .zip/.pk3 (repeatable)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="OUT/pairs (constructed pairs), OUT/run/model (checkpoint)")
+    p.add_argument("--alignment-pairs", type=int, default=600)
+    p.add_argument("--musicality-pairs", type=int, default=600)
+    p.add_argument("--text-pairs", type=int, default=200)
+    p.add_argument("--steps", type=int, default=1000, help="stage-1 steps")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model size (default: tiny)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--exclude-eval", action="store_true", help="leave out the tracks the real-music evaluation panel uses"
+    )
+    _add_runtime(p)
+
+    p = sub.add_parser("starter", help="build (or reuse) the offline starter model; prints its checkpoint last")
+    p.add_argument("--out", required=True, type=Path, help="starter directory")
+    p.add_argument(
+        "--corpus", action="append", type=Path, default=None, help="music folder (default: installed Debian music)"
+    )
+    p.add_argument("--synthetic-only", action="store_true", help="ignore any installed corpus")
+    p.add_argument("--steps", type=int, default=None, help="stage-1 steps (default 1200)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default OUT/cache)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     p = sub.add_parser("info", help="print a checkpoint's config, parameter count and metrics")
     p.add_argument("checkpoint", type=Path)
@@ -302,6 +335,67 @@ def _evaluate(args: argparse.Namespace) -> int:
     for row in report.summary:
         print(json.dumps(row))
     print(f"wrote {args.out}/metrics_summary.csv, metrics_detail.csv, metrics.json, predictions.jsonl", file=sys.stderr)
+    if args.panel:
+        from .panel import format_panel, run_panel
+
+        panel = run_panel(
+            jsonl=args.jsonl,
+            dataset_root=args.dataset_root or args.jsonl.parent,
+            scorer=_scorer(args),
+            split=args.split,
+            batch_size=args.batch_size,
+            max_dur=args.max_dur,
+        )
+        (args.out / "panel.json").write_text(json.dumps(panel, indent=2))
+        print(format_panel(panel))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from .model import RewardModelConfig
+    from .pretrain import PretrainSpec
+    from .starter import pretrain_model
+    from .train import TrainConfig
+
+    spec = PretrainSpec(
+        n_alignment=args.alignment_pairs, n_musicality=args.musicality_pairs, n_text=args.text_pairs, seed=args.seed
+    )
+    config = TrainConfig(
+        model=RewardModelConfig(**PRESETS[args.preset]),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(100, max(1, args.steps // 10)),
+        stage1_steps=args.steps,
+        stage1_label_smoothing=0.05,
+        checkpoint_every=max(100, args.steps // 4),
+        max_dur=30.0,
+        seed=args.seed,
+    )
+    checkpoint = pretrain_model(
+        audio_dirs=args.audio_dir,
+        out_dir=args.out,
+        spec=spec,
+        config=config,
+        use_split="train" if args.exclude_eval else "all",
+        cache_dir=args.cache_dir,
+        device=_device(args.device),
+        show_progress=True,
+    )
+    print(checkpoint)
+    return 0
+
+
+def _starter(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .starter import StarterConfig, build_starter
+
+    config = StarterConfig()
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    corpus = [] if args.synthetic_only else args.corpus
+    checkpoint = build_starter(args.out, config=config, corpus=corpus, cache_dir=args.cache_dir, show_progress=True)
+    print(checkpoint)
     return 0
 
 
@@ -363,6 +457,8 @@ COMMANDS = {
     "evaluate": _evaluate,
     "pseudo-labels": _pseudo,
     "synthetic": _synthetic,
+    "pretrain": _pretrain,
+    "starter": _starter,
     "info": _info,
 }
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 EMPTY_MODES = ("skip", "learned")
 POOLINGS = ("mean", "mean_max", "attention")
 # Checkpoints written before these fields existed used neither; reading them must rebuild the same model.
-_LEGACY_DEFAULTS = {"ref_path": False, "pooling": "mean"}
+_LEGACY_DEFAULTS = {"ref_path": False, "pooling": "mean", "audio_pool": 1}
 TOKEN_TYPES = ("text", "lyrics", "ref_audio", "audio")
 
 
@@ -57,12 +57,13 @@ class RewardModelConfig:
     ref_path: bool = True  # cross-attention to the reference + similarity features feeding alignment
     sim_dim: int = 64  # width of the learned projection the reference similarities are computed in
     pooling: str = "mean_max"  # "mean", "mean_max" (concatenated) or "attention" (learned token weights)
+    audio_pool: int = 1  # average this many consecutive audio frames into one token (4: 0.16 s tokens on CPU)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.sim_dim <= 0:
-            raise ValueError("sim_dim must be positive")
+        if self.sim_dim <= 0 or self.audio_pool <= 0:
+            raise ValueError("sim_dim and audio_pool must be positive")
         for name in ("empty_text", "empty_lyrics", "empty_ref_audio"):
             if getattr(self, name) not in EMPTY_MODES:
                 raise ValueError(f"{name} must be one of {EMPTY_MODES}, got {getattr(self, name)!r}")
@@ -226,6 +227,8 @@ def _segment_mean(x: Tensor, mask: Tensor, size: int) -> tuple[Tensor, Tensor]:
     Segments start at the first token whatever the padding, so an item's segments do not depend on its batch.
     """
     B, L, C = x.shape
+    if L == 0 or size == 1:
+        return x, mask
     pad = (-L) % size
     w = F.pad(mask.to(x.dtype), (0, pad)).view(B, -1, size)  # (B, S, size)
     sums = (F.pad(x, (0, 0, 0, pad)) * F.pad(mask.to(x.dtype), (0, pad))[..., None]).view(B, -1, size, C).sum(2)
@@ -233,7 +236,9 @@ def _segment_mean(x: Tensor, mask: Tensor, size: int) -> tuple[Tensor, Tensor]:
     return sums / counts.clamp(min=1.0)[..., None], counts > 0
 
 
-def similarity_features(ref: Tensor, ref_mask: Tensor, audio: Tensor, audio_mask: Tensor) -> Tensor:
+def similarity_features(
+    ref: Tensor, ref_mask: Tensor, audio: Tensor, audio_mask: Tensor, segment: int = MATCH_SEGMENT
+) -> Tensor:
     """Pooled reference-vs-candidate similarities, (B, N_SIM_FEATURES); zeros for rows without a reference.
 
     ``ref`` (B, R, C) and ``audio`` (B, T, C) are token sequences in one space: the cosines of their means
@@ -247,8 +252,8 @@ def similarity_features(ref: Tensor, ref_mask: Tensor, audio: Tensor, audio_mask
     ref_std, audio_std = _masked_std(ref, ref_mask), _masked_std(audio, audio_mask)
     spread = ref_std.norm(dim=-1) + audio_std.norm(dim=-1) + 1e-6  # (B,)
     # Best matches between ~0.3 s segments keep the (T, R) similarity matrix small on two-minute clips.
-    ref_seg, ref_seg_mask = _segment_mean(ref, ref_mask, MATCH_SEGMENT)  # (B, R', C)
-    audio_seg, audio_seg_mask = _segment_mean(audio, audio_mask, MATCH_SEGMENT)  # (B, T', C)
+    ref_seg, ref_seg_mask = _segment_mean(ref, ref_mask, segment)  # (B, R', C)
+    audio_seg, audio_seg_mask = _segment_mean(audio, audio_mask, segment)  # (B, T', C)
     match = torch.einsum("btc,brc->btr", F.normalize(audio_seg, dim=-1), F.normalize(ref_seg, dim=-1))
     best = match.masked_fill(~ref_seg_mask[:, None, :], -1.0).amax(dim=2)  # (B, T')
     feats = torch.stack(
@@ -313,12 +318,15 @@ class RewardModel(nn.Module):
     def forward(self, inputs: RewardInputs) -> Tensor:
         if not bool(inputs.audio_mask.any(dim=1).all()):
             raise ValueError("every item needs at least one evaluated-audio token")
+        pool = self.config.audio_pool
+        eval_audio, audio_mask = _segment_mean(inputs.audio, inputs.audio_mask, pool)  # (B, T, C), T = ceil(T0/pool)
+        ref_audio, ref_mask = _segment_mean(inputs.ref_audio, inputs.ref_audio_mask, pool)  # (B, Lr, C)
         parts, masks = [], []
         ref_index = 0
         for kind, x, mask in (
             ("text", inputs.text, inputs.text_mask),
             ("lyrics", inputs.lyrics, inputs.lyrics_mask),
-            ("ref_audio", inputs.ref_audio, inputs.ref_audio_mask),
+            ("ref_audio", ref_audio, ref_mask),
         ):
             ref_index = len(parts)  # ends as the position of the ref-audio part
             parts.append(self._embed(x, kind))  # (B, L, D)
@@ -330,25 +338,26 @@ class RewardModel(nn.Module):
         prompt_mask = torch.cat(masks, dim=1)  # (B, P)
         prompt = self.prompt_transformer(torch.cat(parts, dim=1), prompt_mask)  # (B, P, D)
 
-        audio = self._embed(inputs.audio, "audio")  # (B, T, D)
+        audio = self._embed(eval_audio, "audio")  # (B, T, D)
         joint = torch.cat([prompt.to(audio.dtype), audio], dim=1)  # (B, P + T, D)
-        joint_mask = torch.cat([prompt_mask, inputs.audio_mask], dim=1)  # (B, P + T)
+        joint_mask = torch.cat([prompt_mask, audio_mask], dim=1)  # (B, P + T)
         hidden = self.joint_transformer(joint, joint_mask)[:, prompt.shape[1] :]  # (B, T, D)
 
         if self.config.ref_path:
             # The reference tokens as the prompt transformer left them (they have seen the text).
             start = sum(p.shape[1] for p in parts[:ref_index])
-            ref_hidden = prompt[:, start : start + inputs.ref_audio.shape[1]]  # (B, Lr, D)
-            hidden = hidden + self.ref_attn(self.ref_norm(hidden), ref_hidden.to(hidden.dtype), inputs.ref_audio_mask)
-            hidden = hidden.masked_fill(~inputs.audio_mask[..., None], 0.0)  # (B, T, D)
+            ref_hidden = prompt[:, start : start + ref_audio.shape[1]]  # (B, Lr, D)
+            hidden = hidden + self.ref_attn(self.ref_norm(hidden), ref_hidden.to(hidden.dtype), ref_mask)
+            hidden = hidden.masked_fill(~audio_mask[..., None], 0.0)  # (B, T, D)
 
-        scores = self.head(self._pool(hidden, inputs.audio_mask))  # (B, 2)
+        scores = self.head(self._pool(hidden, audio_mask))  # (B, 2)
         if self.config.ref_path:
-            raw = similarity_features(inputs.ref_audio, inputs.ref_audio_mask, inputs.audio, inputs.audio_mask)
+            segment = max(1, MATCH_SEGMENT // pool)
+            raw = similarity_features(ref_audio, ref_mask, eval_audio, audio_mask, segment)
             learned = similarity_features(
-                self.sim_proj(inputs.ref_audio), inputs.ref_audio_mask, self.sim_proj(inputs.audio), inputs.audio_mask
+                self.sim_proj(ref_audio), ref_mask, self.sim_proj(eval_audio), audio_mask, segment
             )
-            has_ref = inputs.ref_audio_mask.any(dim=1).to(scores.dtype)  # (B,)
+            has_ref = ref_mask.any(dim=1).to(scores.dtype)  # (B,)
             alignment = self.ref_head(torch.cat([raw, learned], dim=1).to(scores.dtype))[:, 0] * has_ref  # (B,)
             scores = scores + torch.stack([alignment, torch.zeros_like(alignment)], dim=1)
         return scores  # (B, 2)
