@@ -7,6 +7,7 @@
                  pooling over evaluated-audio positions (mean, mean+max or attention) <-+
                                  -> LayerNorm -> Linear -> ReLU -> Linear(., 2) = [alignment, musicality]
     (ref path) reference vs evaluated audio similarity features -> MLP -> added to alignment (items with a ref)
+    (text path) projected mean text token . projected evaluated-audio statistics -> added to alignment
 
 Comparing reference and candidate cannot be left to one joint attention layer followed by a mean pool: the
 mean of a few hundred audio tokens barely moves when some of them attend to the reference. The reference
@@ -34,7 +35,7 @@ from torch import Tensor, nn
 EMPTY_MODES = ("skip", "learned")
 POOLINGS = ("mean", "mean_max", "attention")
 # Checkpoints written before these fields existed used neither; reading them must rebuild the same model.
-_LEGACY_DEFAULTS = {"ref_path": False, "pooling": "mean", "audio_pool": 1}
+_LEGACY_DEFAULTS = {"ref_path": False, "text_path": False, "pooling": "mean", "audio_pool": 1}
 TOKEN_TYPES = ("text", "lyrics", "ref_audio", "audio")
 
 
@@ -57,6 +58,7 @@ class RewardModelConfig:
     ref_path: bool = True  # cross-attention to the reference + similarity features feeding alignment
     sim_dim: int = 64  # width of the learned projection the reference similarities are computed in
     pooling: str = "mean_max"  # "mean", "mean_max" (concatenated) or "attention" (learned token weights)
+    text_path: bool = True  # a bilinear text-vs-audio-statistics similarity added to alignment
     audio_pool: int = 1  # average this many consecutive audio frames into one token (4: 0.16 s tokens on CPU)
 
     def __post_init__(self) -> None:
@@ -305,6 +307,9 @@ class RewardModel(nn.Module):
             self.ref_head = nn.Sequential(
                 nn.Linear(2 * N_SIM_FEATURES, config.mlp_dim), nn.ReLU(), nn.Linear(config.mlp_dim, 1)
             )
+        if config.text_path:
+            self.text_sim = nn.Linear(config.text_in_dim, config.sim_dim)
+            self.audio_sim = nn.Linear(2 * config.audio_in_dim, config.sim_dim)
         if self.type_embedding is not None:
             nn.init.normal_(self.type_embedding.weight, std=0.02)
 
@@ -360,6 +365,14 @@ class RewardModel(nn.Module):
             has_ref = ref_mask.any(dim=1).to(scores.dtype)  # (B,)
             alignment = self.ref_head(torch.cat([raw, learned], dim=1).to(scores.dtype))[:, 0] * has_ref  # (B,)
             scores = scores + torch.stack([alignment, torch.zeros_like(alignment)], dim=1)
+        if self.config.text_path:
+            # Two-tower term: does the clip's overall character (token mean and spread) match the words?
+            text_vec = self.text_sim(_masked_mean(inputs.text, inputs.text_mask))  # (B, S)
+            stats = torch.cat([_masked_mean(eval_audio, audio_mask), _masked_std(eval_audio, audio_mask)], dim=1)
+            audio_vec = self.audio_sim(stats.to(text_vec.dtype))  # (B, S)
+            has_text = inputs.text_mask.any(dim=1).to(scores.dtype)  # (B,)
+            match = (text_vec * audio_vec).sum(dim=1) / self.config.sim_dim**0.5 * has_text  # (B,)
+            scores = scores + torch.stack([match.to(scores.dtype), torch.zeros_like(match, dtype=scores.dtype)], dim=1)
         return scores  # (B, 2)
 
     def _pool(self, hidden: Tensor, mask: Tensor) -> Tensor:

@@ -74,8 +74,12 @@ def _count(pairs: list[PairExample], head: str) -> int:
 class FeatureBaselines:
     """One-feature rules on the builtin encoder's (levelled) DSP features of the first ``max_dur`` seconds."""
 
-    def __init__(self, cache: EmbeddingCache | None = None, max_dur: float | None = None) -> None:
-        self.featurizer = Featurizer(BuiltinEncoder(text_model="hash"), cache)
+    def __init__(
+        self, cache: EmbeddingCache | None = None, max_dur: float | None = None, featurizer: Featurizer | None = None
+    ) -> None:
+        """``featurizer``: reuse one whose encoder is the builtin backend (its audio tokens are these features)."""
+        builtin = featurizer is not None and featurizer.encoder.name == "builtin"
+        self.featurizer = featurizer if builtin else Featurizer(BuiltinEncoder(text_model="hash"), cache)
         self.max_dur = max_dur
 
     def _mean(self, path: Path) -> np.ndarray:
@@ -107,9 +111,9 @@ def untrained_scorer(scorer: Scorer, seed: int) -> Scorer:
     """The scorer's architecture and encoder with freshly initialised weights (seeded)."""
     torch.manual_seed(seed)
     model = RewardModel(scorer.model.config)
-    return Scorer(
-        model, scorer.featurizer.encoder, device=scorer.device, cache=scorer.featurizer.cache, strategy=scorer.strategy
-    )
+    untrained = Scorer(model, scorer.featurizer.encoder, device=scorer.device, strategy=scorer.strategy)
+    untrained.featurizer = scorer.featurizer  # same tokens: share the in-process cache too
+    return untrained
 
 
 def gain_probe(
@@ -199,7 +203,7 @@ def run_panel(
             _score_items(untrained_scorer(scorer, seed), items, **kwargs),
             ("alignment", "musicality"),
         )
-    baselines = FeatureBaselines(scorer.featurizer.cache, max_dur)
+    baselines = FeatureBaselines(scorer.featurizer.cache, max_dur, scorer.featurizer)
     for name in ALIGNMENT_BASELINES:
         add(name, "baseline", baselines.scores(items, name), ("alignment",))
     for name in MUSICALITY_BASELINES:

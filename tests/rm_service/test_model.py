@@ -101,7 +101,7 @@ def test_it_tells_text_from_lyrics_through_type_embeddings() -> None:
     with torch.no_grad():
         typed = _model(type_embeddings=True)
         assert not torch.allclose(typed(collate([as_text])), typed(collate([as_lyrics])))
-        untyped = _model(type_embeddings=False)
+        untyped = _model(type_embeddings=False, text_path=False)  # the text path reads text, never lyrics
         torch.testing.assert_close(untyped(collate([as_text])), untyped(collate([as_lyrics])))
 
 
@@ -175,7 +175,9 @@ def test_it_adds_the_reference_term_to_alignment_only_and_only_with_a_reference(
 
 def test_it_reads_configs_written_before_the_reference_path_as_the_old_architecture() -> None:
     old = {
-        k: v for k, v in tiny_config().to_dict().items() if k not in ("ref_path", "pooling", "audio_pool", "sim_dim")
+        k: v
+        for k, v in tiny_config().to_dict().items()
+        if k not in ("ref_path", "text_path", "pooling", "audio_pool", "sim_dim")
     }
     config = RewardModelConfig.from_dict(old)
     assert (config.ref_path, config.pooling, config.audio_pool) == (False, "mean", 1)
