@@ -222,7 +222,7 @@ AGREEMENT_LIVE_MAX_VOTES = env_int("AGREEMENT_LIVE_MAX_VOTES", 50_000, minimum=0
 AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS = env_int("AGREEMENT_SNAPSHOT_DEBOUNCE_SECONDS", 30, minimum=1)
 
 # --- Reward-model service -----------------------------------------------------
-# "cpu", "cuda" or "cuda:N"; empty = CUDA when the worker sees a GPU, else CPU (read by rm_service.runtime).
+# "cpu", "cuda" or "cuda:N"; empty = CUDA when the worker sees a GPU, else CPU (read by rm_service.worker).
 RM_DEVICE = env_str("RM_DEVICE", "")
 # Scoring requests up to this many items wait for the worker (up to the timeout); larger ones get a 202.
 RM_SCORE_SYNC_MAX_ITEMS = env_int("RM_SCORE_SYNC_MAX_ITEMS", 16, minimum=0)

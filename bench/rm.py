@@ -28,16 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from rm_service.cli import PRESETS  # noqa: E402
-from rm_service.encoders import EmbeddingCache  # noqa: E402
-from rm_service.encoders.builtin import BuiltinEncoder  # noqa: E402
-from rm_service.features import Featurizer  # noqa: E402
-from rm_service.model import RewardModel, RewardModelConfig, count_parameters  # noqa: E402
-from rm_service.score import Scorer  # noqa: E402
-from rm_service.synthetic import make_synthetic_dataset  # noqa: E402
-from rm_service.train import (  # noqa: E402
+from rm_service.core.batch import BatchBuilder  # noqa: E402
+from rm_service.core.cli import PRESETS  # noqa: E402
+from rm_service.core.encoders import EmbeddingCache  # noqa: E402
+from rm_service.core.encoders.builtin import BuiltinEncoder  # noqa: E402
+from rm_service.core.features import Featurizer  # noqa: E402
+from rm_service.core.model import RewardModel, RewardModelConfig, count_parameters  # noqa: E402
+from rm_service.core.score import Scorer  # noqa: E402
+from rm_service.core.synth import make_synthetic_dataset  # noqa: E402
+from rm_service.core.train import (  # noqa: E402
     MosCalibration,
-    TokenSource,
     batch_indices,
     batch_loss,
     trainable_examples,
@@ -50,7 +50,7 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_training(
-    config: RewardModelConfig, tokens: TokenSource, examples: list, device: torch.device, steps: int
+    config: RewardModelConfig, tokens: BatchBuilder, examples: list, device: torch.device, steps: int
 ) -> float:
     """Pairs per second of full optimiser steps at batch 48 (tokens already cached)."""
     torch.manual_seed(0)
@@ -96,19 +96,13 @@ def bench_forward(
     model: RewardModel, scorer: Scorer, items: list[dict], device: torch.device, repeats: int
 ) -> tuple[float, float]:
     """(ms per batch through Scorer._forward, ms per batch of a bare model(inputs) on prebuilt tensors)."""
-    prompts = [scorer._prompt(item, None) for item in items]
-    windows = [scorer._eval_windows(item, i, "first120", None)[0] for i, item in enumerate(items)]
-    from rm_service.model import RewardInputs, pad_tokens
-
-    enc = scorer.featurizer.encoder
-    t, tm = pad_tokens([torch.from_numpy(p[0]) for p in prompts], enc.text_dim)
-    ly, lm = pad_tokens([torch.from_numpy(p[1]) for p in prompts], enc.text_dim)
-    r, rm = pad_tokens([torch.from_numpy(p[2]) for p in prompts], enc.audio_dim)
-    a, am = pad_tokens([torch.from_numpy(w) for w in windows], enc.audio_dim)
-    inputs = RewardInputs(t, tm, ly, lm, r, rm, a, am).to(device)
+    builder = scorer.batch_builder(strategy="first120")
+    prompts = [builder.item_prompt(item) for item in items]
+    windows = [builder.item_windows(item, i)[0] for i, item in enumerate(items)]
+    inputs = builder.inputs(prompts, windows).to(device)
 
     def wrapped() -> None:
-        scorer._forward(prompts, windows)
+        scorer._forward(builder, prompts, windows)
 
     def bare() -> None:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -151,11 +145,11 @@ def main() -> None:
             seed=0,
             split_fractions=(1.0, 0.0, 0.0),
         )
-        from rm_service.data import load_dataset
+        from rm_service.core.data import load_dataset
 
         ds = load_dataset(work / "data" / "train.jsonl", dataset_root=work / "data")
         encoder = BuiltinEncoder(text_model="hash")
-        tokens = TokenSource(Featurizer(encoder, EmbeddingCache(work / "train-cache")), "first120", None)
+        tokens = BatchBuilder(Featurizer(encoder, EmbeddingCache(work / "train-cache")), strategy="first120")
         tokens.prepare([ds], show_progress=False)  # fills the cache: training below reads cached tokens only
         examples = trainable_examples(ds)
         items = [{"audio": p, "text": "a fast piano piece", "lyrics": ""} for p in ds.audio_paths()]

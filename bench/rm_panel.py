@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from rm_service.panel import format_panel, run_panel  # noqa: E402
-from rm_service.pretrain import PretrainSpec, build_pretrain_pairs  # noqa: E402
-from rm_service.score import load_scorer  # noqa: E402
-from rm_service.starter import installed_corpus  # noqa: E402
+from rm_service.core.panel import format_panel, run_panel  # noqa: E402
+from rm_service.core.pretrain import PretrainSpec, build_pretrain_pairs  # noqa: E402
+from rm_service.core.score import load_scorer  # noqa: E402
+from rm_service.core.starter import installed_corpus  # noqa: E402
 
 EVAL_SPEC = PretrainSpec(
     n_alignment=160, n_musicality=160, n_text=0, clean_vs_degraded=True, validation_fraction=0.0, seed=20261203

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    # Same model shapes as rm_service.runtime.PRESETS; "paper" is the core default (d_model 768, 4 + 1 layers).
+    # Same model shapes as rm_service.presets.PRESETS; "paper" is the core default (d_model 768, 4 + 1 layers).
     "tiny": {"d_model": 64, "n_heads": 2, "dim_head": 32, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64},
     "paper": {},
 }
@@ -101,9 +101,9 @@ def _register_clips(paths: list[Path], media: Path) -> list[int]:
 def _make_checkpoint(name: str, out: Path) -> Path:
     import torch
 
-    from rm_service.checkpoint import save_checkpoint
-    from rm_service.encoders import get_encoder
-    from rm_service.model import RewardModel, RewardModelConfig, count_parameters
+    from rm_service.core.checkpoint import save_checkpoint
+    from rm_service.core.encoders import get_encoder
+    from rm_service.core.model import RewardModel, RewardModelConfig, count_parameters
 
     encoder = get_encoder("builtin")
     torch.manual_seed(0)
@@ -180,8 +180,8 @@ def main() -> None:
 
     from annotate.celery import app
     from rm_service import services
+    from rm_service.core.score import load_scorer
     from rm_service.models import ModelVersion
-    from rm_service.score import load_scorer
 
     user, _ = User.objects.get_or_create(username="bench-pipeline", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=user)[0].key

@@ -16,8 +16,9 @@ from rest_framework.authentication import TokenAuthentication
 
 from annotate.catalog.models import Clip
 from annotate.permissions import staff_required
-from rm_service import runtime, selectors, services
+from rm_service import selectors, services
 from rm_service.models import ModelVersion
+from rm_service.presets import ENCODERS, PRESETS
 
 TRAIN_FIELDS = ("train_jsonl", "validation_jsonl", "test_jsonl", "dataset_root", "pseudo_jsonl", "name")
 
@@ -55,8 +56,8 @@ def campaign_models(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "runs": selectors.training_run_list(campaign=campaign)[:50],
             "versions": ModelVersion.objects.select_related("campaign")[:100],
             "exports": _exports_for(campaign.pk),
-            "presets": list(runtime.PRESETS),
-            "encoders": services.ENCODERS,
+            "presets": list(PRESETS),
+            "encoders": ENCODERS,
             "unavailable": selectors.rm_unavailable_reason(),
         },
     )

@@ -6,12 +6,13 @@ in memory whole, and the sha256 is computed over the bytes as they are on disk.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from cmi_common.hashing import file_sha256
 
 SUPPORTED_EXTENSIONS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 # Peak amplitude below -80 dBFS counts as silence.
@@ -34,14 +35,6 @@ class AudioInfo:
     sample_rate: int
     channels: int
     peaks: list[float]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def probe_audio(path: Path) -> AudioInfo:

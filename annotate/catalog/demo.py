@@ -1,4 +1,4 @@
-"""A small, deterministic demo campaign synthesised offline with ``rm_service.synth``.
+"""A small, deterministic demo campaign synthesised offline with the reward-model core's renderer.
 
 The demo goes through the real import path: it writes audio files and a JSONL
 manifest, then calls ``campaign_import``.
@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotate.catalog.services import ImportReport, campaign_import
-from rm_service.synth import MusicSpec, describe, render
+from rm_service.core import MusicSpec, describe, render
 
 DEMO_CAMPAIGN = "Demo: compositional instructions"
 CLIP_SECONDS = 12.0

@@ -55,6 +55,7 @@ from annotate.exports.models import Export
 from annotate.exports.selectors import ComparisonFacts, export_comparison_facts, export_dir_for, export_votes
 from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits, vocal_label
 from annotate.labeling.models import AnnotatorProfile, Vote
+from cmi_common.hashing import files_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -610,16 +611,6 @@ def _audio_sources(facts: dict[int, ComparisonFacts]) -> dict[str, tuple[str, st
     return sources
 
 
-def _file_sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _write_audio(
     out: Path,
     facts: dict[int, ComparisonFacts],
@@ -644,7 +635,7 @@ def _write_audio(
                 shutil.copyfile(source, destination)
         else:
             shutil.copyfile(source, destination)
-        digest, size = _file_sha256(destination)
+        digest, size = files_sha256([destination])
         # The name promises the content: a clip edited on disk after import must not ship silently.
         if digest != sha:
             raise ExportError(f"audio file {file} no longer matches its sha256 {sha[:12]}")

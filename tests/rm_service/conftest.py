@@ -1,111 +1,97 @@
-"""Shared fixtures for the reward-model core tests: tiny configs, a fast text tower, synthetic data."""
+"""Fixtures of the reward-model edge tests: a tiny synthetic dataset, a tiny trained checkpoint, fast presets.
+
+RM_ROOT points at a per-session temporary directory for this process *and* for the Celery worker subprocess
+(the worker's environment is copied from os.environ when it starts).
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
-import torch
+from django.core.cache import cache
 
-from rm_service.encoders.builtin import BuiltinEncoder
-from rm_service.model import RewardInputs, RewardModelConfig, pad_tokens
+from rm_service.presets import PRESETS
 
-torch.set_num_threads(2)
+_RM_ROOT = Path(tempfile.mkdtemp(prefix="rm-edge-"))
+os.environ["RM_ROOT"] = str(_RM_ROOT)
+os.environ["RM_CACHE_DIR"] = str(_RM_ROOT / "embeddings")
+os.environ.setdefault("RM_DEVICE", "cpu")
+
+# Tests train for a handful of steps on the builtin encoder with its hashed text embedding (no MiniLM load).
+FAST_CONFIG: dict[str, Any] = {
+    "stage2_max_steps": 8,
+    "eval_every": 4,
+    "checkpoint_every": 4,
+    "batch_size": 8,
+    "encoder_options": {"text_model": "hash"},
+}
 
 
-class CountingEncoder:
-    """Wraps an encoder and counts the calls that reach it (to prove cache hits)."""
+@pytest.fixture(autouse=True)
+def _rm_root(settings) -> Path:  # type: ignore[no-untyped-def]
+    settings.RM_ROOT = _RM_ROOT
+    settings.RM_CACHE_DIR = _RM_ROOT / "embeddings"
+    return _RM_ROOT
 
-    def __init__(self, inner: BuiltinEncoder) -> None:
-        self.inner = inner
-        self.name, self.id, self.sample_rate = inner.name, inner.id, inner.sample_rate
-        self.audio_dim, self.text_dim = inner.audio_dim, inner.text_dim
-        self.audio_calls = 0
-        self.text_calls = 0
 
-    def options(self) -> dict[str, object]:
-        return self.inner.options()
+@pytest.fixture(scope="session")
+def synthetic_data() -> Path:
+    """A small labelled dataset (train/validation/test JSONL + audio/) from the core's generator."""
+    from rm_service.core.synth import make_synthetic_dataset
 
-    def encode_audio(self, waveform: np.ndarray, sr: int) -> np.ndarray:
-        self.audio_calls += 1
-        return self.inner.encode_audio(waveform, sr)
+    out = _RM_ROOT / "synthetic"
+    make_synthetic_dataset(
+        out,
+        n_instructions=12,
+        pairs_per_instruction=2,
+        mos_per_instruction=0,
+        judged_per_instruction=0,
+        duration_s=2.0,
+        sr=16000,
+        seed=7,
+    )
+    return out
 
-    def encode_text(self, text: str) -> np.ndarray:
-        self.text_calls += 1
-        return self.inner.encode_text(text)
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(synthetic_data: Path) -> Path:
+    """A tiny model trained once per session with the core's ``train`` (no database involved)."""
+    from rm_service.core.train import TrainConfig, train
+
+    preset = PRESETS["tiny"]
+    config = TrainConfig.from_dict(
+        {
+            **TrainConfig().to_dict(),
+            **{k: v for k, v in preset.items() if k != "model"},
+            **FAST_CONFIG,
+            "model": {**TrainConfig().model.to_dict(), **preset["model"]},
+        }
+    )
+    result = train(
+        train_jsonl=synthetic_data / "train.jsonl",
+        val_jsonl=synthetic_data / "validation.jsonl",
+        dataset_root=synthetic_data,
+        out_dir=_RM_ROOT / "session-model",
+        config=config,
+        cache_dir=_RM_ROOT / "embeddings",
+    )
+    assert result.checkpoint is not None
+    return Path(result.checkpoint)
 
 
 @pytest.fixture
-def hash_encoder() -> CountingEncoder:
-    """The builtin backend with the hashed-word text tower (fast; MiniLM is tested on its own)."""
-    return CountingEncoder(BuiltinEncoder(text_model="hash"))
+def rm_worker_alive() -> None:
+    """Mark an rm worker as alive (the key a real worker's heartbeat writes), for API tests without a worker."""
+    from rm_service.tasks import WORKER_TTL_S, rm_worker_heartbeat_key
+
+    cache.set(rm_worker_heartbeat_key(), {"worker": "test"}, timeout=WORKER_TTL_S)
 
 
-def tiny_config(**overrides: object) -> RewardModelConfig:
-    values: dict[str, object] = dict(
-        d_model=32, n_heads=2, dim_head=16, prompt_depth=1, joint_depth=1, mlp_dim=16, audio_in_dim=10, text_in_dim=12
-    )
-    values.update(overrides)
-    return RewardModelConfig(**values)  # type: ignore[arg-type]
-
-
-def random_item(lt: int, ll: int, lr: int, t: int, *, seed: int) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [
-        torch.randn(lt, 12, generator=g),
-        torch.randn(ll, 12, generator=g),
-        torch.randn(lr, 10, generator=g),
-        torch.randn(t, 10, generator=g),
-    ]
-
-
-def collate(items: list[list[torch.Tensor]]) -> RewardInputs:
-    text, text_mask = pad_tokens([i[0] for i in items], 12)
-    lyrics, lyrics_mask = pad_tokens([i[1] for i in items], 12)
-    ref, ref_mask = pad_tokens([i[2] for i in items], 10)
-    audio, audio_mask = pad_tokens([i[3] for i in items], 10)
-    return RewardInputs(text, text_mask, lyrics, lyrics_mask, ref, ref_mask, audio, audio_mask)
-
-
-@pytest.fixture(scope="session")
-def tiny_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic dataset (train/validation/test JSONL + WAVs), generated once per session."""
-    from rm_service.synthetic import make_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    make_synthetic_dataset(
-        root,
-        n_instructions=16,
-        pairs_per_instruction=1,
-        judged_per_instruction=2,
-        duration_s=1.5,
-        seed=3,
-        split_fractions=(0.5, 0.25, 0.25),
-    )
-    return root
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One embedding cache for the session, so the tiny dataset is encoded once."""
-    return tmp_path_factory.mktemp("embedding-cache")
-
-
-def tiny_train_config(**overrides: object):  # type: ignore[no-untyped-def]
-    from rm_service.train import TrainConfig
-
-    values: dict[str, object] = dict(
-        model=tiny_config(),
-        encoder_options={"text_model": "hash"},
-        batch_size=4,
-        lr=3e-3,
-        warmup_steps=2,
-        stage1_steps=4,
-        stage2_max_steps=8,
-        eval_every=4,
-        patience=5,
-        checkpoint_every=3,
-    )
-    values.update(overrides)
-    return TrainConfig(**values)  # type: ignore[arg-type]
+def empty_jsonl(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    return path
