@@ -54,6 +54,7 @@ __all__ = [
     "rank_scores",
     "last_checkpoint",
     "scorer_for",
+    "starter_build",
     "train_run",
 ]
 
@@ -76,6 +77,16 @@ def last_checkpoint(run_dir: str | Path) -> Path | None:
 def checkpoint_info(path: str | Path) -> CheckpointInfo:
     """Model config and encoder of a checkpoint directory (raises ``CheckpointError``)."""
     return read_checkpoint_info(path)
+
+
+def starter_build(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Build (or reuse) the offline starter model in ``out_dir``; its checkpoint and its build record."""
+    import json
+
+    from rm_service.core.starter import build_starter
+
+    checkpoint = build_starter(out_dir, cache_dir=settings.RM_CACHE_DIR)
+    return checkpoint, json.loads((Path(out_dir) / "starter.json").read_text())
 
 
 def labelled_rows(path: str | Path, *, dataset_root: str | Path) -> int:

@@ -26,7 +26,7 @@ from .train import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
-STARTER_VERSION = "starter-v1"
+STARTER_VERSION = "starter-v2"
 # (Debian package, where its music lands). The acceptance-test packages (wesnoth-*-music, ufoai-music,
 # warzone2100-music, singularity-music) are deliberately absent and refused by ``pretrain.find_tracks``.
 DEBIAN_CORPUS = (
