@@ -211,7 +211,8 @@ def evaluate_checkpoint(checkpoint: str | Path, jsonl: str, dataset_root: str, o
 
     Returns per head (``alignment``, ``musicality``) ``{group: {"accuracy", "n"}}`` with groups ``overall``,
     ``modality:T|L|A|C``, ``confidence:<3|=3|>3`` and ``vocal:instru|vocal``, plus the core's raw summary rows
-    (which also hold LCC/SRCC/KTAU for MOS rows) under ``summary``.
+    (which also hold LCC/SRCC/KTAU for MOS rows) under ``summary``, and the evaluation panel (untrained
+    seeds, feature baselines, gain probe, verdict) under ``panel``.
     """
     scorer = _load_scorer(checkpoint)
     report = evaluate.evaluate(jsonl=jsonl, dataset_root=dataset_root, scorer=scorer, out_dir=out_dir)
@@ -229,7 +230,18 @@ def evaluate_checkpoint(checkpoint: str | Path, jsonl: str, dataset_root: str, o
             g: {"accuracy": sum(a * n for a, n in v) / max(1, sum(n for _, n in v)), "n": sum(n for _, n in v)}
             for g, v in groups.items()
         }
+    out["panel"] = _panel(scorer, jsonl, dataset_root)
     return out
+
+
+def _panel(scorer: Any, jsonl: str, dataset_root: str) -> dict[str, Any] | None:
+    """The model beside untrained seeds and one-feature baselines on the same pairs (None without pairs)."""
+    from rm_service.core.panel import run_panel
+
+    try:
+        return json_safe(run_panel(jsonl=jsonl, dataset_root=dataset_root, scorer=scorer, gain_pairs=20))
+    except ValueError:  # no labelled pairs (MOS rows only)
+        return None
 
 
 def _detail_group(row: dict[str, Any]) -> str | None:
