@@ -57,8 +57,8 @@ def eval_set(directory: Path) -> Path:
 
 def ablate(starter_dir: Path, variant: str, cache_dir: Path) -> Path:
     """Retrain the starter's stage 1 with one change; returns the checkpoint."""
-    from rm_service.checkpoint import load_checkpoint
-    from rm_service.train import TrainConfig, train
+    from rm_service.core.checkpoint import load_checkpoint
+    from rm_service.core.train import TrainConfig, train
 
     meta = load_checkpoint(starter_dir / "run" / "model").metadata
     config = TrainConfig.from_dict(meta["train_config"])

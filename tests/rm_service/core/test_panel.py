@@ -66,7 +66,7 @@ def test_it_puts_the_model_beside_untrained_seeds_and_feature_baselines(panel_da
 
 
 def test_it_finds_the_builtin_encoder_level_invariant(panel_data: Path) -> None:
-    from rm_service.data import load_dataset
+    from rm_service.core.data import load_dataset
 
     pairs = load_dataset(panel_data / "train.jsonl", dataset_root=panel_data).pairs
     probe = gain_probe(_scorer(BuiltinEncoder(text_model="hash")), pairs, gain_db=6.0, max_pairs=4)
@@ -96,7 +96,7 @@ class UnlevelledEncoder:
 
 
 def test_it_reports_the_gain_sensitivity_of_a_level_dependent_encoder(panel_data: Path) -> None:
-    from rm_service.data import load_dataset
+    from rm_service.core.data import load_dataset
 
     pairs = load_dataset(panel_data / "train.jsonl", dataset_root=panel_data).pairs
     probe = gain_probe(_scorer(UnlevelledEncoder()), pairs, gain_db=6.0, max_pairs=4)
