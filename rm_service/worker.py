@@ -54,6 +54,7 @@ __all__ = [
     "rank_scores",
     "last_checkpoint",
     "scorer_for",
+    "pretrain_on_folder",
     "starter_build",
     "train_run",
 ]
@@ -77,6 +78,38 @@ def last_checkpoint(run_dir: str | Path) -> Path | None:
 def checkpoint_info(path: str | Path) -> CheckpointInfo:
     """Model config and encoder of a checkpoint directory (raises ``CheckpointError``)."""
     return read_checkpoint_info(path)
+
+
+def pretrain_on_folder(
+    audio_dir: str | Path, out_dir: str | Path, *, pairs: int = 600, steps: int = 1000
+) -> tuple[Path, dict[str, Any]]:
+    """Stage 1 on pairs constructed from every audio file under ``audio_dir``; the checkpoint and pair counts."""
+    import json
+
+    from rm_service.core.model import RewardModelConfig
+    from rm_service.core.pretrain import PretrainSpec
+    from rm_service.core.starter import STARTER_MODEL, pretrain_model
+
+    spec = PretrainSpec(n_alignment=pairs, n_musicality=pairs, n_text=pairs // 3)
+    config = TrainConfig(
+        model=RewardModelConfig(**STARTER_MODEL),
+        batch_size=32,
+        lr=1e-3,
+        warmup_steps=min(100, max(1, steps // 10)),
+        stage1_steps=steps,
+        stage1_label_smoothing=0.05,
+        checkpoint_every=max(100, steps // 4),
+        max_dur=30.0,
+    )
+    checkpoint = pretrain_model(
+        audio_dirs=[audio_dir],
+        out_dir=out_dir,
+        spec=spec,
+        config=config,
+        cache_dir=settings.RM_CACHE_DIR,
+        device=device(),
+    )
+    return checkpoint, json.loads((Path(out_dir) / "pairs" / "summary.json").read_text())
 
 
 def starter_build(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
