@@ -54,6 +54,8 @@ __all__ = [
     "rank_scores",
     "last_checkpoint",
     "scorer_for",
+    "pretrain_on_folder",
+    "starter_build",
     "train_run",
 ]
 
@@ -76,6 +78,48 @@ def last_checkpoint(run_dir: str | Path) -> Path | None:
 def checkpoint_info(path: str | Path) -> CheckpointInfo:
     """Model config and encoder of a checkpoint directory (raises ``CheckpointError``)."""
     return read_checkpoint_info(path)
+
+
+def pretrain_on_folder(
+    audio_dir: str | Path, out_dir: str | Path, *, pairs: int = 600, steps: int = 1000
+) -> tuple[Path, dict[str, Any]]:
+    """Stage 1 on pairs constructed from every audio file under ``audio_dir``; the checkpoint and pair counts."""
+    import json
+
+    from rm_service.core.model import RewardModelConfig
+    from rm_service.core.pretrain import PretrainSpec
+    from rm_service.core.starter import STARTER_MODEL, pretrain_model
+
+    spec = PretrainSpec(n_alignment=pairs, n_musicality=pairs, n_text=pairs // 3)
+    config = TrainConfig(
+        model=RewardModelConfig(**STARTER_MODEL),
+        batch_size=32,
+        lr=1e-3,
+        warmup_steps=min(100, max(1, steps // 10)),
+        stage1_steps=steps,
+        stage1_label_smoothing=0.05,
+        checkpoint_every=max(100, steps // 4),
+        max_dur=30.0,
+    )
+    checkpoint = pretrain_model(
+        audio_dirs=[audio_dir],
+        out_dir=out_dir,
+        spec=spec,
+        config=config,
+        cache_dir=settings.RM_CACHE_DIR,
+        device=device(),
+    )
+    return checkpoint, json.loads((Path(out_dir) / "pairs" / "summary.json").read_text())
+
+
+def starter_build(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Build (or reuse) the offline starter model in ``out_dir``; its checkpoint and its build record."""
+    import json
+
+    from rm_service.core.starter import build_starter
+
+    checkpoint = build_starter(out_dir, cache_dir=settings.RM_CACHE_DIR)
+    return checkpoint, json.loads((Path(out_dir) / "starter.json").read_text())
 
 
 def labelled_rows(path: str | Path, *, dataset_root: str | Path) -> int:
@@ -200,7 +244,8 @@ def evaluate_checkpoint(checkpoint: str | Path, jsonl: str, dataset_root: str, o
 
     Returns per head (``alignment``, ``musicality``) ``{group: {"accuracy", "n"}}`` with groups ``overall``,
     ``modality:T|L|A|C``, ``confidence:<3|=3|>3`` and ``vocal:instru|vocal``, plus the core's raw summary rows
-    (which also hold LCC/SRCC/KTAU for MOS rows) under ``summary``.
+    (which also hold LCC/SRCC/KTAU for MOS rows) under ``summary``, and the evaluation panel (untrained
+    seeds, feature baselines, gain probe, verdict) under ``panel``.
     """
     scorer = _load_scorer(checkpoint)
     report = evaluate.evaluate(jsonl=jsonl, dataset_root=dataset_root, scorer=scorer, out_dir=out_dir)
@@ -218,7 +263,18 @@ def evaluate_checkpoint(checkpoint: str | Path, jsonl: str, dataset_root: str, o
             g: {"accuracy": sum(a * n for a, n in v) / max(1, sum(n for _, n in v)), "n": sum(n for _, n in v)}
             for g, v in groups.items()
         }
+    out["panel"] = _panel(scorer, jsonl, dataset_root)
     return out
+
+
+def _panel(scorer: Any, jsonl: str, dataset_root: str) -> dict[str, Any] | None:
+    """The model beside untrained seeds and one-feature baselines on the same pairs (None without pairs)."""
+    from rm_service.core.panel import run_panel
+
+    try:
+        return json_safe(run_panel(jsonl=jsonl, dataset_root=dataset_root, scorer=scorer, gain_pairs=20))
+    except ValueError:  # no labelled pairs (MOS rows only)
+        return None
 
 
 def _detail_group(row: dict[str, Any]) -> str | None:

@@ -19,7 +19,12 @@ echo "==> starting a Celery worker (queues default, rm) — log: var/log/worker.
 $PY -m celery -A annotate worker -Q default,rm,rm-batch --pool=solo --concurrency=1 --prefetch-multiplier=1 \
   --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
+# The offline starter model (stage 1 on installed Debian music + synthesised music): built once in the
+# background (a few CPU-minutes; reused afterwards), then registered and activated if no model is active.
+echo "==> building/reusing the starter reward model in the background — log: var/log/starter.log"
+nice -n 10 $PY manage.py rm_starter >var/log/starter.log 2>&1 &
+STARTER=$!
+trap 'kill $WORKER $STARTER 2>/dev/null || true' EXIT INT TERM
 
 echo
 echo "    The platform is at http://127.0.0.1:$PORT/  (admin: http://127.0.0.1:$PORT/admin/)"

@@ -10,7 +10,9 @@ import numpy as np
 
 from cmi_common import hashing
 
-STRATEGIES = ("first120", "first10", "mean10")
+STRATEGIES = ("first120", "first10", "mean10", "whole10")
+WHOLE_MAX_SECONDS = 1800.0  # whole10 reads at most 30 min (decoding is linear in length; encoding is not)
+WHOLE_WINDOWS = 12  # whole10 encodes at most 12 windows of 10 s, however long the track
 DEFAULT_STRATEGY = "first120"
 
 
@@ -85,7 +87,7 @@ def waveform_sha256(waveform: np.ndarray, sr: int) -> str:
 def strategy_read_seconds(strategy: str, max_dur: float | None) -> float:
     """How many seconds of audio a strategy needs (the crop applied before encoding)."""
     check_strategy(strategy)
-    limit = 10.0 if strategy == "first10" else 120.0
+    limit = {"first10": 10.0, "whole10": WHOLE_MAX_SECONDS}.get(strategy, 120.0)
     return limit if max_dur is None else min(limit, float(max_dur))
 
 
@@ -95,9 +97,18 @@ def windows_for(waveform: np.ndarray, sr: int, strategy: str, max_dur: float | N
     ``first120`` / ``first10`` give one window (the first 120 s / 10 s, capped by ``max_dur``).
     ``mean10`` gives non-overlapping 10 s windows over the first ``min(120, max_dur)`` seconds; a trailing
     piece shorter than 1 s is dropped unless it is the only one (it would be scored on almost nothing).
+    ``whole10`` gives ``ceil(duration / 10)`` windows of 10 s, at most ``WHOLE_WINDOWS``, at evenly spaced
+    offsets from the start to the end of the track: the whole track is heard at a bounded encoding cost.
     """
     seconds = strategy_read_seconds(strategy, max_dur)
     wav = waveform[: int(round(seconds * sr))]
+    if strategy == "whole10":
+        hop = 10 * sr
+        if len(wav) <= hop:
+            return [wav]
+        count = min(WHOLE_WINDOWS, -(-len(wav) // hop))
+        starts = np.linspace(0, len(wav) - hop, count).round().astype(int)
+        return [wav[start : start + hop] for start in starts]
     if strategy != "mean10":
         return [wav]
     hop = 10 * sr

@@ -6,7 +6,9 @@ lyrics and reference-clip tokens), the evaluated clip becomes one token array pe
 strategy, and ``inputs`` pads them into a ``RewardInputs`` batch.
 
 The reference clip is cut to the window length of the strategy: ``first120`` keeps its first 120 s,
-``first10`` and ``mean10`` (whose windows are 10 s) its first 10 s; ``max_dur`` caps both clips.
+``first10``, ``mean10`` and ``whole10`` (whose windows are 10 s) its first 10 s; ``max_dur`` caps both clips.
+Training may crop every clip at random (``training_inputs(..., rng=, crop_min=)``): augmentation only,
+scoring never crops.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .model import RewardInputs, pad_tokens
 ScoreInput = Mapping[str, Any] | Any  # a dict, or any object with audio / text / lyrics / ref_audio attributes
 
 # The window a reference clip gets: the length of one evaluated-audio window of the strategy.
-REFERENCE_WINDOW = {"first120": "first120", "first10": "first10", "mean10": "first10"}
+REFERENCE_WINDOW = {"first120": "first120", "first10": "first10", "mean10": "first10", "whole10": "first10"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,15 @@ def as_source(value: Any) -> AudioSource | None:
     if isinstance(value, str | Path | np.ndarray):
         return value
     raise TypeError(f"audio must be a path, a numpy array or a torch tensor, got {type(value).__name__}")
+
+
+def random_crop(tokens: np.ndarray, rng: np.random.Generator, crop_min: float) -> np.ndarray:
+    """A contiguous run of between ``crop_min`` x and all of ``tokens``' rows, at a random offset."""
+    if len(tokens) <= 1:
+        return tokens
+    keep = int(rng.integers(max(1, int(crop_min * len(tokens))), len(tokens) + 1))
+    start = int(rng.integers(0, len(tokens) - keep + 1))
+    return np.ascontiguousarray(tokens[start : start + keep])
 
 
 class BatchBuilder:
@@ -108,11 +119,26 @@ class BatchBuilder:
     def instruction_prompt(self, instruction: Instruction) -> Prompt:
         return self.prompt(text=instruction.text, lyrics=instruction.lyrics, ref_audio=instruction.ref_audio)
 
-    def training_inputs(self, items: Sequence[tuple[Instruction, Path]]) -> RewardInputs:
-        """The batch of (instruction, clip) rows as training sees it."""
-        if self.strategy == "mean10":
+    def training_inputs(
+        self,
+        items: Sequence[tuple[Instruction, Path]],
+        *,
+        rng: np.random.Generator | None = None,
+        crop_min: float = 1.0,
+    ) -> RewardInputs:
+        """The batch of (instruction, clip) rows as training sees it.
+
+        With ``rng``, every evaluated and reference clip is cut to a random contiguous crop keeping between
+        ``crop_min`` and all of its tokens, at a random offset (crop and time-shift augmentation).
+        """
+        if self.strategy in ("mean10", "whole10"):
             raise ValueError("training uses one window per clip: strategy must be first120 or first10")
-        return self.inputs([self.instruction_prompt(i) for i, _ in items], [self.windows(a)[0] for _, a in items])
+        prompts = [self.instruction_prompt(i) for i, _ in items]
+        clips = [self.windows(a)[0] for _, a in items]
+        if rng is not None and crop_min < 1.0:
+            prompts = [Prompt(p.text, p.lyrics, random_crop(p.ref_audio, rng, crop_min)) for p in prompts]
+            clips = [random_crop(c, rng, crop_min) for c in clips]
+        return self.inputs(prompts, clips)
 
     def prepare(self, datasets: Iterable[Dataset], *, show_progress: bool = False) -> None:
         """Encode (or find in the cache) every clip and text of ``datasets`` once, up front."""

@@ -1,4 +1,4 @@
-"""Command line: ``python -m rm_service train|score|rank|evaluate|pseudo-labels|synthetic|info``."""
+"""Command line: ``python -m rm_service train|score|rank|evaluate|pseudo-labels|synthetic|pretrain|starter|info``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .audio import STRATEGIES
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # RewardModelConfig defaults: d_model 768, prompt depth 4, joint depth 1 (~32M parameters)
     "small": {"d_model": 256, "n_heads": 4, "dim_head": 64, "prompt_depth": 2, "joint_depth": 1, "mlp_dim": 256},
     "tiny": {"d_model": 64, "n_heads": 4, "dim_head": 16, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64},
 }
+# Learning rates that learn within a CPU budget (the small models learn far too slowly at the paper's 1e-4).
+PRESET_LR = {"paper": 1e-4, "small": 5e-4, "tiny": 1e-3}
+# Without --preset / --config on a CPU, train the small model on the first 30 s of each clip: the paper
+# preset takes minutes per step on two cores.
+CPU_DEFAULT_PRESET = "small"
+CPU_DEFAULT_MAX_DUR = 30.0
 
 
 def _device(name: str) -> str:
@@ -47,7 +55,7 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 def _add_scoring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory (or its model.safetensors)")
-    p.add_argument("--strategy", choices=("first120", "first10", "mean10"), default=None, help="long-audio strategy")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="long-audio strategy")
     p.add_argument("--max-dur", type=float, default=None, help="use at most this many seconds of each clip")
     p.add_argument("--batch-size", type=int, default=8)
     _add_runtime(p)
@@ -74,14 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo-root", type=_existing_dir, help="audio root of --pseudo (default: --dataset-root)")
     p.add_argument("--out", required=True, type=Path, help="run directory; the final checkpoint is OUT/model")
     p.add_argument("--config", type=_existing_file, help="TrainConfig as JSON (flags below override it)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="model size (default: paper)")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), default=None, help="model size (default: paper on GPU, small on CPU)"
+    )
+    p.add_argument(
+        "--init", type=Path, default=None, help="start from this checkpoint (e.g. a pretrain or starter model)"
+    )
+    p.add_argument(
+        "--max-dur", type=float, default=None, help="seconds of each clip used (default: 120 on GPU, 30 on CPU)"
+    )
+    p.add_argument("--no-augment", action="store_true", help="no random crop / time-shift of training clips")
+    p.add_argument("--crop-min", type=float, default=None, help="shortest random crop, as a share of a clip")
     p.add_argument("--encoder", choices=("builtin", "muq"), default=None)
     p.add_argument("--text-model", choices=("auto", "minilm", "hash"), default=None, help="builtin text tower")
     p.add_argument("--muq-dir", default=None, help="local MuQ-MuLan directory (muq encoder)")
     p.add_argument("--steps", type=int, default=None, help="stage-2 step budget")
     p.add_argument("--stage1-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: by preset)")
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
@@ -112,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-root", type=_existing_dir, help="audio root (default: the JSONL's directory)")
     p.add_argument("--split", default=None, help="keep only rows with this split (default: all rows)")
     p.add_argument("--out", required=True, type=Path, help="directory for metrics_summary.csv, metrics_detail.csv, ...")
+    p.add_argument(
+        "--panel",
+        action="store_true",
+        help="also compare with untrained seeds and feature baselines, and run the gain probe (panel.json)",
+    )
 
     p = sub.add_parser("pseudo-labels", help="keep position-consistent judge verdicts as pseudo-labels")
     p.add_argument("judged", type=_existing_file, help="JSONL with judge_forward_* / judge_reversed_* verdicts")
@@ -126,6 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("pretrain", help="stage 1 on pairs constructed from a folder of unlabelled music")
+    p.add_argument(
+        "--audio-dir", required=True, action="append", type=Path, help="music folder or .zip/.pk3 (repeatable)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="OUT/pairs (constructed pairs), OUT/run/model (checkpoint)")
+    p.add_argument("--alignment-pairs", type=int, default=600)
+    p.add_argument("--musicality-pairs", type=int, default=600)
+    p.add_argument("--text-pairs", type=int, default=200)
+    p.add_argument("--steps", type=int, default=1000, help="stage-1 steps")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model size (default: tiny)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--exclude-eval", action="store_true", help="leave out the tracks the real-music evaluation panel uses"
+    )
+    _add_runtime(p)
+
+    p = sub.add_parser("starter", help="build (or reuse) the offline starter model; prints its checkpoint last")
+    p.add_argument("--out", required=True, type=Path, help="starter directory")
+    p.add_argument(
+        "--corpus", action="append", type=Path, default=None, help="music folder (default: installed Debian music)"
+    )
+    p.add_argument("--synthetic-only", action="store_true", help="ignore any installed corpus")
+    p.add_argument("--steps", type=int, default=None, help="stage-1 steps (default 1200)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default OUT/cache)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
     p = sub.add_parser("info", help="print a checkpoint's config, parameter count and metrics")
     p.add_argument("checkpoint", type=Path)
     return parser
@@ -138,9 +189,17 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train, train_from_export
 
     config = TrainConfig.from_dict(json.loads(args.config.read_text())) if args.config else TrainConfig()
-    if args.preset:
-        config = replace(config, model=RewardModelConfig(**PRESETS[args.preset]))
+    on_cpu = _device(args.device) == "cpu"
+    preset = args.preset or (CPU_DEFAULT_PRESET if on_cpu and not args.config else None)
+    if preset:
+        config = replace(config, model=RewardModelConfig(**PRESETS[preset]), lr=PRESET_LR[preset])
+    max_dur = args.max_dur if args.max_dur is not None else CPU_DEFAULT_MAX_DUR if on_cpu else None
+    if max_dur is not None:
+        config = replace(config, max_dur=max_dur)
+    if args.no_augment:
+        config = replace(config, augment=False)
     overrides = {
+        "crop_min": args.crop_min,
         "encoder": args.encoder,
         "stage2_max_steps": args.steps,
         "stage1_steps": args.stage1_steps,
@@ -168,6 +227,7 @@ def _train(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         resume=args.resume,
         show_progress=True,
+        init_checkpoint=args.init,
     )
     if args.export:
         result = train_from_export(args.export, **common)
@@ -275,6 +335,67 @@ def _evaluate(args: argparse.Namespace) -> int:
     for row in report.summary:
         print(json.dumps(row))
     print(f"wrote {args.out}/metrics_summary.csv, metrics_detail.csv, metrics.json, predictions.jsonl", file=sys.stderr)
+    if args.panel:
+        from .panel import format_panel, run_panel
+
+        panel = run_panel(
+            jsonl=args.jsonl,
+            dataset_root=args.dataset_root or args.jsonl.parent,
+            scorer=_scorer(args),
+            split=args.split,
+            batch_size=args.batch_size,
+            max_dur=args.max_dur,
+        )
+        (args.out / "panel.json").write_text(json.dumps(panel, indent=2))
+        print(format_panel(panel))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from .model import RewardModelConfig
+    from .pretrain import PretrainSpec
+    from .starter import pretrain_model
+    from .train import TrainConfig
+
+    spec = PretrainSpec(
+        n_alignment=args.alignment_pairs, n_musicality=args.musicality_pairs, n_text=args.text_pairs, seed=args.seed
+    )
+    config = TrainConfig(
+        model=RewardModelConfig(**PRESETS[args.preset]),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(100, max(1, args.steps // 10)),
+        stage1_steps=args.steps,
+        stage1_label_smoothing=0.05,
+        checkpoint_every=max(100, args.steps // 4),
+        max_dur=30.0,
+        seed=args.seed,
+    )
+    checkpoint = pretrain_model(
+        audio_dirs=args.audio_dir,
+        out_dir=args.out,
+        spec=spec,
+        config=config,
+        use_split="train" if args.exclude_eval else "all",
+        cache_dir=args.cache_dir,
+        device=_device(args.device),
+        show_progress=True,
+    )
+    print(checkpoint)
+    return 0
+
+
+def _starter(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .starter import StarterConfig, build_starter
+
+    config = StarterConfig()
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    corpus = [] if args.synthetic_only else args.corpus
+    checkpoint = build_starter(args.out, config=config, corpus=corpus, cache_dir=args.cache_dir, show_progress=True)
+    print(checkpoint)
     return 0
 
 
@@ -336,6 +457,8 @@ COMMANDS = {
     "evaluate": _evaluate,
     "pseudo-labels": _pseudo,
     "synthetic": _synthetic,
+    "pretrain": _pretrain,
+    "starter": _starter,
     "info": _info,
 }
 

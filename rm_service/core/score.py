@@ -62,7 +62,7 @@ class Scorer:
         encoder: the encoder the model was trained with.
         device: torch device; bf16 autocast is used on CUDA.
         cache: on-disk embedding cache (None = in-process only).
-        strategy: default long-audio strategy ("first120", "first10" or "mean10").
+        strategy: default long-audio strategy ("first120", "first10", "mean10" or "whole10").
     """
 
     def __init__(
@@ -105,7 +105,8 @@ class Scorer:
                 ``ref_audio`` (path/waveform or None).
             batch_size: model forward batch size (scores do not depend on it).
             max_dur: cap on the seconds of each clip used (None = the strategy's limit, 120 s).
-            strategy: long-audio strategy; ``mean10`` averages the scores of 10 s windows.
+            strategy: long-audio strategy; ``mean10`` averages the scores of the first 12 10 s windows,
+                ``whole10`` those of up to 12 10 s windows spread over the whole track.
             show_progress: draw a tqdm bar.
 
         Returns:
@@ -128,7 +129,7 @@ class Scorer:
                 for (index, _), row in zip(part, scores, strict=True):
                     totals[index] += row
                     counts[index] += 1
-            out[chunk] = totals[chunk] / counts[chunk, None]  # mean over windows (mean10)
+            out[chunk] = totals[chunk] / counts[chunk, None]  # mean over windows (mean10, whole10)
         return out
 
     @torch.inference_mode()

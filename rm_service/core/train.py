@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .audio import file_sha256
 from .batch import BatchBuilder
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import Dataset, Instruction, MosExample, PairExample, load_dataset, read_jsonl
 from .encoders import EmbeddingCache, get_encoder
 from .encoders.base import Encoder
@@ -66,6 +66,12 @@ class TrainConfig:
     mos_range: tuple[float, float] = (1.0, 5.0)  # rating scale; initialises the tanh scale and offset
     checkpoint_every: int = 100  # steps between resumable trainer states
     keep_states: int = 2
+    # Token-level augmentation of every training clip (evaluated and reference audio): a random contiguous
+    # crop keeping between ``crop_min`` and all of its frames, at a random offset (crop + time shift). Level
+    # needs no augmentation (the builtin encoder levels every clip); gain and codec variation are applied to
+    # the waveforms by ``pretrain`` pair construction.
+    augment: bool = True
+    crop_min: float = 0.6
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -181,6 +187,8 @@ def batch_loss(
     smoothing: float,
     mos_weight: float,
     device: torch.device,
+    rng: np.random.Generator | None = None,
+    crop_min: float = 1.0,
 ) -> Tensor:
     """Sum over heads of the BT loss (pairs) plus ``mos_weight`` times the MOS regression loss."""
     pairs = [e for e in examples if isinstance(e, PairExample)]
@@ -188,7 +196,7 @@ def batch_loss(
     items = [(p.instruction, p.audio_a) for p in pairs] + [(p.instruction, p.audio_b) for p in pairs]
     items += [(m.instruction, m.audio) for m in mos]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        scores = model(batches.training_inputs(items).to(device)).float()  # (2P + M, 2)
+        scores = model(batches.training_inputs(items, rng=rng, crop_min=crop_min).to(device)).float()  # (2P + M, 2)
     n = len(pairs)
     loss = scores.new_zeros(())
     for head, attr in ((0, "alignment"), (1, "musicality")):
@@ -279,7 +287,7 @@ class TrainingData:
 
 def load_training_data(
     *,
-    train_jsonl: str | Path,
+    train_jsonl: str | Path | None,
     dataset_root: str | Path,
     val_jsonl: str | Path | None,
     pseudo_jsonl: str | Path | None,
@@ -287,7 +295,7 @@ def load_training_data(
     split: str | None,
     val_split: str | None,
 ) -> TrainingData:
-    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split)
+    human = load_dataset(train_jsonl, dataset_root=dataset_root, split=split) if train_jsonl else None
     val = load_dataset(val_jsonl, dataset_root=dataset_root, split=val_split) if val_jsonl else None
     if val is not None and len(val) == 0:
         logger.warning("validation data %s has no rows; training for the full step budget", val_jsonl)
@@ -337,12 +345,15 @@ class Run:
         *,
         data_hashes: dict[str, str],
         device: torch.device,
+        init: Checkpoint | None = None,
     ) -> None:
         self.config, self.encoder, self.layout, self.device = config, encoder, layout, device
         self.data_hashes = data_hashes
         self.fingerprint = _run_fingerprint(config, data_hashes, encoder.id)
         torch.manual_seed(config.seed)
         self.model = RewardModel(config.model).to(device)
+        if init is not None:  # stage 2 from a pretrained (e.g. starter) model
+            self.model.load_state_dict(init.model.state_dict())
         self.mos_head = MosCalibration(*config.mos_range).to(device)
         self.optimizer = self.new_optimizer()
         self.state = RunState()
@@ -487,6 +498,8 @@ def _step(
         smoothing=config.stage1_label_smoothing if is_pseudo else config.stage2_label_smoothing,
         mos_weight=config.mos_weight,
         device=run.device,
+        rng=np.random.default_rng([config.seed, state.step]) if config.augment else None,
+        crop_min=config.crop_min,
     )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -514,7 +527,7 @@ def _validate_and_keep_best(run: Run, stage: str, batches: BatchBuilder, val: Da
 
 def train(
     *,
-    train_jsonl: str | Path,
+    train_jsonl: str | Path | None,
     dataset_root: str | Path,
     out_dir: str | Path,
     config: TrainConfig | None = None,
@@ -529,11 +542,12 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = False,
     show_progress: bool = False,
+    init_checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train a reward model end to end and write its checkpoint.
 
     Args:
-        train_jsonl: human-labelled rows (pairs and/or MOS) in the CMI-RewardBench schema.
+        train_jsonl: human-labelled rows (pairs and/or MOS) in the CMI-RewardBench schema (None: stage 1 only).
         dataset_root: directory the audio paths of ``train_jsonl`` and ``val_jsonl`` are relative to.
         out_dir: run directory (states, ``best/``, final ``model/``).
         config: hyper-parameters (default ``TrainConfig()``).
@@ -547,6 +561,8 @@ def train(
         progress: called after every step with a ``TrainProgress``; raise ``TrainingCancelled`` to stop.
         resume: continue from the newest state in ``out_dir`` (an error if its config or data differ).
         show_progress: draw tqdm bars (CLI).
+        init_checkpoint: start from this checkpoint's weights and model config (e.g. a ``pretrain`` or
+            ``starter`` model: stage 2 on human votes then fine-tunes it); its encoder must be this run's.
 
     Returns:
         ``TrainResult`` with the final checkpoint directory and the validation metrics.
@@ -566,7 +582,13 @@ def train(
         split=split,
         val_split=val_split,
     )
+    init = load_checkpoint(init_checkpoint) if init_checkpoint else None
+    if init is not None:
+        data.hashes["init"] = file_sha256(init.path / "model.safetensors")
+        config = replace(config, model=init.config)
     encoder = encoder or get_encoder(config.encoder, **config.encoder_options)
+    if init is not None and init.encoder_id != encoder.id:
+        raise ValueError(f"{init_checkpoint} was trained on encoder {init.encoder_id}, not {encoder.id}")
     config = _fitted_to(config, encoder)
     batches = BatchBuilder(
         Featurizer(encoder, EmbeddingCache(cache_dir) if cache_dir else None),
@@ -574,7 +596,9 @@ def train(
         max_dur=config.max_dur,
     )
     batches.prepare(data.every, show_progress=show_progress)
-    run = Run(config, encoder, RunLayout(Path(out_dir)), data_hashes=data.hashes, device=torch.device(device))
+    run = Run(
+        config, encoder, RunLayout(Path(out_dir)), data_hashes=data.hashes, device=torch.device(device), init=init
+    )
     run.restore(resume=resume)
     try:
         for name, stage_data in data.stages[run.state.stage_index :]:
@@ -603,6 +627,7 @@ def train_from_export(
     progress: Callable[[TrainProgress], None] | None = None,
     resume: bool = False,
     show_progress: bool = False,
+    init_checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train on a dataset export: ``train.jsonl`` / ``validation.jsonl`` files, or one ``votes.jsonl``
     whose rows carry ``split`` = train / validation; audio paths are relative to ``export_dir``.
@@ -635,4 +660,5 @@ def train_from_export(
         progress=progress,
         resume=resume,
         show_progress=show_progress,
+        init_checkpoint=init_checkpoint,
     )

@@ -14,7 +14,12 @@ from rm_service.services.common import RmServiceError, RmUnavailable
 from rm_service.services.jobs import predictions_request, scoring_job_create, scoring_job_execute, scoring_job_fail
 from rm_service.services.predictions import predictions_compute
 from rm_service.services.reaping import stale_work_reap
-from rm_service.services.registry import model_version_activate, model_version_deactivate, model_version_register
+from rm_service.services.registry import (
+    model_version_activate,
+    model_version_deactivate,
+    model_version_register,
+    model_version_register_checkpoint,
+)
 from rm_service.services.runs import (
     training_run_cancel,
     training_run_claim,
@@ -32,6 +37,7 @@ __all__ = [
     "model_version_activate",
     "model_version_deactivate",
     "model_version_register",
+    "model_version_register_checkpoint",
     "predictions_compute",
     "predictions_request",
     "scoring_audio_resolve",

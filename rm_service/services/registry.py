@@ -35,6 +35,30 @@ def model_version_register(*, run: TrainingRun, checkpoint: CheckpointInfo, metr
     )
 
 
+def model_version_register_checkpoint(
+    *, checkpoint_path: str, name: str, training_data: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> ModelVersion:
+    """Register a checkpoint trained outside a training run (the offline starter model), once per path."""
+    from rm_service import worker
+
+    existing = ModelVersion.objects.filter(checkpoint_path=checkpoint_path).first()
+    if existing is not None:
+        return existing
+    try:
+        info = worker.checkpoint_info(checkpoint_path)
+    except FileNotFoundError as exc:
+        raise RmServiceError(str(exc)) from exc
+    return ModelVersion.objects.create(
+        name=name,
+        checkpoint_path=str(info.path),
+        config=info.model,
+        encoder=info.encoder_name,
+        encoder_id=info.encoder_id,
+        training_data=training_data,
+        metrics=metrics or {},
+    )
+
+
 def model_version_activate(*, version: ModelVersion, predict: bool = True) -> ModelVersion:
     """Make ``version`` the one active model and queue its predictions for every active campaign."""
     from rm_service import worker

@@ -99,3 +99,24 @@ def test_it_shows_the_dashboard_and_the_registry_to_staff(staff_browser: Client,
     registry = staff_browser.get("/rm/")
     assert registry.status_code == 200 and b"v%d dash" % version.pk in registry.content
     assert b"Model vs human" in staff_browser.get("/").content
+
+
+@pytest.mark.django_db
+def test_it_flags_a_version_that_does_not_beat_its_baselines_in_the_registry(staff_browser: Client) -> None:
+    def panel(beats: bool) -> dict[str, object]:
+        verdict = {"margin": 0.1 if beats else -0.05, "beats": beats}
+        return {
+            "beats_baselines": beats,
+            "verdict": {"alignment": verdict, "musicality": verdict},
+            "gain_probe": {"gain_db": 6.0, "alignment": 0.001, "musicality": 0.002},
+        }
+
+    weak = ModelVersion.objects.create(name="weak", checkpoint_path="/x", metrics={"test": {"panel": panel(False)}})
+    good = ModelVersion.objects.create(name="good", checkpoint_path="/y", metrics={"test": {"panel": panel(True)}})
+    page = staff_browser.get("/rm/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    weak_row = html[html.index(f"v{weak.pk} weak") :].split("</tr>")[0]
+    good_row = html[html.index(f"v{good.pk} good") :].split("</tr>")[0]
+    assert "does not beat its baselines" in weak_row and "margin align -0.050" in weak_row
+    assert "beats untrained and feature baselines" in good_row and "does not beat" not in good_row

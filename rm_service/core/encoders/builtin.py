@@ -1,5 +1,9 @@
 """The default encoder: offline CPU DSP features for audio and a packaged sentence encoder for text.
 
+Every clip is first levelled (gated RMS, as loudness meters gate: frames more than 10 dB below the mean
+are ignored) to ``TARGET_DBFS``, so the features, and the scores, do not follow playback level; loudness
+and log-mel are relative to the clip's own level.
+
 Audio tokens (25 frames/s at 24 kHz, ``AUDIO_DIM`` = 118 features per frame, each group scaled to a
 standard deviation near 1 so one trainable Linear in the reward model can project them to ``d_model``):
 
@@ -10,7 +14,7 @@ log-mel          64  log10 mel power, 30 Hz - 11 kHz (timbre, register, noise)
 chroma           12  pitch-class energy 55 Hz - 5 kHz, max-normalised per frame (mode, key)
 spectral          4  centroid, bandwidth, 85% roll-off, flatness (brightness, clipping, noise)
 onset             1  positive log-mel flux at 100 frames/s, max-pooled to 25 frames/s
-loudness          1  frame RMS in dB
+loudness          1  frame RMS in dB (after levelling)
 tempogram        24  onset autocorrelation over a 6 s window at 24 log-spaced tempi 50-220 BPM
 chroma context   12  chroma averaged over ~4 s around the frame (key and mode of the passage)
 =============  ====  =========================================================================
@@ -50,7 +54,9 @@ AUDIO_DIM = N_MELS + 12 + 4 + 1 + 1 + len(TEMPO_BPMS) + 12
 _SPECTRAL_SCALE = np.array([2.0, 3.0, 3.0, 10.0], dtype=np.float32)  # centroid, bandwidth, roll-off, flatness
 TEXT_DIM = 384
 MAX_TEXT_TOKENS = 256  # all-MiniLM-L6-v2 was trained with max_seq_length 256
-FEATURE_VERSION = "dsp-v2"
+FEATURE_VERSION = "dsp-v3-levelled"
+TARGET_DBFS = -20.0  # gated RMS every clip is brought to before its features are computed
+_SILENCE_POWER = 1e-7  # frames below -70 dBFS never count towards the level
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -114,11 +120,22 @@ def _tempogram(onset: np.ndarray, n_out: int) -> np.ndarray:
     return (acf[:, lo] * (1.0 - frac) + acf[:, lo + 1] * frac).astype(np.float32)
 
 
+def level_gain(wav: np.ndarray) -> float:
+    """The gain that brings ``wav``'s gated RMS to ``TARGET_DBFS`` (1.0 for digital silence)."""
+    power = np.mean(_frames(wav, N_FFT, HOP).astype(np.float64) ** 2, axis=1)  # (T,)
+    audible = power[power > _SILENCE_POWER]
+    if audible.size == 0:
+        return 1.0
+    gated = audible[audible > 0.1 * audible.mean()]  # the relative gate: ignore frames 10 dB under the mean
+    return float(np.sqrt(10.0 ** (TARGET_DBFS / 10.0) / gated.mean()))
+
+
 def audio_features(waveform: np.ndarray) -> np.ndarray:
     """DSP frame features of a mono 24 kHz waveform, shape (T, AUDIO_DIM) with T = 1 + n // 960."""
     wav = np.asarray(waveform, dtype=np.float32)
     if len(wav) == 0:
         wav = np.zeros(1, dtype=np.float32)
+    wav = (wav * level_gain(wav)).astype(np.float32)
     power = _power_spectrum(wav, N_FFT, HOP)  # (T, 1025)
     n_frames = power.shape[0]
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE).astype(np.float32)

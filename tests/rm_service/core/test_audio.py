@@ -49,3 +49,15 @@ def test_it_cuts_strategy_windows() -> None:
     assert [len(w) for w in windows_for(wav, sr, "mean10", None)] == [1000, 1000, 1000, 500]
     assert [len(w) for w in windows_for(np.zeros(2050, np.float32), sr, "mean10", None)] == [1000, 1000]
     assert window_key("first120", None) == "first120@120" and window_key("mean10", 30) == "mean10@30"
+
+
+def test_it_spreads_whole10_windows_over_the_whole_track_at_bounded_cost() -> None:
+    sr = 100
+    short = np.arange(2500, dtype=np.float32)  # 25 s: three windows, the last one ending at the end
+    windows = windows_for(short, sr, "whole10", None)
+    assert [len(w) for w in windows] == [1000, 1000, 1000]
+    assert windows[0][0] == 0 and windows[-1][-1] == 2499
+    long = np.arange(600 * sr, dtype=np.float32)  # 10 min: still 12 windows, the first and last heard
+    windows = windows_for(long, sr, "whole10", None)
+    assert len(windows) == 12 and windows[0][0] == 0 and windows[-1][-1] == 600 * sr - 1
+    assert window_key("whole10", None) == "whole10@1800"

@@ -46,6 +46,11 @@ def test_it_trains_registers_activates_and_predicts(synthetic_data: Path, bob) -
     for head in ("alignment", "musicality"):
         assert 0.0 <= test_metrics[head]["overall"]["accuracy"] <= 1.0
         assert any(key.startswith("modality:") for key in test_metrics[head])
+    panel = test_metrics["panel"]  # the model beside untrained seeds and feature baselines
+    assert [s["kind"] for s in panel["systems"]].count("untrained") == 3 and set(panel["verdict"]) <= {
+        "alignment",
+        "musicality",
+    }
 
     campaign = factories.make_campaign()
     comparisons = [factories.make_comparison(campaign, modality=m) for m in ("T", "L")]

@@ -44,11 +44,13 @@ def test_it_writes_labelled_rows_in_the_benchmark_schema(tiny_synthetic: Path) -
         assert splits.setdefault(r["prompt id"], r["split"]) == r["split"]
 
 
-# The learnable check. A 48-wide, one-layer model trains for 250 steps (batch 16) on 120 instructions of
-# 2 s clips (T and A modalities; a mismatched clip changes tempo, instrument and/or drums) and is scored
-# on 120 held-out pairs from 40 unseen instructions. Chance is 0.5 for both heads; a binomial count of
-# 0.62 x 120 has p < 0.01 under chance. Measured here: alignment about 0.7, musicality about 0.86.
-ALIGNMENT_THRESHOLD = 0.62
+# The learnable check. A 48-wide, one-layer model (audio tokens pooled to 0.16 s, which makes a step about
+# 4x cheaper) trains for 400 steps (batch 16) on 120 instructions of 2 s clips (T and A modalities; a
+# mismatched clip changes tempo, instrument and/or drums) and is scored on 120 held-out pairs from 40 unseen
+# instructions. Chance is 0.5 for both heads; 0.75 x 120 correct has p < 1e-7 under chance. Measured here:
+# alignment 0.825 (T 0.75 through the text path, A 0.90 through the reference path), musicality 0.86.
+# Crop augmentation is off: 2 s clips cropped further lose the tempo evidence the task is about.
+ALIGNMENT_THRESHOLD = 0.75
 MUSICALITY_THRESHOLD = 0.75
 
 
@@ -69,10 +71,17 @@ def test_it_learns_both_heads_well_above_chance_on_held_out_pairs(tmp_path: Path
         attributes=("tempo", "instrument", "drums"),
     )
     model = RewardModelConfig(
-        d_model=48, n_heads=4, dim_head=12, prompt_depth=1, joint_depth=1, mlp_dim=48, dropout=0.1
+        d_model=48, n_heads=4, dim_head=12, prompt_depth=1, joint_depth=1, mlp_dim=48, dropout=0.1, audio_pool=4
     )
     config = TrainConfig(
-        model=model, batch_size=16, lr=2e-3, warmup_steps=20, stage2_max_steps=250, checkpoint_every=1000, seed=0
+        model=model,
+        batch_size=16,
+        lr=2e-3,
+        warmup_steps=20,
+        stage2_max_steps=400,
+        checkpoint_every=1000,
+        seed=0,
+        augment=False,
     )
     encoder = BuiltinEncoder(text_model="hash")
     result = train(

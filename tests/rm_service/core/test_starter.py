@@ -1,0 +1,54 @@
+"""The starter model and the pretrain command, at toy sizes on synthesised music (never a Debian corpus)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from rm_service.core.checkpoint import load_checkpoint
+from rm_service.core.cli import main
+from rm_service.core.pretrain import SR, PretrainSpec
+from rm_service.core.starter import StarterConfig, build_starter
+from rm_service.core.synth import INSTRUMENTS, MusicSpec, render
+
+TOY = StarterConfig(
+    pairs=PretrainSpec(n_alignment=6, n_musicality=6, n_text=2, excerpt_s=(1.5, 2.0), ref_s=(2.0, 3.0)),
+    synthetic_tracks=3,
+    synthetic_seconds=6.0,
+    steps=3,
+    batch_size=4,
+)
+
+
+def test_it_builds_the_starter_from_synthesis_alone_and_reuses_it(tmp_path: Path) -> None:
+    checkpoint = build_starter(tmp_path / "starter", config=TOY, corpus=[])
+    record = json.loads((tmp_path / "starter" / "starter.json").read_text())
+    assert record["checkpoint"] == str(checkpoint) and record["debian_packages"] == [] and record["tracks"] == 0
+    assert load_checkpoint(checkpoint).metadata["step"] == 3
+    weights = (checkpoint / "model.safetensors").stat().st_mtime_ns
+    assert build_starter(tmp_path / "starter", config=TOY, corpus=[]) == checkpoint  # reused, not retrained
+    assert (checkpoint / "model.safetensors").stat().st_mtime_ns == weights
+
+
+def test_it_pretrains_from_a_folder_and_prints_the_checkpoint_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(3):
+        spec = MusicSpec(tempo_bpm=80 + 30 * i, mode="major", instrument=INSTRUMENTS[i], register=0)
+        soundfile.write(music / f"song{i}.wav", render(spec, duration_s=9.0, sr=SR, seed=i), SR)
+    argv = ["pretrain", "--audio-dir", str(music), "--out", str(tmp_path / "pt"), "--alignment-pairs", "4"]
+    argv += ["--musicality-pairs", "4", "--text-pairs", "0", "--steps", "2", "--batch-size", "4"]
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert Path(last) == tmp_path / "pt" / "run" / "model"
+    assert load_checkpoint(last).config.ref_path
+
+
+def test_it_refuses_a_reserved_corpus_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reserved = tmp_path / "ufoai-music"
+    reserved.mkdir()
+    assert main(["pretrain", "--audio-dir", str(reserved), "--out", str(tmp_path / "pt")]) == 2
+    assert "reserved" in capsys.readouterr().err
