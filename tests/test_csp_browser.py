@@ -23,10 +23,12 @@ def _log_in(page, base: str, username: str, password: str) -> None:  # type: ign
 def test_the_pages_run_under_the_csp(live_server, csp_browser_page) -> None:  # type: ignore[no-untyped-def]
     page, base = csp_browser_page, live_server.url
     violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and violations.append(f"{page.url}: {message.text}"),
-    )
+
+    def record(message) -> None:  # type: ignore[no-untyped-def]
+        if "Content Security Policy" in message.text:
+            violations.append(f"{page.url}: {message.text}")
+
+    page.on("console", record)
     campaign = factories.make_campaign(name="CSP", min_listen_seconds=1.0, min_listen_fraction=None)
     factories.make_comparison(campaign, modality="A", seconds=3.0)
     User.objects.create_user("bob", "bob@example.org", "bob-pass-123")
