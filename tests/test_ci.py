@@ -27,7 +27,7 @@ def test_lint_runs_ruff_check_ruff_format_check_and_mypy() -> None:
     script = (ROOT / "scripts" / "lint.sh").read_text()
     assert 'run "ruff check" .venv/bin/ruff check .' in script
     assert 'run "ruff format --check" .venv/bin/ruff format --check .' in script
-    assert re.search(r'run "mypy" env DEBUG=1 \.venv/bin/mypy annotate rm_service tests', script)
+    assert re.search(r"run \"mypy\" env DEBUG=1 \.venv/bin/mypy annotate cmi_common rm_service tests", script)
 
 
 def test_pre_commit_runs_the_same_tools_as_ci() -> None:
