@@ -15,7 +15,7 @@ $PY manage.py collectstatic --noinput -v0
 $PY manage.py demo
 
 mkdir -p var/log
-echo "==> starting a Celery worker (queues default, rm) — log: var/log/worker.log"
+echo "==> starting a Celery worker (queues default, rm, rm-batch) — log: var/log/worker.log"
 $PY -m celery -A annotate worker -Q default,rm,rm-batch --pool=solo --concurrency=1 --prefetch-multiplier=1 \
   --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER=$!
