@@ -134,9 +134,9 @@ def _shared_rendition(campaign: Any, clips: list[Any]) -> None:
     import soundfile as sf
     from django.conf import settings
 
-    from annotate.catalog.audio import PRESENTATION_PROFILE, render_presentation
+    from annotate.catalog.audio import render_presentation
     from annotate.catalog.models import ClipRendition
-    from annotate.catalog.services import _rendition_file_write
+    from annotate.catalog.services import _rendition_file_write, clip_rendition_row
 
     source = Path(settings.MEDIA_ROOT) / "bench-source.wav"
     source.parent.mkdir(parents=True, exist_ok=True)
@@ -146,23 +146,7 @@ def _shared_rendition(campaign: Any, clips: list[Any]) -> None:
     rendition = render_presentation(source, target_lufs=target, ceiling_dbtp=ceiling)
     relative, _ = _rendition_file_write(rendition)
     ClipRendition.objects.bulk_create(
-        ClipRendition(
-            clip=clip,
-            profile=PRESENTATION_PROFILE,
-            target_lufs=target,
-            ceiling_dbtp=ceiling,
-            file=relative,
-            sha256=rendition.sha256,
-            size_bytes=len(rendition.data),
-            duration_s=rendition.duration_s,
-            audio_offset_bytes=rendition.audio_offset_bytes,
-            byte_rate=rendition.byte_rate,
-            loudness_lufs=rendition.loudness_lufs,
-            true_peak_dbtp=rendition.true_peak_dbtp,
-            gain_db=rendition.gain_db,
-            limited=rendition.limited,
-        )
-        for clip in clips
+        clip_rendition_row(clip, relative, rendition, target_lufs=target, ceiling_dbtp=ceiling) for clip in clips
     )
 
 

@@ -371,7 +371,16 @@ def _rendition_file_write(rendition: Rendition) -> tuple[str, bool]:
 def _rendition_row_create(
     clip: Clip, relative: str, rendition: Rendition, *, target_lufs: float, ceiling_dbtp: float
 ) -> ClipRendition:
-    return ClipRendition.objects.create(
+    row = clip_rendition_row(clip, relative, rendition, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    row.save(force_insert=True)
+    return row
+
+
+def clip_rendition_row(
+    clip: Clip, relative: str, rendition: Rendition, *, target_lufs: float, ceiling_dbtp: float
+) -> ClipRendition:
+    """The (unsaved) row describing ``rendition`` of ``clip`` stored at ``relative`` under MEDIA_ROOT."""
+    return ClipRendition(
         clip=clip,
         profile=PRESENTATION_PROFILE,
         target_lufs=target_lufs,
