@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from annotate.agreement.selectors import agreement_report, campaign_votes, live_
 from annotate.broker import task_publish, task_publish_on_commit
 from annotate.catalog.models import Campaign, Comparison
 from annotate.labeling.models import AnnotatorProfile, Vote
+
+logger = logging.getLogger(__name__)
 
 
 def debounce_seconds() -> int:
@@ -72,6 +75,22 @@ def agreement_snapshot_schedule(*, campaign_id: int) -> bool:
     )
     task_publish(agreement_snapshot_refresh_task, args=[campaign_id], countdown=debounce_seconds(), queue="default")
     return True
+
+
+def agreement_snapshot_schedule_on_commit(*, campaign_id: int) -> None:
+    """After the surrounding transaction commits, schedule a debounced snapshot refresh, best effort.
+
+    The write that changed the counted votes (a vote, a withdrawal) is already stored, so a broker or
+    cache outage only logs: the change must never fail because of Redis.
+    """
+
+    def schedule() -> None:
+        try:
+            agreement_snapshot_schedule(campaign_id=campaign_id)
+        except Exception:  # broker or cache down
+            logger.warning("could not schedule an agreement snapshot for campaign %s", campaign_id, exc_info=True)
+
+    transaction.on_commit(schedule)
 
 
 def agreement_snapshot_request_refresh(*, campaign_id: int) -> AgreementSnapshot:

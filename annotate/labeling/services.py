@@ -49,6 +49,7 @@ from django.db.models import Count, F, Q, TextField, Value
 from django.db.models.functions import MD5, Cast, Concat
 from django.utils import timezone
 
+from annotate.agreement.services import agreement_snapshot_schedule_on_commit
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError
 from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
@@ -504,19 +505,8 @@ def vote_submit(
             annotator=annotator, comparison_id=assignment.comparison_id, status=Assignment.Status.LIVE
         ).update(status=Assignment.Status.EXPIRED, closed_at=now)
         annotator_profile_ensure(user=annotator)
-        campaign_id = campaign.pk
-        transaction.on_commit(lambda: _agreement_refresh_schedule(campaign_id))
+        agreement_snapshot_schedule_on_commit(campaign_id=campaign.pk)
     return vote
-
-
-def _agreement_refresh_schedule(campaign_id: int) -> None:
-    """Ask for a debounced agreement snapshot; the vote is already stored, so a broker outage only logs."""
-    from annotate.agreement.services import agreement_snapshot_schedule
-
-    try:
-        agreement_snapshot_schedule(campaign_id=campaign_id)
-    except Exception:  # broker or cache down: voting must keep working
-        logger.warning("could not schedule an agreement snapshot for campaign %s", campaign_id, exc_info=True)
 
 
 def _check_open(assignment: Assignment, annotator: User) -> None:

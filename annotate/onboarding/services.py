@@ -169,7 +169,9 @@ def withdrawal_create(
             ).update(status=Assignment.Status.EXPIRED, closed_at=now)
     except IntegrityError:
         raise OnboardingStepInvalid("You have already withdrawn from this campaign.") from None
-    transaction.on_commit(lambda: _agreement_refresh_schedule(campaign.pk))
+    from annotate.agreement.services import agreement_snapshot_schedule_on_commit
+
+    agreement_snapshot_schedule_on_commit(campaign_id=campaign.pk)
     return withdrawal
 
 
@@ -188,15 +190,7 @@ def withdrawal_restore(*, withdrawal_id: int, staff: User, note: str = "", now: 
         withdrawal.restore_note = note
         withdrawal.save(update_fields=["restored_at", "restored_by", "restore_note"])
     campaign_id = withdrawal.campaign_id
-    transaction.on_commit(lambda: _agreement_refresh_schedule(campaign_id))
+    from annotate.agreement.services import agreement_snapshot_schedule_on_commit
+
+    agreement_snapshot_schedule_on_commit(campaign_id=campaign_id)
     return withdrawal
-
-
-def _agreement_refresh_schedule(campaign_id: int) -> None:
-    """The counted votes changed: refresh a stored agreement snapshot; a broker outage only logs."""
-    from annotate.agreement.services import agreement_snapshot_schedule
-
-    try:
-        agreement_snapshot_schedule(campaign_id=campaign_id)
-    except Exception:  # broker or cache down: the withdrawal itself is stored
-        logger.warning("could not schedule an agreement snapshot for campaign %s", campaign_id, exc_info=True)
