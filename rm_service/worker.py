@@ -92,7 +92,7 @@ def pretrain_on_folder(
 
     spec = PretrainSpec(n_alignment=pairs, n_musicality=pairs, n_text=pairs // 3)
     config = TrainConfig(
-        model=RewardModelConfig(**STARTER_MODEL),
+        model=RewardModelConfig(**STARTER_MODEL),  # type: ignore[arg-type]
         batch_size=32,
         lr=1e-3,
         warmup_steps=min(100, max(1, steps // 10)),

@@ -326,7 +326,8 @@ class RewardModel(nn.Module):
         pool = self.config.audio_pool
         eval_audio, audio_mask = _segment_mean(inputs.audio, inputs.audio_mask, pool)  # (B, T, C), T = ceil(T0/pool)
         ref_audio, ref_mask = _segment_mean(inputs.ref_audio, inputs.ref_audio_mask, pool)  # (B, Lr, C)
-        parts, masks = [], []
+        parts: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []
         ref_index = 0
         for kind, x, mask in (
             ("text", inputs.text, inputs.text_mask),

@@ -83,7 +83,7 @@ class FeatureBaselines:
         self.max_dur = max_dur
 
     def _mean(self, path: Path) -> np.ndarray:
-        return self.featurizer.audio(path, strategy="first120", max_dur=self.max_dur)[0].mean(axis=0)
+        return self.featurizer.audio(path, strategy="first120", max_dur=self.max_dur)[0].mean(axis=0)  # type: ignore[union-attr]
 
     def scores(self, items: list[tuple[Instruction, Path]], name: str) -> dict[tuple[Instruction, Path], np.ndarray]:
         """{item: [alignment, musicality]} under the named rule (the other column is 0)."""
@@ -130,7 +130,7 @@ def gain_probe(
         if not chosen:
             out[head] = None
             continue
-        waves = {}
+        waves: dict[Any, Any] = {}
         for p in chosen:
             for path in (p.audio_a, p.audio_b):
                 waves.setdefault(path, load_audio(path, sr=sr, max_dur=max_dur or 120.0))

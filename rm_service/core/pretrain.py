@@ -160,7 +160,7 @@ def _clipping(wav: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray
 def _noise(wav: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
     noise = rng.standard_normal(len(wav)).astype(np.float32)
     if rng.random() < 0.5:  # pink-ish: integrate white noise a little
-        noise = np.convolve(noise, np.ones(8) / 8, mode="same")
+        noise = np.convolve(noise, np.ones(8) / 8, mode="same")  # type: ignore[assignment]
     snr_db = 35.0 - 30.0 * s
     signal = float(np.sqrt(np.mean(wav**2))) + 1e-9
     return wav + noise / (float(np.sqrt(np.mean(noise**2))) + 1e-9) * signal * 10 ** (-snr_db / 20)

@@ -173,7 +173,7 @@ def build_starter(
         seed=config.pairs.seed,
     )
     checkpoint = pretrain_model(
-        audio_dirs=dirs,
+        audio_dirs=dirs,  # type: ignore[arg-type]
         out_dir=out,
         spec=config.pairs,
         config=replace(train_config),

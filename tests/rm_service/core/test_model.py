@@ -166,7 +166,7 @@ def test_it_adds_the_reference_term_to_alignment_only_and_only_with_a_reference(
     without_ref = collate([random_item(2, 0, 0, 5, seed=1)])
     with torch.no_grad():
         before = model(with_ref), model(without_ref)
-        model.ref_head[-1].bias.add_(3.0)  # the similarity MLP's output
+        model.ref_head[-1].bias.add_(3.0)  # type: ignore[operator]  # the similarity MLP output
         after = model(with_ref), model(without_ref)
     assert float(after[0][0, 0] - before[0][0, 0]) == pytest.approx(3.0, abs=1e-5)
     torch.testing.assert_close(after[0][:, 1], before[0][:, 1])

@@ -26,7 +26,7 @@ def panel_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         soundfile.write(music / f"t{i}.wav", render(spec, duration_s=10.0, sr=SR, seed=i), SR, subtype="FLOAT")
     out = tmp_path_factory.mktemp("panel")
-    spec = PretrainSpec(
+    spec = PretrainSpec(  # type: ignore[assignment]
         n_alignment=8,
         n_musicality=8,
         n_text=0,
@@ -37,7 +37,7 @@ def panel_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         validation_fraction=0.0,
         formats=("wav",),
     )
-    build_pretrain_pairs([music], out, spec=spec, use_split="all")
+    build_pretrain_pairs([music], out, spec=spec, use_split="all")  # type: ignore[arg-type]
     return out
 
 

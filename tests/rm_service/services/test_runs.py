@@ -105,16 +105,14 @@ def test_it_fails_the_run_when_the_broker_refuses_it(
     monkeypatch,  # type: ignore[no-untyped-def]
     django_capture_on_commit_callbacks,
 ) -> None:
-    from kombu.exceptions import OperationalError
+    from django.conf import settings
 
-    from rm_service import tasks
+    from tests.faults import dead_redis_url
 
-    def broker_down(*args: object, **kwargs: object) -> None:  # what kombu raises when Redis is gone
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
-
-    monkeypatch.setattr(tasks.training_run_execute, "delay", broker_down)
+    monkeypatch.setattr(settings, "REDIS_URL", dead_redis_url())
+    monkeypatch.setattr(settings, "CELERY_BROKER_URL", settings.REDIS_URL)
     with pytest.raises(services.RmUnavailable, match="broker refused"):
         with django_capture_on_commit_callbacks(execute=True):
             create_run(synthetic_data, enqueue=True)
     run = TrainingRun.objects.get()
-    assert run.status == JobStatus.FAILED and "Connection refused" in run.error
+    assert run.status == JobStatus.FAILED and "task broker refused" in run.error
