@@ -47,8 +47,11 @@ def test_it_starts_a_training_run_from_the_campaign_page(
     assert run.config == {"stage2_max_steps": 5}
     detail = staff_browser.get(f"/rm/runs/{run.pk}/")
     assert detail.status_code == 200 and f"/api/v1/training-runs/{run.pk}".encode() in detail.content
-    bad = staff_browser.post(f"/rm/campaigns/{campaign.pk}/", {"train_jsonl": "/nope.jsonl"}, follow=True)
-    assert b"Training run not started: the training split /nope.jsonl does not exist" in bad.content
+    outside = staff_browser.post(f"/rm/campaigns/{campaign.pk}/", {"train_jsonl": "/nope.jsonl"}, follow=True)
+    assert b"Training run not started: train /nope.jsonl is outside the data roots" in outside.content
+    missing = synthetic_data / "nope.jsonl"
+    bad = staff_browser.post(f"/rm/campaigns/{campaign.pk}/", {"train_jsonl": str(missing)}, follow=True)
+    assert f"Training run not started: the training split {missing} does not exist".encode() in bad.content
     assert TrainingRun.objects.count() == 1
 
 
