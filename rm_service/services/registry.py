@@ -17,12 +17,28 @@ if TYPE_CHECKING:
 
 def model_version_register(*, run: TrainingRun, checkpoint: CheckpointInfo, metrics: dict[str, Any]) -> ModelVersion:
     """Record a finished run's checkpoint, with the data it was trained on and its metrics, as a version."""
-    data: dict[str, Any] = (
-        {"export_id": run.export_id} if run.export_id else {"jsonl": run.train_jsonl, "dataset_root": run.dataset_root}
-    )
-    data.update({"sha256": run.data_sha256, "validation": run.validation_jsonl, "test": run.test_jsonl})
-    if run.pseudo_jsonl:
-        data["pseudo_jsonl"] = run.pseudo_jsonl
+    data: dict[str, Any]
+    if run.source == TrainingRun.Source.PRETRAIN:
+        options = (run.config or {}).get("pretrain", {})
+        data = {
+            "pretrain": {
+                "campaign_id": run.campaign_id,
+                "clips": len(options.get("clips", [])),
+                "pairs": options.get("pairs"),
+                "steps": options.get("steps"),
+                "pairs_dir": run.dataset_root,
+            },
+            "sha256": run.data_sha256,
+        }
+    else:
+        data = (
+            {"export_id": run.export_id}
+            if run.export_id
+            else {"jsonl": run.train_jsonl, "dataset_root": run.dataset_root}
+        )
+        data.update({"sha256": run.data_sha256, "validation": run.validation_jsonl, "test": run.test_jsonl})
+        if run.pseudo_jsonl:
+            data["pseudo_jsonl"] = run.pseudo_jsonl
     return ModelVersion.objects.create(
         name=run.name or f"run {run.pk}",
         campaign=run.campaign,
