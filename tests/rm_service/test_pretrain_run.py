@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from annotate.catalog.models import Clip
 from rm_service import services
 from rm_service.models import ModelVersion, TrainingRun
 from tests import factories
@@ -34,8 +33,8 @@ def test_it_queues_stage_one_on_the_campaign_clips_from_the_campaign_page(
     assert (run.source, run.status, run.campaign, run.preset) == ("pretrain", "queued", campaign, "starter")
     options = run.config["pretrain"]
     assert (options["pairs"], options["steps"], len(options["clips"])) == (20, 10, 6)  # a, b and the reference
-    clip_ids = {c.clip_a_id for c in comparisons} | {c.instruction.reference_clip_id for c in comparisons}
-    assert all(services.clip_path(Clip.objects.get(pk=pk)) in options["clips"] for pk in clip_ids)
+    clips = [c.clip_a for c in comparisons] + [c.instruction.reference_clip for c in comparisons]
+    assert all(services.clip_path(clip) in options["clips"] for clip in clips if clip is not None)
     assert run.dataset_root == f"{run.output_dir}/pairs"
 
 
