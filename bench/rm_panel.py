@@ -37,25 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from rm_service.core.panel import format_panel, run_panel  # noqa: E402
-from rm_service.core.pretrain import PretrainSpec, build_pretrain_pairs  # noqa: E402
 from rm_service.core.score import load_scorer  # noqa: E402
-from rm_service.core.starter import installed_corpus  # noqa: E402
-
-EVAL_SPEC = PretrainSpec(
-    n_alignment=160, n_musicality=160, n_text=0, clean_vs_degraded=True, validation_fraction=0.0, seed=20261203
-)
+from rm_service.core.starter import heldout_pairs, installed_corpus  # noqa: E402
 
 
 def eval_set(directory: Path) -> Path:
     """Build (once) the held-out evaluation pairs; returns their JSONL."""
-    jsonl = directory / "test.jsonl"
-    if not jsonl.is_file():
-        corpus = [path for _, path in installed_corpus()]
-        if not corpus:
-            raise SystemExit("no Debian music corpus installed (apt-get install hyperrogue-music ...)")
-        build_pretrain_pairs(corpus, directory, spec=EVAL_SPEC, use_split="eval")
-        (directory / "train.jsonl").rename(jsonl)
-    return jsonl
+    if not installed_corpus():
+        raise SystemExit("no Debian music corpus installed (apt-get install hyperrogue-music ...)")
+    return heldout_pairs(directory)
 
 
 def _starter_dir(checkpoint: Path) -> Path | None:

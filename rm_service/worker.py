@@ -57,6 +57,7 @@ __all__ = [
     "pretrain_config",
     "pretrain_on_folder",
     "starter_build",
+    "starter_panel",
     "train_run",
 ]
 
@@ -132,6 +133,13 @@ def starter_build(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
 
     checkpoint = build_starter(out_dir, cache_dir=settings.RM_CACHE_DIR)
     return checkpoint, json.loads((Path(out_dir) / "starter.json").read_text())
+
+
+def starter_panel(out_dir: str | Path) -> dict[str, Any]:
+    """The evaluation panel of the starter in ``out_dir`` on held-out tracks (computed once per build)."""
+    from rm_service.core.starter import starter_panel as core_starter_panel
+
+    return json_safe(core_starter_panel(out_dir, cache_dir=settings.RM_CACHE_DIR))
 
 
 def labelled_rows(path: str | Path, *, dataset_root: str | Path) -> int:

@@ -59,6 +59,9 @@ def model_version_register_checkpoint(
 
     existing = ModelVersion.objects.filter(checkpoint_path=checkpoint_path).first()
     if existing is not None:
+        if metrics and not existing.metrics:  # registered before its panel was computed
+            existing.metrics = metrics
+            existing.save(update_fields=["metrics"])
         return existing
     try:
         info = worker.checkpoint_info(checkpoint_path)
