@@ -13,7 +13,9 @@ every pair level-matched, every clip put through a delivery format drawn indepen
 Usage (run from the repository root; CPU-heavy: run it under nice):
 
     nice -n 10 .venv/bin/python bench/rm_panel.py --checkpoint CKPT [--cache-dir DIR]
-    nice -n 10 .venv/bin/python bench/rm_panel.py --ablate STARTER_DIR --variant no_ref_path|mean_pool|no_augment
+    nice -n 10 .venv/bin/python bench/rm_panel.py --ablate STARTER_DIR --variant VARIANT
+
+VARIANT: no_ref_path | mean_pool | no_augment | no_level (the builtin encoder without per-clip levelling).
 
 ``--ablate`` retrains the starter's stage 1 on the starter's own pairs (``STARTER_DIR/pairs``) with one
 change and evaluates the result the same way.
@@ -28,31 +30,30 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
 from rm_service.core.panel import format_panel, run_panel  # noqa: E402
-from rm_service.core.pretrain import PretrainSpec, build_pretrain_pairs  # noqa: E402
 from rm_service.core.score import load_scorer  # noqa: E402
-from rm_service.core.starter import installed_corpus  # noqa: E402
-
-EVAL_SPEC = PretrainSpec(
-    n_alignment=160, n_musicality=160, n_text=0, clean_vs_degraded=True, validation_fraction=0.0, seed=20261203
-)
+from rm_service.core.starter import heldout_pairs, installed_corpus  # noqa: E402
 
 
 def eval_set(directory: Path) -> Path:
     """Build (once) the held-out evaluation pairs; returns their JSONL."""
-    jsonl = directory / "test.jsonl"
-    if not jsonl.is_file():
-        corpus = [path for _, path in installed_corpus()]
-        if not corpus:
-            raise SystemExit("no Debian music corpus installed (apt-get install hyperrogue-music ...)")
-        build_pretrain_pairs(corpus, directory, spec=EVAL_SPEC, use_split="eval")
-        (directory / "train.jsonl").rename(jsonl)
-    return jsonl
+    if not installed_corpus():
+        raise SystemExit("no Debian music corpus installed (apt-get install hyperrogue-music ...)")
+    return heldout_pairs(directory)
+
+
+def _starter_dir(checkpoint: Path) -> Path | None:
+    """The starter directory a checkpoint (``DIR/run/model``) belongs to, when it is one."""
+    for parent in Path(checkpoint).resolve().parents:
+        if (parent / "pairs" / "summary.json").is_file():
+            return parent
+    return None
 
 
 def ablate(starter_dir: Path, variant: str, cache_dir: Path) -> Path:
@@ -68,6 +69,8 @@ def ablate(starter_dir: Path, variant: str, cache_dir: Path) -> Path:
         config = replace(config, model=replace(config.model, pooling="mean"))
     elif variant == "no_augment":
         config = replace(config, augment=False)
+    elif variant == "no_level":
+        config = replace(config, encoder_options={**config.encoder_options, "level": False})
     else:
         raise SystemExit(f"unknown variant {variant}")
     pairs = starter_dir / "pairs"
@@ -85,6 +88,39 @@ def ablate(starter_dir: Path, variant: str, cache_dir: Path) -> Path:
     )
     assert result.checkpoint is not None
     return result.checkpoint
+
+
+def shared_tracks(starter_dir: Path, eval_dir: Path) -> list[str]:
+    """Tracks both the starter's pretraining pairs and this evaluation were cut from (must be none)."""
+    train = json.loads((starter_dir / "pairs" / "summary.json").read_text())["track_ids"]
+    held_out = json.loads((eval_dir / "summary.json").read_text())["track_ids"]
+    used = {t for ids in train.values() for t in ids}
+    return sorted(used & {t for ids in held_out.values() for t in ids})
+
+
+def targets(panel: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with its measured margin and PASS/FAIL."""
+    systems = {s["name"]: s for s in panel["systems"]}
+    model = systems["model"]
+    lines = []
+    sim = model["alignment"] - systems["mean log-mel cosine"]["alignment"]
+    lines.append(f"alignment vs mean log-mel cosine: {sim:+.3f} (target >= +0.050) {'PASS' if sim >= 0.05 else 'FAIL'}")
+    best = max(s["musicality"] for s in panel["systems"] if s["kind"] == "baseline" and s["musicality"] is not None)
+    mus = model["musicality"] - best
+    lines.append(
+        f"musicality vs best one-feature rule: {mus:+.3f} (target >= +0.050) {'PASS' if mus >= 0.05 else 'FAIL'}"
+    )
+    for head in ("alignment", "musicality"):
+        seed_best = max(s[head] for s in panel["systems"] if s["kind"] == "untrained")
+        ok = model[head] > seed_best
+        lines.append(f"{head} vs best untrained seed: {model[head] - seed_best:+.3f} {'PASS' if ok else 'FAIL'}")
+    share = panel["gain_probe"].get("musicality")
+    if share is not None:
+        lines.append(
+            f"gain sensitivity (musicality, share of gap): {share:.1%} (target < 5%) "
+            + ("PASS" if share < 0.05 else "FAIL")
+        )
+    return lines
 
 
 def main() -> int:
@@ -110,7 +146,12 @@ def main() -> int:
     scorer = load_scorer(checkpoint, cache_dir=cache, strategy=args.strategy)
     panel = run_panel(jsonl=jsonl, dataset_root=args.eval_dir, scorer=scorer)
     print(f"checkpoint: {checkpoint}")
+    starter_dir = args.ablate or _starter_dir(checkpoint)
+    if starter_dir is not None:
+        shared = shared_tracks(starter_dir, args.eval_dir)
+        print(f"tracks shared by the starter's pretraining and this evaluation: {len(shared)} {shared}")
     print(format_panel(panel))
+    print("\n".join(targets(panel)))
     print(f"cpu seconds: {time.process_time() - started:.0f}")
     if args.json:
         args.json.write_text(json.dumps(panel, indent=2))

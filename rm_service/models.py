@@ -66,6 +66,7 @@ class TrainingRun(models.Model):
     class Source(models.TextChoices):
         EXPORT = "export", "Campaign export"
         JSONL = "jsonl", "JSONL file"
+        PRETRAIN = "pretrain", "Stage 1 on the platform's clips"
 
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     name = models.CharField(max_length=200, blank=True)

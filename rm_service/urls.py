@@ -8,9 +8,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Pages (staff)
     path("rm/", views.registry, name="registry"),
     path("rm/campaigns/<int:campaign_id>/", views.campaign_models, name="campaign-models"),
+    path("rm/campaigns/<int:campaign_id>/pretrain/", views.campaign_pretrain, name="campaign-pretrain"),
     path("rm/campaigns/<int:campaign_id>/agreement/", views.campaign_agreement, name="campaign-agreement"),
     path("rm/runs/<int:run_id>/", views.training_run_detail, name="run-detail"),
     path("rm/runs/<int:run_id>/<str:action>/", views.training_run_action, name="run-action"),
+    path("rm/versions/<int:version_id>/", views.model_version_detail, name="version-detail"),
     path("rm/versions/<int:version_id>/<str:action>/", views.model_version_action, name="version-action"),
     # REST API
     path("api/v1/score", apis.ScoringJobScoreApi.as_view(), name="api-score"),

@@ -96,6 +96,57 @@ def _start_training(request: HttpRequest, campaign: Any) -> HttpResponse:
 
 
 @staff_required
+@require_POST
+def campaign_pretrain(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Queue stage-1 pretraining on the campaign's own clips (a training run on the rm-batch queue)."""
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    reason = selectors.rm_unavailable_reason()
+    if reason:
+        messages.error(request, reason)
+        return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
+    try:
+        run = services.training_run_create_pretrain(
+            user=request.user if isinstance(request.user, User) else None,
+            campaign=campaign,
+            pairs=_int_field(request, "pairs", 300),
+            steps=_int_field(request, "steps", 600),
+            name=request.POST.get("name", "").strip(),
+        )
+    except (services.RmServiceError, services.RmUnavailable) as exc:
+        messages.error(request, f"Stage-1 pretraining not started: {exc}")
+        return redirect("rm_service:campaign-models", campaign_id=campaign.pk)
+    messages.success(request, f"Stage-1 pretraining run {run.pk} queued.")
+    return redirect("rm_service:run-detail", run_id=run.pk)
+
+
+def _int_field(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.POST.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise services.RmServiceError(f"{name} must be a whole number, got {raw[:40]!r}", field=name) from None
+
+
+@staff_required
+def model_version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    """One model version: what it was trained on, its test accuracies and its evaluation panel."""
+    version = selectors.model_version_get(user=request.user, version_id=version_id)
+    test = (version.metrics or {}).get("test") or {}
+    return render(
+        request,
+        "rm_service/version_detail.html",
+        {
+            "version": version,
+            "test": test,
+            "panel": test.get("panel"),
+            "training_data": json.dumps(version.training_data, indent=2, sort_keys=True),
+        },
+    )
+
+
+@staff_required
 def training_run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.training_run_get(user=request.user, run_id=run_id)
     return render(request, "rm_service/run_detail.html", {"run": run})

@@ -54,8 +54,10 @@ __all__ = [
     "rank_scores",
     "last_checkpoint",
     "scorer_for",
+    "pretrain_config",
     "pretrain_on_folder",
     "starter_build",
+    "starter_panel",
     "train_run",
 ]
 
@@ -80,18 +82,12 @@ def checkpoint_info(path: str | Path) -> CheckpointInfo:
     return read_checkpoint_info(path)
 
 
-def pretrain_on_folder(
-    audio_dir: str | Path, out_dir: str | Path, *, pairs: int = 600, steps: int = 1000
-) -> tuple[Path, dict[str, Any]]:
-    """Stage 1 on pairs constructed from every audio file under ``audio_dir``; the checkpoint and pair counts."""
-    import json
-
+def pretrain_config(steps: int) -> TrainConfig:
+    """Stage-1 training of the starter architecture for ``steps`` steps (CPU-friendly defaults)."""
     from rm_service.core.model import RewardModelConfig
-    from rm_service.core.pretrain import PretrainSpec
-    from rm_service.core.starter import STARTER_MODEL, pretrain_model
+    from rm_service.core.starter import STARTER_MODEL
 
-    spec = PretrainSpec(n_alignment=pairs, n_musicality=pairs, n_text=pairs // 3)
-    config = TrainConfig(
+    return TrainConfig(
         model=RewardModelConfig(**STARTER_MODEL),  # type: ignore[arg-type]
         batch_size=32,
         lr=1e-3,
@@ -101,11 +97,28 @@ def pretrain_on_folder(
         checkpoint_every=max(100, steps // 4),
         max_dur=30.0,
     )
+
+
+def pretrain_spec(pairs: int) -> Any:
+    """``pairs`` alignment and graded-defect pairs and a third as many description pairs."""
+    from rm_service.core.pretrain import PretrainSpec
+
+    return PretrainSpec(n_alignment=pairs, n_musicality=pairs, n_text=pairs // 3)
+
+
+def pretrain_on_folder(
+    audio_dir: str | Path, out_dir: str | Path, *, pairs: int = 600, steps: int = 1000
+) -> tuple[Path, dict[str, Any]]:
+    """Stage 1 on pairs constructed from every audio file under ``audio_dir``; the checkpoint and pair counts."""
+    import json
+
+    from rm_service.core.starter import pretrain_model
+
     checkpoint = pretrain_model(
         audio_dirs=[audio_dir],
         out_dir=out_dir,
-        spec=spec,
-        config=config,
+        spec=pretrain_spec(pairs),
+        config=pretrain_config(steps),
         cache_dir=settings.RM_CACHE_DIR,
         device=device(),
     )
@@ -120,6 +133,13 @@ def starter_build(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
 
     checkpoint = build_starter(out_dir, cache_dir=settings.RM_CACHE_DIR)
     return checkpoint, json.loads((Path(out_dir) / "starter.json").read_text())
+
+
+def starter_panel(out_dir: str | Path) -> dict[str, Any]:
+    """The evaluation panel of the starter in ``out_dir`` on held-out tracks (computed once per build)."""
+    from rm_service.core.starter import starter_panel as core_starter_panel
+
+    return json_safe(core_starter_panel(out_dir, cache_dir=settings.RM_CACHE_DIR))
 
 
 def labelled_rows(path: str | Path, *, dataset_root: str | Path) -> int:
@@ -196,6 +216,8 @@ def train_run(run: TrainingRun, *, on_progress: ProgressFn) -> TrainOutcome:
 
 
 def _train_and_evaluate(run: TrainingRun, layout: RunLayout, *, on_progress: ProgressFn) -> TrainOutcome:
+    if run.source == "pretrain":
+        return _pretrain_and_evaluate(run, layout, on_progress=on_progress)
     config = train_config(run)
     total = (config.stage1_steps if run.pseudo_jsonl else 0) + config.stage2_max_steps
 
@@ -222,6 +244,52 @@ def _train_and_evaluate(run: TrainingRun, layout: RunLayout, *, on_progress: Pro
     if test:
         metrics["test"] = evaluate_checkpoint(result.checkpoint, test, run.dataset_root, layout.eval)
         metrics["test"]["split"] = "test" if run.test_jsonl else "validation"
+    return TrainOutcome(
+        "succeeded", checkpoint=read_checkpoint_info(result.checkpoint), metrics=metrics, resumable=_resumable(layout)
+    )
+
+
+def _pretrain_and_evaluate(run: TrainingRun, layout: RunLayout, *, on_progress: ProgressFn) -> TrainOutcome:
+    """Stage 1 on pairs cut from the run's clips (built once, kept for a resume), then the panel on held-out clips.
+
+    The clips are split by file (``PretrainSpec.validation_fraction``): the validation pairs, which also
+    drive the test metrics and the panel, come from clips no training pair was cut from.
+    """
+    from rm_service.core.pretrain import build_pretrain_pairs
+
+    options = dict((run.config or {}).get("pretrain", {}))
+    pairs_dir = Path(run.dataset_root)
+    if not (pairs_dir / "summary.json").is_file():
+        build_pretrain_pairs(
+            options.get("clips", []), pairs_dir, spec=pretrain_spec(int(options["pairs"])), use_split="all"
+        )
+    config = pretrain_config(int(options["steps"]))
+    validation = pairs_dir / "validation.jsonl"
+    has_validation = validation.is_file() and validation.stat().st_size > 0
+
+    def progress(p: TrainProgress) -> None:
+        if not on_progress(p.step, config.stage1_steps if p.stage != "done" else p.step, p.loss, p.val):
+            raise TrainingCancelled()
+
+    result = core_train.train(
+        train_jsonl=None,
+        dataset_root=pairs_dir,
+        out_dir=layout.root,
+        config=config,
+        val_jsonl=validation if has_validation else None,
+        pseudo_jsonl=pairs_dir / "train.jsonl",
+        pseudo_root=pairs_dir,
+        device=device(),
+        cache_dir=settings.RM_CACHE_DIR,
+        progress=progress,
+        resume=_prepare_resume(run, layout),
+    )
+    if result.status == "cancelled" or result.checkpoint is None:
+        return TrainOutcome("cancelled", resumable=_resumable(layout))
+    metrics: dict[str, Any] = {"validation": json_safe(result.metrics.get("best_val")), "steps": result.steps}
+    if has_validation:
+        metrics["test"] = evaluate_checkpoint(result.checkpoint, str(validation), str(pairs_dir), layout.eval)
+        metrics["test"]["split"] = "held-out clips"
     return TrainOutcome(
         "succeeded", checkpoint=read_checkpoint_info(result.checkpoint), metrics=metrics, resumable=_resumable(layout)
     )

@@ -78,7 +78,11 @@ class FeatureBaselines:
         self, cache: EmbeddingCache | None = None, max_dur: float | None = None, featurizer: Featurizer | None = None
     ) -> None:
         """``featurizer``: reuse one whose encoder is the builtin backend (its audio tokens are these features)."""
-        builtin = featurizer is not None and featurizer.encoder.name == "builtin"
+        builtin = (
+            featurizer is not None
+            and featurizer.encoder.name == "builtin"
+            and getattr(featurizer.encoder, "level", True)
+        )
         self.featurizer = featurizer if builtin else Featurizer(BuiltinEncoder(text_model="hash"), cache)
         self.max_dur = max_dur
 

@@ -195,3 +195,58 @@ def build_starter(
     }
     record_path.write_text(json.dumps(record, indent=2))
     return checkpoint
+
+
+# The held-out evaluation (bench/rm_panel.py and the starter's registered panel): pairs cut from the corpus
+# tracks ``pretrain.track_split`` keeps out of every pretraining run, musicality always clean vs degraded.
+EVAL_SEED = 20261203
+
+
+def heldout_pairs(directory: str | Path, *, corpus: list[str | Path] | None = None, n: int = 160) -> Path:
+    """Build (once) ``n`` alignment and ``n`` musicality pairs from held-out tracks; returns their JSONL.
+
+    From the installed ``DEBIAN_CORPUS`` by default (only its "eval" tracks); without any corpus, from
+    synthesised pieces the starter never heard (another seed).
+    """
+    out = Path(directory)
+    jsonl = out / "test.jsonl"
+    if jsonl.is_file():
+        return jsonl
+    dirs = [Path(p) for p in corpus] if corpus is not None else [path for _, path in installed_corpus()]
+    spec = PretrainSpec(
+        n_alignment=n, n_musicality=n, n_text=0, clean_vs_degraded=True, validation_fraction=0.0, seed=EVAL_SEED
+    )
+    extra = None if dirs else synthetic_tracks(8, 40.0, seed=1)
+    build_pretrain_pairs(dirs, out, spec=spec, extra_tracks=extra, use_split="eval")
+    (out / "train.jsonl").rename(jsonl)
+    return jsonl
+
+
+def starter_panel(out_dir: str | Path, *, cache_dir: str | Path | None = None, n: int = 160) -> dict[str, Any]:
+    """The evaluation panel of the starter built in ``out_dir`` on held-out tracks (computed once per build).
+
+    The held-out pairs come from the "eval" tracks of the starter's own corpus (synthesised pieces it never
+    heard when it was built without one); ``n`` pairs per head.
+    """
+    from .panel import run_panel
+    from .score import load_scorer
+
+    out = Path(out_dir)
+    record = json.loads((out / "starter.json").read_text())
+    cached = out / "panel.json"
+    if cached.is_file():
+        panel = json.loads(cached.read_text())
+        if panel.get("fingerprint") == record["fingerprint"] and panel.get("n_requested") == n:
+            return dict(panel)
+    jsonl = heldout_pairs(out / "eval", corpus=record["corpus"], n=n)
+    scorer = load_scorer(record["checkpoint"], cache_dir=cache_dir or out / "cache")
+    panel = run_panel(jsonl=jsonl, dataset_root=out / "eval", scorer=scorer)
+    held_out = json.loads((out / "eval" / "summary.json").read_text())["track_ids"]
+    tracks = sorted({t for ids in held_out.values() for t in ids})
+    panel.update(
+        fingerprint=record["fingerprint"],
+        n_requested=n,
+        source=f"{len(tracks)} held-out tracks ({', '.join(tracks)})",
+    )
+    cached.write_text(json.dumps(panel, indent=2))
+    return panel

@@ -24,6 +24,7 @@ from rm_service.services.runs import (
     training_run_cancel,
     training_run_claim,
     training_run_create,
+    training_run_create_pretrain,
     training_run_execute,
     training_run_resume,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "training_run_cancel",
     "training_run_claim",
     "training_run_create",
+    "training_run_create_pretrain",
     "training_run_execute",
     "training_run_resume",
 ]

@@ -17,12 +17,28 @@ if TYPE_CHECKING:
 
 def model_version_register(*, run: TrainingRun, checkpoint: CheckpointInfo, metrics: dict[str, Any]) -> ModelVersion:
     """Record a finished run's checkpoint, with the data it was trained on and its metrics, as a version."""
-    data: dict[str, Any] = (
-        {"export_id": run.export_id} if run.export_id else {"jsonl": run.train_jsonl, "dataset_root": run.dataset_root}
-    )
-    data.update({"sha256": run.data_sha256, "validation": run.validation_jsonl, "test": run.test_jsonl})
-    if run.pseudo_jsonl:
-        data["pseudo_jsonl"] = run.pseudo_jsonl
+    data: dict[str, Any]
+    if run.source == TrainingRun.Source.PRETRAIN:
+        options = (run.config or {}).get("pretrain", {})
+        data = {
+            "pretrain": {
+                "campaign_id": run.campaign_id,
+                "clips": len(options.get("clips", [])),
+                "pairs": options.get("pairs"),
+                "steps": options.get("steps"),
+                "pairs_dir": run.dataset_root,
+            },
+            "sha256": run.data_sha256,
+        }
+    else:
+        data = (
+            {"export_id": run.export_id}
+            if run.export_id
+            else {"jsonl": run.train_jsonl, "dataset_root": run.dataset_root}
+        )
+        data.update({"sha256": run.data_sha256, "validation": run.validation_jsonl, "test": run.test_jsonl})
+        if run.pseudo_jsonl:
+            data["pseudo_jsonl"] = run.pseudo_jsonl
     return ModelVersion.objects.create(
         name=run.name or f"run {run.pk}",
         campaign=run.campaign,
@@ -43,6 +59,9 @@ def model_version_register_checkpoint(
 
     existing = ModelVersion.objects.filter(checkpoint_path=checkpoint_path).first()
     if existing is not None:
+        if metrics and not existing.metrics:  # registered before its panel was computed
+            existing.metrics = metrics
+            existing.save(update_fields=["metrics"])
         return existing
     try:
         info = worker.checkpoint_info(checkpoint_path)

@@ -8,6 +8,7 @@ the app.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import F
+from django.db.models import F, Q
 
 from annotate.catalog.models import Campaign
 from cmi_common.hashing import files_sha256
@@ -101,6 +102,70 @@ def training_run_create(
     if enqueue:
         _enqueue_training(run)
     return run
+
+
+PRETRAIN_MAX_PAIRS = 5000
+PRETRAIN_MAX_STEPS = 20000
+
+
+def training_run_create_pretrain(
+    *,
+    user: User | None,
+    campaign: Campaign,
+    pairs: int = 300,
+    steps: int = 600,
+    name: str = "",
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Queue stage-1 pretraining on ``campaign``'s own clips (pairs constructed offline, no votes needed).
+
+    The worker cuts ``pairs`` reference-alignment and ``pairs`` graded-defect pairs (and a third as many
+    description pairs) from the campaign's evaluated and reference clips, trains the starter architecture for
+    ``steps`` steps and evaluates it, with the panel, on pairs from held-out clips.
+
+    Raises:
+        RmServiceError: fewer than two clips with audio on disk, or a pair/step count out of range.
+    """
+    if not 1 <= pairs <= PRETRAIN_MAX_PAIRS:
+        raise RmServiceError(f"pairs must be between 1 and {PRETRAIN_MAX_PAIRS}", field="pairs")
+    if not 1 <= steps <= PRETRAIN_MAX_STEPS:
+        raise RmServiceError(f"steps must be between 1 and {PRETRAIN_MAX_STEPS}", field="steps")
+    clips = _campaign_clips(campaign)
+    if len(clips) < 2:
+        raise RmServiceError(
+            f"campaign {campaign.pk} has {len(clips)} clip(s) with audio on disk; stage 1 needs at least two"
+        )
+    run = TrainingRun.objects.create(
+        name=name or f"stage 1 on {campaign.name}",
+        campaign=campaign,
+        source=TrainingRun.Source.PRETRAIN,
+        encoder="builtin",
+        preset="starter",
+        config={"pretrain": {"pairs": pairs, "steps": steps, "clips": [path for _, path in clips]}},
+        created_by=user,
+        data_sha256=hashlib.sha256("".join(sorted(sha for sha, _ in clips)).encode()).hexdigest(),
+    )
+    run.output_dir = str(Path(settings.RM_ROOT) / "runs" / f"run-{run.pk}")
+    run.dataset_root = str(Path(run.output_dir) / "pairs")
+    run.save(update_fields=["output_dir", "dataset_root"])
+    if enqueue:
+        _enqueue_training(run)
+    return run
+
+
+def _campaign_clips(campaign: Campaign) -> list[tuple[str, str]]:
+    """(sha256, absolute path) of every evaluated and reference clip of ``campaign`` whose file exists."""
+    from annotate.catalog.models import Clip
+    from rm_service.services.uploads import clip_path
+
+    comparisons = campaign.comparisons.all()
+    clips = Clip.objects.filter(
+        Q(pk__in=comparisons.values("clip_a"))
+        | Q(pk__in=comparisons.values("clip_b"))
+        | Q(pk__in=comparisons.values("instruction__reference_clip"))
+    ).order_by("pk")
+    found = [(clip.sha256, clip_path(clip)) for clip in clips]
+    return [(sha, path) for sha, path in found if Path(path).is_file()]
 
 
 def _check_inside_roots(**paths: str) -> None:

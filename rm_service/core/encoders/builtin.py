@@ -130,12 +130,16 @@ def level_gain(wav: np.ndarray) -> float:
     return float(np.sqrt(10.0 ** (TARGET_DBFS / 10.0) / gated.mean()))
 
 
-def audio_features(waveform: np.ndarray) -> np.ndarray:
-    """DSP frame features of a mono 24 kHz waveform, shape (T, AUDIO_DIM) with T = 1 + n // 960."""
+def audio_features(waveform: np.ndarray, *, level: bool = True) -> np.ndarray:
+    """DSP frame features of a mono 24 kHz waveform, shape (T, AUDIO_DIM) with T = 1 + n // 960.
+
+    ``level=False`` skips the per-clip levelling (only for measuring what levelling is worth).
+    """
     wav = np.asarray(waveform, dtype=np.float32)
     if len(wav) == 0:
         wav = np.zeros(1, dtype=np.float32)
-    wav = (wav * level_gain(wav)).astype(np.float32)
+    if level:
+        wav = (wav * level_gain(wav)).astype(np.float32)
     power = _power_spectrum(wav, N_FFT, HOP)  # (T, 1025)
     n_frames = power.shape[0]
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE).astype(np.float32)
@@ -261,6 +265,8 @@ class BuiltinEncoder:
 
     Args:
         text_model: "minilm", "hash", or "auto" (MiniLM when the package is installed, else hash).
+        level: level every clip before its features (the default; ``False`` only for the ablation that
+            measures what levelling is worth; its id differs, so caches never mix).
     """
 
     name = "builtin"
@@ -268,7 +274,7 @@ class BuiltinEncoder:
     audio_dim = AUDIO_DIM
     text_dim = TEXT_DIM
 
-    def __init__(self, *, text_model: str = "auto") -> None:
+    def __init__(self, *, text_model: str = "auto", level: bool = True) -> None:
         if text_model not in ("auto", "minilm", "hash"):
             raise ValueError(f"text_model must be 'auto', 'minilm' or 'hash', got {text_model!r}")
         model_dir = minilm_model_dir() if text_model in ("auto", "minilm") else None
@@ -282,17 +288,19 @@ class BuiltinEncoder:
         self._text: MiniLMTextEncoder | HashTextEncoder = (
             MiniLMTextEncoder(model_dir) if model_dir is not None else HashTextEncoder()
         )
-        self.id = f"builtin/{FEATURE_VERSION}-sr{SAMPLE_RATE}-fps{FPS}-d{AUDIO_DIM}/{self._text.id}"
+        self.level = level
+        version = FEATURE_VERSION if level else FEATURE_VERSION.replace("-levelled", "-unlevelled")
+        self.id = f"builtin/{version}-sr{SAMPLE_RATE}-fps{FPS}-d{AUDIO_DIM}/{self._text.id}"
 
     def options(self) -> dict[str, object]:
-        return {"text_model": self.text_model}
+        return {"text_model": self.text_model} if self.level else {"text_model": self.text_model, "level": False}
 
     def encode_audio(self, waveform: np.ndarray, sr: int) -> np.ndarray:
         if sr != SAMPLE_RATE:
             import soxr
 
             waveform = soxr.resample(np.asarray(waveform, dtype=np.float32), sr, SAMPLE_RATE)
-        return audio_features(waveform)
+        return audio_features(waveform, level=self.level)
 
     def encode_text(self, text: str) -> np.ndarray:
         return self._text.encode(text)

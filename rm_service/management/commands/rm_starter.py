@@ -21,6 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", default="", help="starter directory (default: RM_ROOT/starter)")
         parser.add_argument("--no-activate", action="store_true", help="register only")
+        parser.add_argument(
+            "--no-panel", action="store_true", help="skip the evaluation panel on held-out tracks (CPU minutes)"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from rm_service import worker
@@ -28,11 +31,16 @@ class Command(BaseCommand):
         out = Path(opts["out"] or settings.RM_ROOT / "starter")
         checkpoint, record = worker.starter_build(out)
         packages = record.get("debian_packages") or []
+        metrics = {}
+        if not opts["no_panel"]:
+            panel = worker.starter_panel(out)
+            metrics = {"test": {"panel": panel, "split": panel.get("source", "held-out tracks")}}
         try:
             version = services.model_version_register_checkpoint(
                 checkpoint_path=str(checkpoint),
                 name="starter (stage 1, " + (", ".join(packages) if packages else "synthesised music only") + ")",
                 training_data={"starter": record},
+                metrics=metrics,
             )
         except services.RmServiceError as exc:
             raise CommandError(str(exc)) from exc

@@ -9,7 +9,7 @@ import soundfile
 from rm_service.core.checkpoint import load_checkpoint
 from rm_service.core.cli import main
 from rm_service.core.pretrain import SR, PretrainSpec
-from rm_service.core.starter import StarterConfig, build_starter
+from rm_service.core.starter import StarterConfig, build_starter, starter_panel
 from rm_service.core.synth import INSTRUMENTS, MusicSpec, render
 
 TOY = StarterConfig(
@@ -52,3 +52,17 @@ def test_it_refuses_a_reserved_corpus_on_the_command_line(tmp_path: Path, capsys
     reserved.mkdir()
     assert main(["pretrain", "--audio-dir", str(reserved), "--out", str(tmp_path / "pt")]) == 2
     assert "reserved" in capsys.readouterr().err
+
+
+def test_it_measures_the_starter_panel_on_held_out_pieces_once(tmp_path: Path) -> None:
+    build_starter(tmp_path / "starter", config=TOY, corpus=[])
+    panel = starter_panel(tmp_path / "starter", n=4)
+    kinds = [s["kind"] for s in panel["systems"]]
+    assert kinds.count("model") == 1 and kinds.count("untrained") == 3 and kinds.count("baseline") == 4
+    assert panel["n"] == {"alignment": 4, "musicality": 4} and panel["source"].startswith("8 held-out tracks")
+    held_out = set(json.loads((tmp_path / "starter" / "eval" / "summary.json").read_text())["track_ids"]["train"])
+    trained = json.loads((tmp_path / "starter" / "pairs" / "summary.json").read_text())["track_ids"]
+    assert not held_out & {t for ids in trained.values() for t in ids}  # no piece both trains and evaluates
+    written = (tmp_path / "starter" / "panel.json").stat().st_mtime_ns
+    assert starter_panel(tmp_path / "starter", n=4) == panel  # reused, not recomputed
+    assert (tmp_path / "starter" / "panel.json").stat().st_mtime_ns == written
