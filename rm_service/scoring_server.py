@@ -97,12 +97,9 @@ class ScoringServer:
 
     def _pop_until(self, deadline: float) -> bytes | None:
         """The next waiting request, waiting for one until ``deadline`` (monotonic) at most."""
-        raw = cast("bytes | None", self.client.lpop(REQUESTS_KEY))  # LPOP without a count: one value or None
-        if raw is not None:
-            return raw
         left = deadline - time.monotonic()
-        if left < 0.0005:  # BLPOP's timeout 0 would mean "forever"
-            return None
+        if left < 0.001:  # the window is over (and BLPOP's timeout 0 would mean "forever"): take only what waits
+            return cast("bytes | None", self.client.lpop(REQUESTS_KEY))  # without a count: one value or None
         got = cast("tuple[bytes, bytes] | None", self.client.blpop([REQUESTS_KEY], timeout=left))
         return None if got is None else got[1]
 

@@ -224,6 +224,14 @@ def test_it_uses_the_celery_path_when_no_scoring_server_is_alive(
 
 
 @pytest.mark.django_db
+def test_it_uses_the_celery_path_without_redis(alice, tiny_version, scoring_server, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = ""  # the embedded defaults of scripts/dev.sh: filesystem broker, no Redis
+    job = serving.scoring_serve(user=alice, kind="score", items=[], params={}, version=tiny_version)
+    assert job is None
+    assert scoring_server.batch_sizes == []
+
+
+@pytest.mark.django_db
 def test_it_uses_the_celery_path_when_batching_is_off(
     alice, tiny_version, rm_worker_alive, scoring_server, settings
 ) -> None:  # type: ignore[no-untyped-def]
