@@ -8,7 +8,8 @@ warm everywhere. Requests carry ``--items`` clips given by clip id, over keep-al
 Measured in one run:
 - sequential: ``--requests`` times, a direct warm ``score_batch`` call in this process on a request's items,
   then that request over HTTP by one client (interleaved, so both see the same load);
-  fixed overhead = API p50 - direct p50;
+  fixed overhead = API p50 - direct p50; and the CPU the web and worker processes spend per request
+  (Redis and PostgreSQL not counted) against the direct call's, which other users' load does not inflate;
 - throughput with 1, 4 and 16 concurrent clients for ``--seconds`` each, and its ratio to sequential (1);
 - the same through the Celery path (a second gunicorn with RM_SCORE_BATCHING=0), unless --no-celery.
 
@@ -297,11 +298,12 @@ def main() -> None:
         items = _direct_items(dict(zip(ids, paths, strict=True)), bodies)
         for batch in items:
             scorer.score_batch(batch, batch_size=16)  # this process's cache warm too, untimed
-        direct = (scorer, items)
+        direct = (scorer, items, [procs[0].pid, procs[1].pid])
         _measure("batching server", port_fast, token, bodies, direct, args)
         if not args.no_celery:
             _wait_ready(port_celery, token, bodies[0])
-            _measure("Celery path (RM_SCORE_BATCHING=0)", port_celery, token, bodies, direct, args)
+            celery_direct = (scorer, items, [procs[0].pid, procs[2].pid])
+            _measure("Celery path (RM_SCORE_BATCHING=0)", port_celery, token, bodies, celery_direct, args)
         print(f"load average after:  {_load()}")
     finally:
         for proc in procs:
@@ -310,6 +312,27 @@ def main() -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (gunicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def _load() -> str:
@@ -322,17 +345,29 @@ def _direct_items(clips: dict[int, Path], bodies: list[dict[str, Any]]) -> list[
 
 
 def _overhead(
-    scorer: Any, items: list[list[dict[str, Any]]], client: Client, bodies: list[dict[str, Any]], n: int
-) -> tuple[float, float]:
-    """(direct p50 ms, API p50 ms), one direct call then one API request on the same items, ``n`` times:
-    interleaved, so both see the same machine load."""
+    scorer: Any,
+    items: list[list[dict[str, Any]]],
+    client: Client,
+    bodies: list[dict[str, Any]],
+    n: int,
+    server_pids: list[int],
+) -> tuple[float, float, float, float]:
+    """(direct p50 ms, API p50 ms, direct CPU ms, server CPU ms) per request: one direct call then one API
+    request on the same items, ``n`` times, interleaved so both see the same machine load. Server CPU is
+    what the web and worker processes (and their children) burnt during the request: unlike wall time,
+    it does not grow with other users' load on the machine (only /proc's 10 ms tick makes it coarse,
+    averaged out over ``n``)."""
     direct, api = [], []
+    direct_cpu = api_cpu = 0.0
     for i in range(n):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         scorer.score_batch(items[i % len(items)], batch_size=16)
         direct.append(time.perf_counter() - start)
+        direct_cpu += time.process_time() - cpu
+        cpu = _cpu_s(server_pids)
         api.append(client.post(bodies[i % len(bodies)]))
-    return _p50_ms(direct), _p50_ms(api)
+        api_cpu += _cpu_s(server_pids) - cpu
+    return _p50_ms(direct), _p50_ms(api), direct_cpu / n * 1000, api_cpu / n * 1000
 
 
 def _measure(
@@ -340,14 +375,18 @@ def _measure(
     port: int,
     token: str,
     bodies: list[dict[str, Any]],
-    direct: tuple[Any, list[Any]],
+    direct: tuple[Any, list[Any], list[int]],
     args: argparse.Namespace,
 ) -> None:
-    scorer, items = direct
-    direct_ms, api_ms = _overhead(scorer, items, Client(port, token), bodies, args.requests)
+    scorer, items, pids = direct
+    direct_ms, api_ms, direct_cpu, api_cpu = _overhead(scorer, items, Client(port, token), bodies, args.requests, pids)
     print(
         f"[{name}] sequential, interleaved: direct p50 {direct_ms:6.2f} ms, API p50 {api_ms:6.2f} ms, "
         f"fixed overhead (API p50 - direct p50) {api_ms - direct_ms:6.2f} ms   (load {_load()})"
+    )
+    print(
+        f"[{name}] CPU per request: direct {direct_cpu:6.2f} ms, web + worker {api_cpu:6.2f} ms, "
+        f"CPU overhead {api_cpu - direct_cpu:6.2f} ms"
     )
     base = None
     for clients in CLIENTS:
