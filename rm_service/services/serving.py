@@ -34,7 +34,7 @@ from rm_service.services.common import RmUnavailable, without_paths
 REQUESTS_KEY = "rm_service:scoring-server:requests"
 ALIVE_KEY = "rm_service:scoring-server:alive"  # set by every live scoring server, with a short expiry
 REPLY_KEY_PREFIX = "rm_service:scoring-server:reply:"
-ALIVE_TTL_S = 5  # a server refreshes its key at least every second
+ALIVE_TTL_S = 10  # a server refreshes its key about every second (plus one batch)
 REPLY_TTL_S = 60  # a reply nobody collects (its client gave up) expires
 WAIT_SLICE_S = 1.0  # between slices of the wait, the client checks that a server is still alive
 
@@ -113,6 +113,7 @@ def _wait_reply(request_id: str, *, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     reply_key = REPLY_KEY_PREFIX + request_id
     waiter = redis_client(read_timeout_s=WAIT_SLICE_S + settings.REDIS_TIMEOUT_S)
+    missing = 0
     try:
         while True:
             left = deadline - time.monotonic()
@@ -124,7 +125,9 @@ def _wait_reply(request_id: str, *, timeout_s: float) -> dict[str, Any]:
             popped = waiter.blpop([reply_key], timeout=min(WAIT_SLICE_S, left))
             if popped is not None:
                 return dict(json.loads(popped[1]))
-            if not waiter.exists(ALIVE_KEY):
+            # Missing twice in a row, a slice apart: a server busy past its refresh is not taken for dead.
+            missing = 0 if waiter.exists(ALIVE_KEY) else missing + 1
+            if missing >= 2:
                 raise RmUnavailable(
                     "The reward-model service is unavailable: the scoring server stopped before answering. "
                     "Try again later."

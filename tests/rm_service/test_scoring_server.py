@@ -267,7 +267,7 @@ def test_it_answers_503_when_the_scoring_server_stops_before_answering(
     response = _token_client(alice).post(
         "/api/v1/score", {"items": [{"clip_id": factories.make_clip().pk}]}, format="json"
     )
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8
     assert response.status_code == 503, response.content
     error = response.json()["error"]
     assert error["code"] == "rm_unavailable" and "scoring server stopped" in error["message"]
