@@ -296,6 +296,13 @@ RM_DEVICE = env_str("RM_DEVICE", "")
 # Scoring requests up to this many items wait for the worker (up to the timeout); larger ones get a 202.
 RM_SCORE_SYNC_MAX_ITEMS = env_int("RM_SCORE_SYNC_MAX_ITEMS", 16, minimum=0)
 RM_SCORE_SYNC_TIMEOUT_S = env_float("RM_SCORE_SYNC_TIMEOUT_S", 30.0, minimum=0.1)
+# The batching scoring server (rm_service/serving.py, a thread of every rm worker; needs Redis): small
+# waited-on score/rank requests go through a Redis list instead of Celery, and concurrent requests are
+# scored in one forward pass. It waits up to RM_SCORE_BATCH_WAIT_MS for more requests after the first,
+# and takes at most RM_SCORE_BATCH_MAX_ITEMS items per pass. Off (or without Redis): the Celery path.
+RM_SCORE_BATCHING = env_bool("RM_SCORE_BATCHING", True)
+RM_SCORE_BATCH_WAIT_MS = env_float("RM_SCORE_BATCH_WAIT_MS", 2.0, minimum=0.0)
+RM_SCORE_BATCH_MAX_ITEMS = env_int("RM_SCORE_BATCH_MAX_ITEMS", 64, minimum=1)
 # A running job whose worker heartbeat is older than this is marked failed (resumable if checkpointed).
 RM_STALE_AFTER_S = env_float("RM_STALE_AFTER_S", 120.0, minimum=5.0)
 # Cache key the rm workers refresh to say they are alive; give deployments that share one Redis their own.

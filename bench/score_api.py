@@ -1,45 +1,48 @@
-"""Time POST /api/v1/score end to end against calling ``score_batch`` directly.
+"""Fixed overhead and concurrent throughput of POST /api/v1/score against calling ``score_batch`` directly.
 
-What runs: gunicorn serving the platform, one warm Celery worker on the ``rm`` queue (solo pool), Redis and
-PostgreSQL, for a tiny and a paper-sized reward model (random weights: throughput does not depend on them).
-Requests are sent one after another over HTTP with a token; each scores ``--items`` clips given by clip id.
+What runs: gunicorn (gthread) serving the platform, one warm Celery worker on the ``rm`` queues (solo pool)
+whose batching scoring server answers small requests, Redis and PostgreSQL, and a tiny reward model (random
+weights: speed does not depend on them). Every clip is scored once before timing, so the embedding cache is
+warm everywhere. Requests carry ``--items`` clips given by clip id, over keep-alive HTTP with a token.
 
-- cold cache: every request names clips (and prompts) never seen before, so the worker encodes them;
-- warm cache: the same requests again, so the embeddings come from the cache.
-
-The direct baseline loads the same checkpoint in this process and calls ``score_batch`` on the same kind of
-items (fresh clips for cold, repeated for warm). ratio = API latency / direct latency (p50).
+Measured in one run:
+- sequential: ``--requests`` times, a direct warm ``score_batch`` call in this process on a request's items,
+  then that request over HTTP by one client (interleaved, so both see the same load);
+  fixed overhead = API p50 - direct p50; and the CPU the web and worker processes spend per request
+  (Redis and PostgreSQL not counted) against the direct call's, which other users' load does not inflate;
+- throughput with 1, 4 and 16 concurrent clients for ``--seconds`` each, and its ratio to sequential (1);
+- the same through the Celery path (a second gunicorn with RM_SCORE_BATCHING=0), unless --no-celery.
 
 Usage:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmi_bench REDIS_URL=redis://127.0.0.1:6379/7 \\
-        .venv/bin/python bench/score_api.py [--requests 20] [--items 4] [--seconds 10] [--configs tiny,paper]
+        nice -n 5 .venv/bin/python bench/score_api.py [--requests 200] [--items 1] [--seconds 10] [--ports 8180,8181]
 
-The database is created if missing and migrated; the bench makes the model versions it registers active.
+The database is created if missing and migrated; the bench makes the model version it registers active.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows when the output is a file
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-CONFIGS: dict[str, dict[str, Any]] = {
-    # Same model shapes as rm_service.presets.PRESETS; "paper" is the core default (d_model 768, 4 + 1 layers).
-    "tiny": {"d_model": 64, "n_heads": 2, "dim_head": 32, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64},
-    "paper": {},
-}
+# Same model shape as rm_service.presets.PRESETS["tiny"].
+TINY: dict[str, Any] = {"d_model": 64, "n_heads": 2, "dim_head": 32, "prompt_depth": 1, "joint_depth": 1, "mlp_dim": 64}
+CLIENTS = (1, 4, 16)
 
 
 def _ensure_database(url: str) -> None:
@@ -53,22 +56,16 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _write_clips(root: Path, tag: str, n: int, seconds: float) -> list[Path]:
+def _write_clips(root: Path, n: int, seconds: float) -> list[Path]:
     import numpy as np
     import soundfile as sf
 
     paths = []
     for i in range(n):
-        rng = np.random.default_rng(abs(hash((tag, i))) % (1 << 32))
+        rng = np.random.default_rng(i)
         t = np.arange(int(seconds * 24000)) / 24000
         wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 800) * t) + 0.05 * rng.standard_normal(t.shape[0])
-        path = root / "clips" / "bench" / f"{tag}-{i}.wav"
+        path = root / "clips" / "bench" / f"clip-{i}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(path), wave.astype(np.float32), 24000)
         paths.append(path)
@@ -98,56 +95,136 @@ def _register_clips(paths: list[Path], media: Path) -> list[int]:
     return ids
 
 
-def _make_checkpoint(name: str, out: Path) -> Path:
+def _make_checkpoint(out: Path) -> Path:
     import torch
 
     from rm_service.core.checkpoint import save_checkpoint
     from rm_service.core.encoders import get_encoder
     from rm_service.core.model import RewardModel, RewardModelConfig, count_parameters
 
-    encoder = get_encoder("builtin")
+    encoder = get_encoder("builtin", text_model="hash")
     torch.manual_seed(0)
-    config = RewardModelConfig(**CONFIGS[name], audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim)
+    config = RewardModelConfig(**TINY, audio_in_dim=encoder.audio_dim, text_in_dim=encoder.text_dim)
     model = RewardModel(config)
-    print(f"[{name}] {count_parameters(model) / 1e6:.2f} M trainable parameters, encoder {encoder.id}")
+    print(f"tiny model: {count_parameters(model) / 1e6:.2f} M trainable parameters, encoder {encoder.id}")
     return save_checkpoint(
-        out / name, model=model, encoder_name=encoder.name, encoder_options=encoder.options(), encoder_id=encoder.id
+        out / "tiny", model=model, encoder_name=encoder.name, encoder_options=encoder.options(), encoder_id=encoder.id
     )
 
 
-def _post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-    )
-    start = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=600) as response:
-        payload = json.loads(response.read())
-        status = response.status
-    return status, payload, time.perf_counter() - start
+class Client:
+    """One keep-alive HTTP connection posting score requests."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    def post(self, body: dict[str, Any]) -> float:
+        start = time.perf_counter()
+        self.conn.request("POST", "/api/v1/score", body=json.dumps(body), headers=self.headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {payload[:500]!r}")
+        return elapsed
 
 
-def _stats(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    total = sum(latencies)
-    return (
-        f"{len(latencies) / total:7.2f} req/s  p50 {statistics.median(latencies) * 1000:8.1f} ms  "
-        f"p99 {p99 * 1000:8.1f} ms"
+def _p50_ms(latencies: list[float]) -> float:
+    return statistics.median(latencies) * 1000
+
+
+def _throughput(
+    port: int, token: str, bodies: list[dict[str, Any]], clients: int, seconds: float
+) -> tuple[float, float]:
+    """(requests per second, p50 latency ms) with ``clients`` concurrent clients for ``seconds``."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    start_line = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def run(k: int) -> None:
+        client = Client(port, token)
+        client.post(bodies[k % len(bodies)])  # connect and warm this connection, untimed
+        start_line.wait()
+        i = k
+        try:
+            while time.perf_counter() < stop_at[0]:
+                latencies[k].append(client.post(bodies[i % len(bodies)]))
+                i += clients
+        except Exception as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + 3600
+    start_line.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    if errors:
+        raise SystemExit(f"{len(errors)} client errors, first: {errors[0]}")
+    done = [x for per in latencies for x in per]
+    return len(done) / wall, _p50_ms(done)
+
+
+def _start_web(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "annotate.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread"]
+        + ["-w", "4", "--threads", "4", "--timeout", "600", "--keep-alive", "30"],  # deploy/gunicorn.conf.py's shape
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "rm,rm-batch", "--pool=solo"]
+        + ["--prefetch-multiplier=1", "--without-gossip", "--without-mingle", "--loglevel=WARNING"]
+        + [f"--hostname=bench-{os.getpid()}@%h"],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(port: int, token: str, body: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 120
+    while True:  # also waits for the worker heartbeat, the scoring server and the model load (untimed)
+        try:
+            Client(port, token).post(body)
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the API on port {port} never answered 200: {exc}") from exc
+        time.sleep(0.5)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=20, help="requests per measurement")
-    parser.add_argument("--items", type=int, default=4, help="clips per request")
-    parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
-    parser.add_argument("--configs", default="tiny,paper")
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests for the p50s")
+    parser.add_argument("--items", type=int, default=1, help="clips per request")
+    parser.add_argument("--clips", type=int, default=32, help="distinct clips the requests cycle through")
+    parser.add_argument("--clip-seconds", type=float, default=10.0, help="clip length")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput measurement")
+    parser.add_argument("--ports", default="8180,8181", help="gunicorn ports: batching, Celery path")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the worker and of the direct baseline (OMP_NUM_THREADS)",
+    )
+    parser.add_argument("--no-celery", action="store_true", help="skip the Celery-path comparison")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the bench runs the real web + worker stack")
+    port_fast, port_celery = (int(p) for p in args.ports.split(","))
 
     work = Path(tempfile.mkdtemp(prefix="score-api-bench-"))
     media = work / "media"
@@ -156,12 +233,15 @@ def main() -> None:
         MEDIA_ROOT=str(media),
         RM_ROOT=str(work / "rm"),
         RM_CACHE_DIR=str(work / "cache"),
+        RM_DEVICE="cpu",
+        OMP_NUM_THREADS=str(args.threads),
         SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"),
         DEBUG="0",
         STATIC_MANIFEST="0",
         SCORE_RATE_LIMIT="1000000/min",
         API_RATE_LIMIT="1000000/min",
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
         TOKENIZERS_PARALLELISM="false",
         HF_HUB_OFFLINE="1",
         DJANGO_SETTINGS_MODULE="annotate.settings",
@@ -170,7 +250,9 @@ def main() -> None:
     os.environ.update(env)
     _ensure_database(env["DATABASE_URL"])
     import django
+    import torch
 
+    torch.set_num_threads(args.threads)  # the direct baseline runs with the worker's thread count
     django.setup()
     from django.core.management import call_command
 
@@ -185,49 +267,46 @@ def main() -> None:
 
     user, _ = User.objects.get_or_create(username="bench-pipeline", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=user)[0].key
+    checkpoint = _make_checkpoint(work / "checkpoints")
+    version = ModelVersion.objects.create(name="bench-tiny", checkpoint_path=str(checkpoint))
+    services.model_version_activate(version=version, predict=False)
+    paths = _write_clips(media, args.clips, args.clip_seconds)
+    ids = _register_clips(paths, media)
     app.control.purge()
-    port = _free_port()
-    logs = (work / "worker.log").open("wb"), (work / "web.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "annotate",
-            "worker",
-            "-Q",
-            "rm,rm-batch",
-            "--pool=solo",
-            "--prefetch-multiplier=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-            f"--hostname=bench-{os.getpid()}@%h",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=logs[0],
-        stderr=subprocess.STDOUT,
-    )
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "annotate.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "600"],
-        cwd=REPO,
-        env=env,
-        stdout=logs[1],
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/api/v1/score"
+
+    bodies = [
+        {
+            "items": [
+                {"clip_id": ids[(r + k) % len(ids)], "text": f"a piano piece number {r % 8}"} for k in range(args.items)
+            ]
+        }
+        for r in range(len(ids))
+    ]
+    procs = [_start_worker(env, work / "worker.log"), _start_web(port_fast, env, work / "web.log")]
+    if not args.no_celery:
+        procs.append(_start_web(port_celery, {**env, "RM_SCORE_BATCHING": "0"}, work / "web-celery.log"))
     try:
-        time.sleep(3)
+        _wait_ready(port_fast, token, bodies[0])
+        for body in bodies:  # every clip and text encoded once: the cache is warm from here on
+            Client(port_fast, token).post(body)
+        print(f"load average before: {_load()}  ({os.cpu_count()} CPUs, shared machine)")
         print(
-            f"clips of {args.seconds:g} s, {args.items} per request, {args.requests} sequential requests; "
-            f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs"
+            f"{args.items} clip(s) of {args.clip_seconds:g} s per request; warm embedding cache everywhere; "
+            f"{args.threads} torch thread(s) in the worker and for the direct baseline"
         )
-        for name in args.configs.split(","):
-            _bench_config(name, args, work, media, url, token, services, ModelVersion, load_scorer)
+        scorer = load_scorer(checkpoint, cache_dir=work / "cache")
+        items = _direct_items(dict(zip(ids, paths, strict=True)), bodies)
+        for batch in items:
+            scorer.score_batch(batch, batch_size=16)  # this process's cache warm too, untimed
+        direct = (scorer, items, [procs[0].pid, procs[1].pid])
+        _measure("batching server", port_fast, token, bodies, direct, args)
+        if not args.no_celery:
+            _wait_ready(port_celery, token, bodies[0])
+            celery_direct = (scorer, items, [procs[0].pid, procs[2].pid])
+            _measure("Celery path (RM_SCORE_BATCHING=0)", port_celery, token, bodies, celery_direct, args)
+        print(f"load average after:  {_load()}")
     finally:
-        for proc in (web, worker):
+        for proc in procs:
             proc.terminate()
             try:
                 proc.wait(timeout=20)
@@ -235,68 +314,88 @@ def main() -> None:
                 proc.kill()
 
 
-def _bench_config(
-    name: str,
-    args: argparse.Namespace,
-    work: Path,
-    media: Path,
-    url: str,
-    token: str,
-    services: Any,
-    ModelVersion: Any,
-    load_scorer: Any,
-) -> None:  # noqa: N803
-    checkpoint = _make_checkpoint(name, work / "checkpoints")
-    version = ModelVersion.objects.create(name=f"bench-{name}", checkpoint_path=str(checkpoint))
-    services.model_version_activate(version=version, predict=False)
-    n = args.requests * args.items
-    warmup = _register_clips(_write_clips(media, f"{name}-warmup", args.items, args.seconds), media)
-    cold = _register_clips(_write_clips(media, f"{name}-cold", n, args.seconds), media)
-
-    def body(ids: list[int], tag: str) -> dict[str, Any]:
-        return {"items": [{"clip_id": c, "text": f"a {tag} piano piece number {c}"} for c in ids]}
-
-    deadline = time.monotonic() + 120
-    while True:  # the first request also waits for the worker heartbeat and loads the model (not timed)
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (gunicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         try:
-            status, payload, _ = _post(url, token, body(warmup, "warmup"))
-            if status == 200:
-                break
-        except Exception as exc:
-            payload = {"error": str(exc)}
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the API never answered 200: {payload}")
-        time.sleep(1)
-    batches = [cold[i : i + args.items] for i in range(0, n, args.items)]
-    api: dict[str, list[float]] = {"cold": [], "warm": []}
-    for phase in ("cold", "warm"):
-        for batch in batches:
-            status, payload, seconds = _post(url, token, body(batch, "cold"))
-            assert status == 200, payload
-            api[phase].append(seconds)
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
-    scorer = load_scorer(checkpoint, cache_dir=work / f"direct-cache-{name}")
-    direct_paths = _write_clips(media, f"{name}-direct", n, args.seconds)
-    spare = _write_clips(media, f"{name}-direct-warmup", args.items, args.seconds)
-    scorer.score_batch([{"audio": str(p), "text": "warm up"} for p in spare], batch_size=16)  # lazy inits, untimed
-    direct: dict[str, list[float]] = {"cold": [], "warm": []}
-    for phase in ("cold", "warm"):  # warm repeats the cold items exactly, so every embedding is cached
-        for i in range(0, n, args.items):
-            items = [
-                {"audio": str(p), "text": f"a cold piano piece number {i + k}"}
-                for k, p in enumerate(direct_paths[i : i + args.items])
-            ]
-            start = time.perf_counter()
-            scorer.score_batch(items, batch_size=16)
-            direct[phase].append(time.perf_counter() - start)
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _direct_items(clips: dict[int, Path], bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The requests' own items (same clips, same texts) as direct ``score_batch`` inputs."""
+    return [[{"audio": str(clips[it["clip_id"]]), "text": it["text"]} for it in b["items"]] for b in bodies]
+
+
+def _overhead(
+    scorer: Any,
+    items: list[list[dict[str, Any]]],
+    client: Client,
+    bodies: list[dict[str, Any]],
+    n: int,
+    server_pids: list[int],
+) -> tuple[float, float, float, float]:
+    """(direct p50 ms, API p50 ms, direct CPU ms, server CPU ms) per request: one direct call then one API
+    request on the same items, ``n`` times, interleaved so both see the same machine load. Server CPU is
+    what the web and worker processes (and their children) burnt during the request: unlike wall time,
+    it does not grow with other users' load on the machine (only /proc's 10 ms tick makes it coarse,
+    averaged out over ``n``)."""
+    direct, api = [], []
+    direct_cpu = api_cpu = 0.0
+    for i in range(n):
+        start, cpu = time.perf_counter(), time.process_time()
+        scorer.score_batch(items[i % len(items)], batch_size=16)
+        direct.append(time.perf_counter() - start)
+        direct_cpu += time.process_time() - cpu
+        cpu = _cpu_s(server_pids)
+        api.append(client.post(bodies[i % len(bodies)]))
+        api_cpu += _cpu_s(server_pids) - cpu
+    return _p50_ms(direct), _p50_ms(api), direct_cpu / n * 1000, api_cpu / n * 1000
+
+
+def _measure(
+    name: str,
+    port: int,
+    token: str,
+    bodies: list[dict[str, Any]],
+    direct: tuple[Any, list[Any], list[int]],
+    args: argparse.Namespace,
+) -> None:
+    scorer, items, pids = direct
+    direct_ms, api_ms, direct_cpu, api_cpu = _overhead(scorer, items, Client(port, token), bodies, args.requests, pids)
     print(
-        f"[{name}] load average during the run: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs; "
-        "other processes on the machine skew every figure)"
+        f"[{name}] sequential, interleaved: direct p50 {direct_ms:6.2f} ms, API p50 {api_ms:6.2f} ms, "
+        f"fixed overhead (API p50 - direct p50) {api_ms - direct_ms:6.2f} ms   (load {_load()})"
     )
-    for phase in ("cold", "warm"):
-        ratio = statistics.median(api[phase]) / statistics.median(direct[phase])
-        print(f"[{name}] {phase:4s} API    {_stats(api[phase])}")
-        print(f"[{name}] {phase:4s} direct {_stats(direct[phase])}   API/direct p50 ratio {ratio:6.2f}")
+    print(
+        f"[{name}] CPU per request: direct {direct_cpu:6.2f} ms, web + worker {api_cpu:6.2f} ms, "
+        f"CPU overhead {api_cpu - direct_cpu:6.2f} ms"
+    )
+    base = None
+    for clients in CLIENTS:
+        rate, p50 = _throughput(port, token, bodies, clients, args.seconds)
+        base = base or rate
+        print(
+            f"[{name}] {clients:2d} concurrent clients: {rate:7.1f} req/s  p50 {p50:7.1f} ms  "
+            f"x{rate / base:5.2f} vs sequential   (load {_load()})"
+        )
 
 
 if __name__ == "__main__":

@@ -141,6 +141,10 @@ class ScoringApi(APIView):
     def submit(
         self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any], version: ModelVersion
     ) -> Response:
+        small = len(items) <= _sync_max_items() and params.get("wait", True)
+        served = self.serve(request, kind=kind, items=items, params=params, version=version) if small else None
+        if served is not None:
+            return served
         try:
             job = services.scoring_job_create(
                 user=request_user(request),
@@ -163,6 +167,22 @@ class ScoringApi(APIView):
             return Response(_job_body(job), status=status.HTTP_200_OK)
         # A failed job is a finished job: its body says "failed" and why (with no server paths), as polling does.
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+    def serve(
+        self, request: Request, *, kind: str, items: list[dict[str, Any]], params: dict[str, Any], version: ModelVersion
+    ) -> Response | None:
+        """The batching scoring server's answer, or None when it is not available (then: the Celery path)."""
+        try:
+            job = services.scoring_serve(
+                user=request_user(request), kind=kind, items=items, params=params, version=version
+            )
+        except services.RmUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+        if job is None:
+            return None
+        # A failed request is a finished job: 202 with status "failed" and why, as on the Celery path.
+        code = status.HTTP_200_OK if job.status == JobStatus.SUCCEEDED else status.HTTP_202_ACCEPTED
+        return Response(_job_body(job), status=code)
 
 
 def _job_body(job: ScoringJob) -> dict[str, Any]:
@@ -208,7 +228,13 @@ class ScoringJobScoreApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
+        responses={
+            200: dict,
+            202: dict,
+            400: error_response(),
+            503: error_response("`rm_unavailable`"),
+            504: error_response("`rm_timeout`"),
+        },
         summary="Score clips against instructions: {alignment, musicality} per item.",
     )
     def post(self, request: Request) -> Response:
@@ -264,7 +290,13 @@ class ScoringJobRankApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: dict, 202: dict, 400: error_response(), 503: error_response("`rm_unavailable`")},
+        responses={
+            200: dict,
+            202: dict,
+            400: error_response(),
+            503: error_response("`rm_unavailable`"),
+            504: error_response("`rm_timeout`"),
+        },
         summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.",
     )
     def post(self, request: Request) -> Response:

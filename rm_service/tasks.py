@@ -5,6 +5,9 @@ so a duplicated or redelivered message does nothing. Messages are acked early (C
 with prefetch 1: a training run that outlives Redis' visibility timeout is never handed to a second worker;
 a worker that dies mid-run is detected by its stale heartbeat instead (``stale_work_reap``).
 
+A worker on the ``rm`` queue also runs the batching scoring server (``rm_service/scoring_server.py``), a
+thread answering small score/rank requests that the web process pushes to Redis, without Celery.
+
 An rm worker also keeps a liveness key in the cache (``rm_worker_heartbeat_key``) that the web process
 reads to answer 503 when no reward-model worker is up, and reaps stale work when it starts and every minute.
 """
@@ -76,6 +79,14 @@ def _consumes_rm(consumer: Any) -> bool:
         return True
 
 
+def _consumes_interactive_rm(consumer: Any) -> bool:
+    """Whether this worker takes the ``rm`` queue itself (interactive scoring), not only ``rm-batch``."""
+    try:
+        return any(q.name == "rm" for q in consumer.task_consumer.queues)
+    except AttributeError:
+        return True
+
+
 def _beat(stop: threading.Event) -> None:
     """Liveness for the web side, row heartbeats for running work, periodic reaping of dead workers' rows."""
     from django.utils import timezone
@@ -110,6 +121,11 @@ def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     stop = threading.Event()
     _state["stop"] = stop
     threading.Thread(target=_beat, args=(stop,), name="rm-heartbeat", daemon=True).start()
+    if _consumes_interactive_rm(sender):
+        from rm_service.scoring_server import scoring_server_start
+
+        # Small waited-on score/rank requests come straight from the web process, batched (needs Redis).
+        _state["scoring_server"] = scoring_server_start(name=_worker_name(), stop=stop)
 
 
 @worker_shutdown.connect

@@ -55,6 +55,8 @@ __all__ = [
     "last_checkpoint",
     "scorer_for",
     "pretrain_config",
+    "scorer_for_checkpoint",
+    "scoring_lock",
     "pretrain_on_folder",
     "starter_build",
     "starter_panel",
@@ -153,6 +155,9 @@ def labelled_rows(path: str | Path, *, dataset_root: str | Path) -> int:
 
 _loaded: dict[str, Scorer] = {}
 _lock = threading.Lock()
+# Held around every ``score_batch`` of the shared scorer: the Celery task thread and the batching scoring
+# server's thread (rm_service/serving.py) use the same scorer, whose featurizer LRU is not thread-safe.
+scoring_lock = threading.Lock()
 
 
 def scorer_for(version: ModelVersion) -> Scorer:
@@ -161,12 +166,17 @@ def scorer_for(version: ModelVersion) -> Scorer:
     ``score_batch(items, batch_size=, max_dur=) -> np.ndarray[N, 2]`` (column 0 alignment, column 1
     musicality) scores items with ``audio``, ``text``, ``lyrics`` and ``ref_audio``.
     """
-    key = f"{version.pk}:{version.checkpoint_path}"
+    return scorer_for_checkpoint(version_id=version.pk, checkpoint_path=version.checkpoint_path)
+
+
+def scorer_for_checkpoint(*, version_id: int, checkpoint_path: str) -> Scorer:
+    """``scorer_for`` by the version's id and checkpoint path (what a scoring-server request carries)."""
+    key = f"{version_id}:{checkpoint_path}"
     with _lock:
         if key not in _loaded:
-            logger.info("loading model version %s from %s on %s", version.pk, version.checkpoint_path, device())
+            logger.info("loading model version %s from %s on %s", version_id, checkpoint_path, device())
             _loaded.clear()
-            _loaded[key] = _load_scorer(version.checkpoint_path)
+            _loaded[key] = _load_scorer(checkpoint_path)
         return _loaded[key]
 
 

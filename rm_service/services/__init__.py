@@ -4,6 +4,7 @@
 - ``registry``: model versions (register, activate, deactivate)
 - ``jobs``: scoring, ranking and prediction jobs (create, fail, the worker's execute)
 - ``predictions``: model-vs-human predictions for a campaign
+- ``serving``: small waited-on score/rank requests through the batching scoring server (web side)
 - ``uploads``: audio for scoring requests (clip ids, platform URLs, uploads)
 - ``reaping``: failing the work of dead rm workers
 
@@ -28,6 +29,7 @@ from rm_service.services.runs import (
     training_run_execute,
     training_run_resume,
 )
+from rm_service.services.serving import ScoringTimeout, scoring_serve
 from rm_service.services.uploads import ItemSpec, clip_path, scoring_audio_resolve
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "predictions_compute",
     "predictions_request",
     "scoring_audio_resolve",
+    "scoring_serve",
+    "ScoringTimeout",
     "scoring_job_create",
     "scoring_job_execute",
     "scoring_job_fail",

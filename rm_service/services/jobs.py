@@ -88,47 +88,58 @@ def scoring_job_execute(*, job_id: int, worker: str) -> str:
     return "succeeded"
 
 
-def _score_items(job: ScoringJob) -> np.ndarray:
-    from rm_service import worker
-
-    scorer = worker.scorer_for(job.model_version)
-    inputs = [
+def score_inputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The scorer's inputs for a job's stored items (audio path, text, lyrics, reference path or None)."""
+    return [
         {
             "audio": it["audio"],
             "text": it.get("text", ""),
             "lyrics": it.get("lyrics", ""),
             "ref_audio": it.get("ref_audio") or None,
         }
-        for it in job.items
+        for it in items
     ]
-    return scorer.score_batch(
-        inputs, batch_size=int(job.params.get("batch_size", 16)), max_dur=job.params.get("max_dur")
-    )
 
 
-def _run_score(job: ScoringJob) -> dict[str, Any]:
-    scores = _score_items(job)
+def _score_items(job: ScoringJob) -> np.ndarray:
+    from rm_service import worker
+
+    scorer = worker.scorer_for(job.model_version)
+    with worker.scoring_lock:  # the batching scoring server shares this scorer from another thread
+        return scorer.score_batch(
+            score_inputs(job.items), batch_size=int(job.params.get("batch_size", 16)), max_dur=job.params.get("max_dur")
+        )
+
+
+def scoring_result(*, kind: str, params: dict[str, Any], version_id: int, scores: np.ndarray) -> dict[str, Any]:
+    """The stored result of a score or rank job from its (N, 2) scores; the Celery path and the batching
+    scoring server build it here, so both answer the same body. Runs where torch is importable (rm worker)."""
+    if kind == ScoringJob.Kind.RANK:
+        return _rank_result(params=params, version_id=version_id, scores=scores)
     return {
-        "model_version": job.model_version_id,
+        "model_version": version_id,
         "items": [
             {"index": i, "alignment": float(row[0]), "musicality": float(row[1])} for i, row in enumerate(scores)
         ],
     }
 
 
-def _run_rank(job: ScoringJob) -> dict[str, Any]:
+def _rank_result(*, params: dict[str, Any], version_id: int, scores: np.ndarray) -> dict[str, Any]:
     from rm_service import worker
 
-    scores = _score_items(job)
-    w_align, w_music = job.params.get("weights", [0.5, 0.5])
-    top_k = int(job.params.get("top_k", 1))
+    w_align, w_music = params.get("weights", [0.5, 0.5])
+    top_k = int(params.get("top_k", 1))
     ranked = worker.rank_scores(scores, top_k=top_k, weights=(w_align, w_music))
     rows = [
         {"index": c.index, "alignment": c.alignment, "musicality": c.musicality, "score": c.score}
         | {"rank": c.rank, "top_k": c.selected}
         for c in ranked
     ]
-    return {"model_version": job.model_version_id, "weights": [w_align, w_music], "top_k": top_k, "candidates": rows}
+    return {"model_version": version_id, "weights": [w_align, w_music], "top_k": top_k, "candidates": rows}
+
+
+def _run_score(job: ScoringJob) -> dict[str, Any]:
+    return scoring_result(kind=job.kind, params=job.params, version_id=job.model_version_id, scores=_score_items(job))
 
 
 def _run_predict(job: ScoringJob) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def _run_predict(job: ScoringJob) -> dict[str, Any]:
 
 _JOB_RUNNERS: dict[str, Callable[[ScoringJob], dict[str, Any]]] = {
     ScoringJob.Kind.SCORE: _run_score,
-    ScoringJob.Kind.RANK: _run_rank,
+    ScoringJob.Kind.RANK: _run_score,
     ScoringJob.Kind.PREDICT: _run_predict,
 }
 

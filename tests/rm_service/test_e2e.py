@@ -23,7 +23,7 @@ from annotate.catalog.models import Campaign
 from annotate.labeling import services as labeling
 from annotate.labeling.models import Vote
 from rm_service import services, tasks
-from rm_service.models import JobStatus, ModelVersion, Prediction, TrainingRun
+from rm_service.models import JobStatus, ModelVersion, Prediction, ScoringJob, TrainingRun
 from tests import factories
 from tests.conftest import REPO_ROOT, worker_env
 from tests.rm_service.conftest import FAST_CONFIG
@@ -163,6 +163,20 @@ def test_it_scores_and_ranks_over_rest(alice, tiny_checkpoint: Path) -> None:  #
     )
     # A batch of one pads differently from a batch of two: equal up to float32 rounding.
     assert job["items"][0] == pytest.approx(body["items"][0], abs=1e-5)
+
+
+def test_it_answers_small_requests_from_the_workers_batching_scoring_server(alice, tiny_checkpoint: Path) -> None:  # type: ignore[no-untyped-def]
+    from rm_service.services import serving
+
+    _wait_rm_worker()
+    _wait(lambda: serving.redis_client().exists(serving.ALIVE_KEY), timeout=30, what="the scoring server")
+    ModelVersion.objects.create(name="tiny", checkpoint_path=str(tiny_checkpoint), is_active=True)
+    clip = factories.make_clip(seconds=2.0)
+    response = _token_client(alice).post("/api/v1/score", {"items": [{"clip_id": clip.pk}]}, format="json")
+    assert response.status_code == 200, response.json()
+    job = ScoringJob.objects.get(public_id=response.json()["job"])
+    # Never queued through Celery: no claim, no row heartbeat; answered by the worker's server thread.
+    assert job.status == "succeeded" and job.heartbeat_at is None and job.worker.startswith("test-")
 
 
 def test_it_runs_a_redelivered_training_task_once(synthetic_data: Path) -> None:
