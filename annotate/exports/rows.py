@@ -178,6 +178,7 @@ def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -
         row[f"soft_label-{question}"] = round(answer.soft_label, 6)
         row[f"votes_a-{question}"] = answer.votes_a
         row[f"votes_b-{question}"] = answer.votes_b
+        row[f"votes_tie-{question}"] = answer.votes_tie
     return {**row, **comparison_tail(facts, split)}
 
 

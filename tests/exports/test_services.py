@@ -108,7 +108,7 @@ def test_it_keeps_instructions_sharing_a_reference_clip_in_one_split_when_asked(
     campaign = factories.make_campaign(name="shared references")
     annotator = factories.make_annotator()
     for group in range(6):
-        reference = factories.make_clip(system="", seconds=0.5)
+        reference = factories.make_clip(seconds=0.5)
         for n in range(3):
             instruction = Instruction.objects.create(
                 prompt_id=f"g{group}-p{n}",
