@@ -50,9 +50,11 @@ def export_get_for_user(*, user: User, export_id: int) -> Export:
     return export
 
 
-def export_list_for_campaign(*, user: User, campaign: Campaign) -> QuerySet[Export]:
+def export_list_for_campaign(*, user: User, campaign: Campaign | None) -> QuerySet[Export]:
+    """A campaign's exports, newest first; every campaign's when ``campaign`` is None (staff only)."""
     _require_staff(user)
-    return Export.objects.filter(campaign=campaign).select_related("requested_by").order_by("-created_at", "-pk")
+    exports = Export.objects.all() if campaign is None else Export.objects.filter(campaign=campaign)
+    return exports.select_related("requested_by").order_by("-created_at", "-pk")
 
 
 def _day_start(day: dt.date) -> dt.datetime:

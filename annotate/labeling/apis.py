@@ -98,12 +98,12 @@ class AssignmentNextApi(APIView):
 
 class _ListenedSerializer(serializers.Serializer):
     A = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        child=serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2),
         max_length=10_000,
         default=list,
     )
     B = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        child=serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2),
         max_length=10_000,
         default=list,
     )

@@ -353,14 +353,15 @@ def _parse_listened(listened: object) -> dict[str, list[tuple[float, float]]]:
                 not isinstance(pair, Sequence)
                 or isinstance(pair, str)
                 or len(pair) != 2
-                or not all(_is_finite_number(x) for x in pair)
-                or not 0 <= pair[0] <= pair[1]
+                or not all(_is_finite_number(x) and x >= 0 for x in pair)
             ):
                 raise VoteInvalid(
-                    f"listened.{side} has a bad interval {pair!r}: need [start, end], 0 <= start <= end, in seconds.",
+                    f"listened.{side} has a bad interval {pair!r}: need [start, end], two seconds >= 0.",
                     field="listened",
                 )
-            intervals.append((float(pair[0]), float(pair[1])))
+            # An interval is a set of seconds: [end, start] is the same claim, checked against the same evidence.
+            start, end = sorted((float(pair[0]), float(pair[1])))
+            intervals.append((start, end))
         parsed[side] = intervals
     return parsed
 
@@ -556,8 +557,8 @@ def skip_submit(
         raise VoteInvalid(f"reason must be one of {', '.join(Skip.Reason.values)}, got {reason!r}.", field="reason")
     if not isinstance(note, str) or len(note) > FEEDBACK_MAX_CHARS:
         raise VoteInvalid(f"note must be text of at most {FEEDBACK_MAX_CHARS} characters.", field="note")
-    if reason == Skip.Reason.OTHER and not note.strip():
-        raise VoteInvalid("Please say briefly why you skip when the reason is 'other'.", field="note")
+    # A note is welcome but optional for every reason: the schema can't express "required for other only",
+    # and a skip must never be refused for a missing explanation.
     with transaction.atomic():
         assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
         assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
