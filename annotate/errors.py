@@ -163,3 +163,61 @@ ERROR_SERIALIZER = inline_serializer(
 def error_response(description: str = "An error; see the Error component.") -> OpenApiResponse:
     """The schema entry for an error status: every API uses this, so the shape is documented once."""
     return OpenApiResponse(ERROR_SERIALIZER, description=description)
+
+
+# Request bodies that refuse unknown fields (a typo in an export parameter must not be ignored).
+CLOSED_REQUEST_BODIES = ("ExportParameters",)
+
+# Statuses any API operation can answer, beside those it documents itself: the one Error shape for all.
+_STANDARD_ERRORS = {
+    "400": "Invalid input (`invalid`, with per-field details) or a request the operation refuses.",
+    "401": "No or bad credentials (`not_authenticated`, `authentication_failed`).",
+    "403": "Not allowed for this account (`permission_denied`), or a missing CSRF token on a session request.",
+    "404": "No such object, or not one this account may see (`not_found`).",
+    "405": "Method not allowed on this path (`method_not_allowed`).",
+    "406": "The Accept header asks for a type this operation does not produce (`not_acceptable`).",
+    "429": "Too many requests (`throttled`; details: wait_s).",
+    "500": "An unexpected server error (`server_error`); the same JSON shape, never HTML.",
+}
+_BODY_ERRORS = {
+    "413": "The request body is too large (`request_too_large`).",
+    "415": "The request body's media type is not accepted (`unsupported_media_type`).",
+}
+
+
+def document_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation lists every error status, each the ``Error`` shape.
+
+    Operations keep their own descriptions where they document a status themselves.
+    """
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    _no_nul_characters(result)
+    for name in CLOSED_REQUEST_BODIES:  # bodies whose unknown fields are a 400, not ignored
+        if name in result.get("components", {}).get("schemas", {}):
+            result["components"]["schemas"][name]["additionalProperties"] = False
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in ("get", "put", "patch", "post", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            statuses = dict(_STANDARD_ERRORS)
+            if "requestBody" in operation:
+                statuses.update(_BODY_ERRORS)
+            for code, description in statuses.items():
+                responses.setdefault(code, {"content": error, "description": description})
+    return result
+
+
+# DRF refuses NUL in every CharField (and PostgreSQL can't store it): the schema says so on every free string.
+_NO_NUL = "^[^\\u0000]*$"
+
+
+def _no_nul_characters(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"enum", "format", "pattern", "$ref"} & node.keys()):
+            node["pattern"] = _NO_NUL
+        for value in node.values():
+            _no_nul_characters(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul_characters(value)

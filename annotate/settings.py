@@ -153,6 +153,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_FAILURE_VIEW = "annotate.views.csrf_failure"  # JSON on /api/ paths
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 X_FRAME_OPTIONS = "DENY"
@@ -187,12 +188,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # JSON bodies are parsed with a nesting limit, so a deeply nested body is a 400, not a crash.
-    "DEFAULT_PARSER_CLASSES": [
-        "annotate.parsers.BoundedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies are parsed with a nesting limit, so a deeply nested body is a 400, not a crash. JSON only:
+    # bodies are nested (a vote's listened intervals), which forms can't carry; the scoring API adds multipart
+    # for uploads itself. Another media type is a 415.
+    "DEFAULT_PARSER_CLASSES": ["annotate.parsers.BoundedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # One JSON error shape for every API error (annotate/errors.py).
     "EXCEPTION_HANDLER": "annotate.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -210,7 +210,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Both questions answer with a displayed side; one schema name for that choice set.
-    "ENUM_NAME_OVERRIDES": {"DisplayedSideEnum": ["A", "B"]},
+    "ENUM_NAME_OVERRIDES": {
+        "DisplayedSideEnum": ["A", "B"],
+        "DisplayedAnswerEnum": ["A", "B", "tie"],
+        "CanonicalSideEnum": ["a", "b"],
+        "ScoringJobStatusEnum": "rm_service.models.JobStatus",
+    },
+    # Every operation documents the error statuses any API path can answer, with the one Error shape.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotate.errors.document_error_responses",
+    ],
 }
 API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32, minimum=4)
 

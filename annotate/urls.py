@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotate import views
@@ -20,4 +20,11 @@ urlpatterns = [
     path("", include("annotate.agreement.urls")),
     path("", include("annotate.exports.urls")),
     path("", include("rm_service.urls")),
+    # Last: any other path under /api/ answers the JSON 404, never an HTML page.
+    re_path(r"^api/(?P<rest>.*)$", views.api_not_found),
 ]
+
+handler400 = "annotate.views.bad_request"
+handler403 = "annotate.views.permission_denied"
+handler404 = "annotate.views.page_not_found"
+handler500 = "annotate.views.server_error"

@@ -88,7 +88,6 @@ def seed(*, votes: int, per_comparison: int, media: Path) -> None:
                 duration_s=0.1,
                 sample_rate=8000,
                 channels=1,
-                system=f"sys-{i % 12}",
                 is_vocal=i % 2 == 0,
                 original_name=f"{i}.wav",
             )
@@ -115,7 +114,12 @@ def seed(*, votes: int, per_comparison: int, media: Path) -> None:
             clip_a, clip_b = rng.sample(generated, 2)
             comparisons.append(
                 Comparison(
-                    campaign=campaign, instruction=instructions[i % n_instructions], clip_a=clip_a, clip_b=clip_b
+                    campaign=campaign,
+                    instruction=instructions[i % n_instructions],
+                    clip_a=clip_a,
+                    clip_b=clip_b,
+                    system_a=f"sys-{generated.index(clip_a) % 12}",
+                    system_b=f"sys-{generated.index(clip_b) % 12}",
                 )
             )
         comparisons = Comparison.objects.bulk_create(comparisons, batch_size=2000, ignore_conflicts=False)

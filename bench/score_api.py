@@ -87,7 +87,6 @@ def _register_clips(paths: list[Path], media: Path) -> list[int]:
                 duration_s=info.duration_s,
                 sample_rate=info.sample_rate,
                 channels=info.channels,
-                system="bench",
                 peaks=info.peaks,
             ),
         )

@@ -106,7 +106,6 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
             duration_s=CLIP_SECONDS,
             sample_rate=24000,
             channels=1,
-            system=f"sys-{i % 4}",
             is_vocal=False,
             peaks=peaks,
         )
@@ -117,7 +116,14 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
         for i in range(comparisons)
     )
     Comparison.objects.bulk_create(
-        Comparison(campaign=campaign, instruction=instructions[i], clip_a=clips[2 * i], clip_b=clips[2 * i + 1])
+        Comparison(
+            campaign=campaign,
+            instruction=instructions[i],
+            clip_a=clips[2 * i],
+            clip_b=clips[2 * i + 1],
+            system_a=f"sys-{2 * i % 4}",
+            system_b=f"sys-{(2 * i + 1) % 4}",
+        )
         for i in range(comparisons)
     )
     _shared_rendition(campaign, clips)

@@ -8,14 +8,18 @@ Annotators get 403 everywhere: predictions and everything derived from them are 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from celery.result import AsyncResult
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -23,12 +27,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from annotate.catalog.models import Clip
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.parsers import BoundedJSONParser, json_loads_bounded
 from annotate.permissions import IsStaff, request_user
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
+from rm_service.presets import ENCODERS, PRESETS
 
 
 class ServiceUnavailable(ApplicationError):
@@ -204,22 +210,88 @@ def _job_body(job: ScoringJob) -> dict[str, Any]:
     return body
 
 
+# --- Response shapes (typed for the schema; the bodies are built by _job_body and selectors.model_agreement) ---
+
+
+class ScoredItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request.")
+    alignment = serializers.FloatField()
+    musicality = serializers.FloatField()
+
+
+class RankedCandidateSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the candidate in the request.")
+    alignment = serializers.FloatField()
+    musicality = serializers.FloatField()
+    score = serializers.FloatField(help_text="Weighted score the ranking uses.")
+    rank = serializers.IntegerField(help_text="1 = best.")
+    top_k = serializers.BooleanField(help_text="Among the top_k selected.")
+
+
+class JobModelVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ScoringJobOutputSerializer(serializers.Serializer):
+    """A scoring, ranking or prediction job; the result fields appear once it has succeeded."""
+
+    job = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=ScoringJob.Kind.choices)
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    model_version = JobModelVersionSerializer()
+    progress = serializers.DictField(child=serializers.IntegerField(), help_text='e.g. {"done": 3}')
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    status_url = serializers.CharField()
+    error = serializers.CharField(required=False, help_text="Why the job failed (no server paths).")
+    items = ScoredItemSerializer(many=True, required=False, help_text="score: per item, in request order.")
+    weights = serializers.ListField(child=serializers.FloatField(), required=False, help_text="rank.")
+    top_k = serializers.IntegerField(required=False, help_text="rank.")
+    candidates = RankedCandidateSerializer(many=True, required=False, help_text="rank: best first.")
+    campaign = serializers.IntegerField(required=False, help_text="predict.")
+    predictions = serializers.IntegerField(required=False, help_text="predict: predictions written.")
+
+
+_SCORING_RESPONSES = {
+    200: ScoringJobOutputSerializer,
+    202: OpenApiResponse(ScoringJobOutputSerializer, description="Queued, still running, or failed: poll status_url."),
+    400: error_response(),
+    503: error_response("`rm_unavailable`"),
+    504: error_response("`rm_timeout`"),
+}
+
+
+class ClipRefSerializer(serializers.Serializer):
+    """Audio to score: exactly one of clip_id, url (a platform clip URL) or upload (a multipart field name)."""
+
+    clip_id = serializers.IntegerField(required=False)
+    url = serializers.CharField(required=False, allow_blank=True)
+    upload = serializers.CharField(required=False, allow_blank=True, help_text="Multipart file field name.")
+
+
+class InstructionRefSerializer(serializers.Serializer):
+    """An instruction: text, lyrics and at most one reference audio (clip id, url or upload)."""
+
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+    lyrics = serializers.CharField(required=False, allow_blank=True, default="")
+    reference_clip_id = serializers.IntegerField(required=False)
+    reference_url = serializers.CharField(required=False, allow_blank=True)
+    reference_upload = serializers.CharField(required=False, allow_blank=True)
+
+
+class ScoreItemSerializer(ClipRefSerializer, InstructionRefSerializer):
+    """One clip and its instruction."""
+
+
 class ScoringJobScoreApi(ScoringApi):
-    class ItemSerializer(serializers.Serializer):
-        clip_id = serializers.IntegerField(required=False)
-        url = serializers.CharField(required=False, allow_blank=True)
-        upload = serializers.CharField(required=False, allow_blank=True, help_text="Multipart file field name.")
-        text = serializers.CharField(required=False, allow_blank=True, default="")
-        lyrics = serializers.CharField(required=False, allow_blank=True, default="")
-        reference_clip_id = serializers.IntegerField(required=False)
-        reference_url = serializers.CharField(required=False, allow_blank=True)
-        reference_upload = serializers.CharField(required=False, allow_blank=True)
+    ItemSerializer = ScoreItemSerializer
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "ScoreRequest"
 
-        items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
+        items = serializers.ListField(child=ScoreItemSerializer(), min_length=1, max_length=1000)
         batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256, default=16)
         max_dur = serializers.FloatField(required=False, allow_null=True, min_value=1.0, default=None)
         wait = serializers.BooleanField(
@@ -228,13 +300,7 @@ class ScoringJobScoreApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={
-            200: dict,
-            202: dict,
-            400: error_response(),
-            503: error_response("`rm_unavailable`"),
-            504: error_response("`rm_timeout`"),
-        },
+        responses=_SCORING_RESPONSES,
         summary="Score clips against instructions: {alignment, musicality} per item.",
     )
     def post(self, request: Request) -> Response:
@@ -267,8 +333,8 @@ class ScoringJobRankApi(ScoringApi):
         class Meta:
             ref_name = "RankRequest"
 
-        instruction = serializers.DictField()
-        candidates = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
+        instruction = InstructionRefSerializer()
+        candidates = serializers.ListField(child=ClipRefSerializer(), min_length=1, max_length=1000)
         weights = serializers.ListField(
             child=serializers.FloatField(min_value=0),
             min_length=2,
@@ -290,13 +356,7 @@ class ScoringJobRankApi(ScoringApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={
-            200: dict,
-            202: dict,
-            400: error_response(),
-            503: error_response("`rm_unavailable`"),
-            504: error_response("`rm_timeout`"),
-        },
+        responses=_SCORING_RESPONSES,
         summary="Best-of-N: rank candidates for one instruction by the weighted score; top-k marked.",
     )
     def post(self, request: Request) -> Response:
@@ -326,7 +386,9 @@ class ScoringJobDetailApi(APIView):
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
 
-    @extend_schema(responses={200: dict}, summary="Status, progress and result of a scoring or ranking job.")
+    @extend_schema(
+        responses={200: ScoringJobOutputSerializer}, summary="Status, progress and result of a scoring or ranking job."
+    )
     def get(self, request: Request, public_id: str) -> Response:
         job = selectors.scoring_job_get(user=request.user, public_id=public_id)
         return Response(_job_body(job))
@@ -392,8 +454,8 @@ class TrainingRunCreateApi(APIView):
         test_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
         dataset_root = serializers.CharField(required=False, allow_blank=True, default="")
         pseudo_jsonl = serializers.CharField(required=False, allow_blank=True, default="")
-        encoder = serializers.CharField(required=False, default="builtin")
-        preset = serializers.CharField(required=False, default="tiny")
+        encoder = serializers.ChoiceField(choices=ENCODERS, required=False, default="builtin")
+        preset = serializers.ChoiceField(choices=list(PRESETS), required=False, default="tiny")
         config = serializers.DictField(required=False, default=dict)
         resume_from = serializers.CharField(required=False, allow_blank=True, default="")
         name = serializers.CharField(required=False, allow_blank=True, default="")
@@ -490,6 +552,67 @@ class ModelVersionActivateApi(APIView):
         return Response(ModelVersionOutputSerializer(version).data)
 
 
+class ModelAccuracySerializer(serializers.Serializer):
+    accuracy = serializers.FloatField(allow_null=True, help_text="A tie vote counts half, as in the benchmark.")
+    n = serializers.IntegerField()
+
+
+class ModelCalibrationBinSerializer(serializers.Serializer):
+    lo = serializers.FloatField()
+    hi = serializers.FloatField()
+    n = serializers.IntegerField()
+    mean_prob = serializers.FloatField()
+    observed = serializers.FloatField()
+
+
+class ModelCalibrationSerializer(serializers.Serializer):
+    bins = ModelCalibrationBinSerializer(many=True)
+    ece = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField()
+
+
+class ModelAccuracyPointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    n = serializers.IntegerField()
+    accuracy = serializers.FloatField()
+
+
+class ModelQuestionAgreementSerializer(serializers.Serializer):
+    single_votes = ModelAccuracySerializer()
+    majority = ModelAccuracySerializer()
+    by_confidence = serializers.DictField(child=ModelAccuracySerializer(), help_text="Keyed by confidence 1-5.")
+    by_modality = serializers.DictField(child=ModelAccuracySerializer(), help_text="Keyed by T, L, A, C.")
+    by_vocal = serializers.DictField(child=ModelAccuracySerializer(), help_text="vocal, instrumental, unknown.")
+    calibration = ModelCalibrationSerializer()
+    over_time = ModelAccuracyPointSerializer(many=True)
+
+
+class ModelAgreementQuestionsSerializer(serializers.Serializer):
+    alignment = ModelQuestionAgreementSerializer()
+    musicality = ModelQuestionAgreementSerializer()
+
+
+class ModelDisagreementSerializer(serializers.Serializer):
+    comparison = serializers.IntegerField()
+    question = serializers.ChoiceField(choices=["alignment", "musicality"])
+    model_choice = serializers.ChoiceField(choices=["a", "b"])
+    probability = serializers.FloatField()
+    human_majority = serializers.ChoiceField(choices=["a", "b"])
+    votes_a = serializers.IntegerField()
+    votes_b = serializers.IntegerField()
+    admin_url = serializers.CharField()
+
+
+class ModelAgreementSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    model_version = serializers.IntegerField()
+    model_name = serializers.CharField()
+    predictions = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    questions = ModelAgreementQuestionsSerializer()
+    disagreements = ModelDisagreementSerializer(many=True)
+
+
 class CampaignModelAgreementApi(APIView):
     permission_classes = [IsStaff]
 
@@ -502,7 +625,7 @@ class CampaignModelAgreementApi(APIView):
 
     @extend_schema(
         parameters=[InputSerializer],
-        responses={200: dict},
+        responses={200: ModelAgreementSerializer, 404: error_response("No such campaign, or no model version.")},
         summary="Model vs human agreement for a campaign (the dashboard's numbers).",
     )
     def get(self, request: Request, campaign_id: int) -> Response:
@@ -520,3 +643,34 @@ class CampaignModelAgreementApi(APIView):
         return Response(
             selectors.model_agreement(campaign=campaign, version=version, confident=params.validated_data["confident"])
         )
+
+
+class _AnyAcceptNegotiation(BaseContentNegotiation):
+    """Audio answers whatever the client accepts; an error is the JSON Error shape regardless of Accept."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class ClipAudioApi(APIView):
+    """A clip's original audio for scoring pipelines: the platform ``url`` the score API accepts."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated, CanUseRewardModel]
+    content_negotiation_class = _AnyAcceptNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The clip's file as imported."),
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+        },
+        summary="A clip's audio (staff and scoring accounts).",
+    )
+    def get(self, request: Request, clip_id: int) -> FileResponse:
+        clip = Clip.objects.filter(pk=clip_id).first()
+        if clip is None:
+            raise NotFoundError(f"clip {clip_id} does not exist")
+        return FileResponse(Path(services.clip_path(clip)).open("rb"))

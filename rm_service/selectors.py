@@ -85,7 +85,7 @@ def model_versions_with_predictions(*, campaign: Campaign) -> QuerySet[ModelVers
 # --- Model vs human ------------------------------------------------------------------------------------
 
 
-def _acc(hits: list[bool]) -> dict[str, Any]:
+def _acc(hits: list[float]) -> dict[str, Any]:
     return {"accuracy": (sum(hits) / len(hits)) if hits else None, "n": len(hits)}
 
 
@@ -119,11 +119,11 @@ def _calibration(points: list[tuple[float, int, int]], bins: int = 10) -> dict[s
     return {"bins": rows, "ece": ece if total else None, "n": int(total)}
 
 
-def _over_time(votes: list[tuple[Any, bool]], max_points: int = 60) -> list[dict[str, Any]]:
+def _over_time(votes: list[tuple[Any, float]], max_points: int = 60) -> list[dict[str, Any]]:
     """Cumulative accuracy as votes arrived (down-sampled to at most ``max_points`` points)."""
     votes = sorted(votes, key=lambda v: v[0])
     stride = max(1, len(votes) // max_points)
-    out, correct = [], 0
+    out, correct = [], 0.0
     for i, (at, hit) in enumerate(votes, start=1):
         correct += hit
         if i % stride == 0 or i == len(votes):
@@ -178,22 +178,25 @@ def _question_agreement(
     confident: float,
     disagreements: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    by_conf: dict[str, list[bool]] = defaultdict(list)
-    by_modality: dict[str, list[bool]] = defaultdict(list)
-    by_vocal: dict[str, list[bool]] = defaultdict(list)
+    by_conf: dict[str, list[float]] = defaultdict(list)
+    by_modality: dict[str, list[float]] = defaultdict(list)
+    by_vocal: dict[str, list[float]] = defaultdict(list)
     per_comparison: dict[int, Counter[str]] = defaultdict(Counter)
-    hits, timeline = [], []
+    hits: list[float] = []
+    timeline: list[tuple[Any, float]] = []
     for vote in votes:
         prediction = predictions[vote["comparison_id"]]
         choice = vote[f"{question}_choice"]
-        hit = choice == getattr(prediction, f"{question}_choice")
+        # As CMI-RewardBench scores it: a tie ("no preference") is half right whatever the model says.
+        hit = 0.5 if choice == "t" else float(choice == getattr(prediction, f"{question}_choice"))
         hits.append(hit)
         timeline.append((vote["created_at"], hit))
         by_conf[str(vote[f"{question}_confidence"])].append(hit)
         by_modality[vote["comparison__instruction__modality"]].append(hit)
         by_vocal[_vocal_group(vote["comparison__clip_a__is_vocal"], vote["comparison__clip_b__is_vocal"])].append(hit)
         per_comparison[vote["comparison_id"]][choice] += 1
-    majority_hits, points = [], []
+    majority_hits: list[float] = []
+    points = []
     for comparison_id, counts in per_comparison.items():
         prediction = predictions[comparison_id]
         model_choice = getattr(prediction, f"{question}_choice")
@@ -201,7 +204,7 @@ def _question_agreement(
         if counts["a"] == counts["b"]:
             continue  # no majority: the comparison is left out of majority accuracy
         majority = "a" if counts["a"] > counts["b"] else "b"
-        majority_hits.append(majority == model_choice)
+        majority_hits.append(float(majority == model_choice))
         probability = prediction.probability(question)
         if majority != model_choice and probability >= confident:
             disagreements.append(

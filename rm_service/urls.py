@@ -33,5 +33,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         apis.CampaignModelAgreementApi.as_view(),
         name="api-model-agreement",
     ),
-    path("api/v1/clips/<int:clip_id>/audio", views.clip_audio, name="clip-audio"),
+    path("api/v1/clips/<int:clip_id>/audio", apis.ClipAudioApi.as_view(), name="clip-audio"),
 ]

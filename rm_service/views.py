@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from rest_framework.authentication import TokenAuthentication
 
-from annotate.catalog.models import Clip
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.permissions import staff_required
 from rm_service import selectors, services
@@ -222,17 +218,3 @@ def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "agreement": agreement,
         },
     )
-
-
-def clip_audio(request: HttpRequest, clip_id: int) -> FileResponse:
-    """A clip's audio for scoring pipelines (token or staff session); the platform URL the score API accepts."""
-    user = request.user
-    if not user.is_authenticated:
-        auth = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
-        user = auth[0] if auth else user
-    if not selectors.can_use_reward_model(user):
-        raise PermissionDenied("Clip audio over the API is for staff and scoring accounts.")
-    clip = Clip.objects.filter(pk=clip_id).first()
-    if clip is None:
-        raise Http404(f"clip {clip_id} does not exist")
-    return FileResponse(Path(services.clip_path(clip)).open("rb"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from django.contrib.auth.models import User
 
 from annotate.catalog.audio import probe_audio
 from annotate.catalog.models import Campaign, Clip, Comparison, Instruction
+from annotate.catalog.services import instruction_content_hash
 from annotate.labeling.models import Assignment, AudioDelivery, Vote
 
 _counter = itertools.count(1)
@@ -31,7 +31,7 @@ def write_tone(
     return path
 
 
-def make_clip(*, system: str = "sys-x", seconds: float = 2.0, is_vocal: bool | None = False) -> Clip:
+def make_clip(*, seconds: float = 2.0, is_vocal: bool | None = False) -> Clip:
     n = next(_counter)
     relative = Path("clips") / "test" / f"clip-{n}-{np.random.randint(1 << 30)}.wav"
     path = write_tone(Path(settings.MEDIA_ROOT) / relative, seconds=seconds, freq=200 + 7 * n, seed=n)
@@ -43,7 +43,6 @@ def make_clip(*, system: str = "sys-x", seconds: float = 2.0, is_vocal: bool | N
         duration_s=info.duration_s,
         sample_rate=info.sample_rate,
         channels=info.channels,
-        system=system,
         is_vocal=is_vocal,
         original_name=path.name,
         peaks=info.peaks,
@@ -53,15 +52,18 @@ def make_clip(*, system: str = "sys-x", seconds: float = 2.0, is_vocal: bool | N
 def make_instruction(*, modality: str = "T", prompt_id: str = "") -> Instruction:
     n = next(_counter)
     lyrics = "la la la\nsecond line" if modality in ("L", "C") else ""
-    reference = make_clip(system="") if modality in ("A", "C") else None
+    reference = make_clip() if modality in ("A", "C") else None
     text = f"An upbeat piano piece number {n}"
-    content = f"{text}|{lyrics}|{reference.sha256 if reference else ''}"
+    # The import's own identity, so exported and re-imported instructions are the same rows.
+    content_hash = instruction_content_hash(
+        text=text, lyrics=lyrics, reference_sha=reference.sha256 if reference else ""
+    )
     instruction = Instruction.objects.create(
         prompt_id=prompt_id or f"p{n}",
         text=text,
         lyrics=lyrics,
         reference_clip=reference,
-        content_hash=hashlib.sha256(content.encode()).hexdigest(),
+        content_hash=content_hash,
     )
     instruction.refresh_from_db()
     return instruction
@@ -83,8 +85,10 @@ def make_comparison(
     return Comparison.objects.create(
         campaign=campaign,
         instruction=instruction,
-        clip_a=make_clip(system=systems[0], seconds=seconds),
-        clip_b=make_clip(system=systems[1], seconds=seconds),
+        clip_a=make_clip(seconds=seconds),
+        clip_b=make_clip(seconds=seconds),
+        system_a=systems[0],
+        system_b=systems[1],
         **fields,
     )
 

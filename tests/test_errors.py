@@ -117,3 +117,76 @@ def test_the_schema_documents_the_error_shape_once_and_every_api_uses_it(alice: 
     export_404 = schema["paths"]["/api/v1/exports/{export_id}"]["get"]["responses"]["404"]
     for response in (vote_400, export_404):
         assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_it_answers_unknown_api_paths_and_methods_in_json_not_html(alice: User, settings) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(alice)
+    for debug in (False, True):  # the catch-all answers even where Django would show its debug page
+        settings.DEBUG = debug
+        response = client.get("/api/v1/no-such-thing/42")
+        assert response.status_code == 404 and response["Content-Type"] == "application/json"
+        assert _error(response)["code"] == "not_found"
+    response = client.delete("/api/v1/exports")
+    assert response.status_code == 405 and _error(response)["code"] == "method_not_allowed"
+    assert Client().get("/no-such-page/").status_code == 404  # pages keep Django's HTML 404
+
+
+def test_it_answers_a_csrf_failure_on_an_api_path_in_json(bob: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    response = client.post("/api/v1/campaigns/1/consent", data="{}", content_type="application/json")
+    assert response.status_code == 403 and _error(response)["code"] in ("permission_denied", "csrf_failed")
+
+
+def test_the_json_error_views_answer_in_the_one_shape(rf) -> None:  # type: ignore[no-untyped-def]
+    from annotate import views
+
+    for view, status in ((views.server_error, 500), (views.bad_request, 400), (views.page_not_found, 404)):
+        response = view(rf.get("/api/v1/score"))
+        body = json.loads(response.content)
+        assert response.status_code == status and set(body["error"]) == ERROR_KEYS and body["error"]["message"]
+    assert "html" in views.server_error(rf.get("/")).content.decode().lower()
+
+
+def test_it_serves_clip_audio_to_staff_and_documents_it(alice: User, bob: User) -> None:
+    clip = factories.make_clip()
+    staff, annotator = APIClient(), APIClient()
+    staff.force_authenticate(alice)
+    annotator.force_authenticate(bob)
+    response = staff.get(f"/api/v1/clips/{clip.pk}/audio", HTTP_ACCEPT="audio/*")
+    assert response.status_code == 200 and response["Content-Type"].startswith("audio/")
+    assert _error(staff.get("/api/v1/clips/987654/audio", HTTP_ACCEPT="audio/*"))["code"] == "not_found"
+    assert _error(annotator.get(f"/api/v1/clips/{clip.pk}/audio"))["code"] == "permission_denied"
+    schema = staff.get("/api/schema/?format=json").json()
+    assert "audio/*" in schema["paths"]["/api/v1/clips/{clip_id}/audio"]["get"]["responses"]["200"]["content"]
+
+
+def test_the_schema_documents_every_error_status_and_types_every_body(alice: User) -> None:
+    client = APIClient()
+    client.force_authenticate(alice)
+    schema = client.get("/api/schema/?format=json").json()
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for code in ("400", "401", "403", "404", "405", "429", "500"):
+                assert code in operation["responses"], (method, path, code)
+    untyped = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") == {}:
+                untyped.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}/{index}")
+
+    walk(schema, "")
+    # Free-form by design: an error's details (per code) and a training run's config overrides.
+    assert sorted(untyped) == [
+        "/components/schemas/ErrorBody/properties/details",
+        "/components/schemas/TrainingRunRequest/properties/config",
+    ]
+    job = schema["components"]["schemas"]["ScoringJobOutput"]["properties"]
+    assert job["items"]["items"] == {"$ref": "#/components/schemas/ScoredItem"}

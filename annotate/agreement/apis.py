@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -208,13 +208,34 @@ class AgreementReportApi(APIView):
     @extend_schema_serializer(component_name="AgreementReport")
     class OutputSerializer(serializers.Serializer):
         campaign = AgreementCampaign()
-        filters = serializers.DictField()
+        filters = inline_serializer(
+            "AgreementAppliedFilters",
+            {
+                "modalities": serializers.ListField(child=serializers.ChoiceField(choices=["T", "L", "A", "C"])),
+                "vocal": serializers.BooleanField(allow_null=True),
+                "since": serializers.DateTimeField(allow_null=True),
+                "until": serializers.DateTimeField(allow_null=True, help_text="Exclusive."),
+            },
+        )
         summary = AgreementSummary()
         cross_question = AgreementCrossQuestion()
         confidence = AgreementConfidence()
         annotators = AgreementAnnotator(many=True)
         disputed = AgreementDisputed(many=True)
-        thresholds = serializers.DictField(help_text="Quality-control thresholds behind the flags.")
+        thresholds = inline_serializer(
+            "QualityThresholds",
+            {
+                "min_votes": serializers.IntegerField(),
+                "same_side_fraction": serializers.FloatField(),
+                "same_confidence_fraction": serializers.FloatField(),
+                "fast_vote_seconds": serializers.FloatField(),
+                "fast_vote_fraction": serializers.FloatField(),
+                "position_bias_p": serializers.FloatField(),
+                "min_gold_answers": serializers.IntegerField(),
+                "min_gold_accuracy": serializers.FloatField(),
+            },
+            help_text="Quality-control thresholds behind the flags.",
+        )
         freshness = AgreementFreshness()
 
     @extend_schema(

@@ -150,16 +150,21 @@ def round_finite(value: float | None, digits: int = 6) -> float | None:
 # --- Labels and headline agreement ---------------------------------------------------
 
 
-def question_label(votes_a: int, total: int, mean_confidence: float | None) -> QuestionLabel:
-    """Majority (ties kept as "tie"), split and soft label of one question on one comparison."""
-    votes_b = total - votes_a
+def question_label(votes_a: int, total: int, mean_confidence: float | None, *, votes_tie: int = 0) -> QuestionLabel:
+    """Majority (ties kept as "tie"), split and soft label of one question on one comparison.
+
+    A "no preference" vote (``votes_tie``) counts for neither clip in the majority and half for each in the
+    soft label.
+    """
+    votes_b = total - votes_a - votes_tie
     majority = "a" if votes_a > votes_b else "b" if votes_b > votes_a else "tie"
     return QuestionLabel(
         majority=majority,
         votes_a=votes_a,
         votes_b=votes_b,
         mean_confidence=float(mean_confidence or 0.0),
-        soft_label=votes_a / total,
+        soft_label=(votes_a + 0.5 * votes_tie) / total,
+        votes_tie=votes_tie,
     )
 
 

@@ -29,7 +29,8 @@ class QuestionLabel:
     votes_a: int
     votes_b: int
     mean_confidence: float
-    soft_label: float  # fraction of votes preferring clip_a
+    soft_label: float  # fraction of votes preferring clip_a, a "no preference" vote counting half
+    votes_tie: int = 0  # "no preference" votes
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,9 @@ def _per_comparison(votes: QuerySet[Vote]) -> QuerySet[Any]:
             m=Count("id"),
             al_a=Count("id", filter=Q(alignment_choice="a")),
             mu_a=Count("id", filter=Q(musicality_choice="a")),
+            # "No preference" is a third category (Choice.TIE), not a vote for either clip.
+            al_t=Count("id", filter=Q(alignment_choice="t")),
+            mu_t=Count("id", filter=Q(musicality_choice="t")),
         )
     )
 
@@ -172,12 +175,16 @@ class Patterns:
 def vote_patterns(*, votes: QuerySet[Vote]) -> Patterns:
     """The ``value_counts`` of both questions, collapsed to distinct rows by a second GROUP BY."""
     inner = _per_comparison(votes)
-    rows = _wrap("SELECT t.m, t.al_a, t.mu_a, COUNT(*) FROM ({inner}) t GROUP BY t.m, t.al_a, t.mu_a", inner)
-    table = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    m, al_a, mu_a, weight = table.T
-    return Patterns(
-        alignment=(np.stack([al_a, m - al_a], axis=1), weight),
-        musicality=(np.stack([mu_a, m - mu_a], axis=1), weight),
+    rows = _wrap(
+        "SELECT t.m, t.al_a, t.al_t, t.mu_a, t.mu_t, COUNT(*) FROM ({inner}) t "
+        "GROUP BY t.m, t.al_a, t.al_t, t.mu_a, t.mu_t",
+        inner,
+    )
+    table = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    m, al_a, al_t, mu_a, mu_t, weight = table.T
+    return Patterns(  # categories: a, b, no preference (nominal alpha with three values)
+        alignment=(np.stack([al_a, m - al_a - al_t, al_t], axis=1), weight),
+        musicality=(np.stack([mu_a, m - mu_a - mu_t, mu_t], axis=1), weight),
     )
 
 
@@ -191,8 +198,8 @@ def comparison_labels(*, votes: QuerySet[Vote]) -> dict[int, ComparisonLabel]:
         row["comparison_id"]: ComparisonLabel(
             comparison_id=row["comparison_id"],
             vote_count=row["m"],
-            alignment=metrics.question_label(row["al_a"], row["m"], row["al_conf"]),
-            musicality=metrics.question_label(row["mu_a"], row["m"], row["mu_conf"]),
+            alignment=metrics.question_label(row["al_a"], row["m"], row["al_conf"], votes_tie=row["al_t"]),
+            musicality=metrics.question_label(row["mu_a"], row["m"], row["mu_conf"], votes_tie=row["mu_t"]),
         )
         for row in rows
     }
@@ -246,6 +253,7 @@ def _annotator_rows(votes: QuerySet[Vote]) -> list[dict[str, Any]]:
         "votes": Count("id"),
         "left_al": Count("id", filter=_left("alignment")),
         "left_mu": Count("id", filter=_left("musicality")),
+        "ties": Count("id", filter=Q(alignment_choice="t")) + Count("id", filter=Q(musicality_choice="t")),
         "gold_n": Count("id", filter=gold_al) + Count("id", filter=gold_mu),
         "gold_ok": Count("id", filter=gold_al & Q(alignment_choice=F("comparison__gold_alignment")))
         + Count("id", filter=gold_mu & Q(musicality_choice=F("comparison__gold_musicality"))),
@@ -301,7 +309,8 @@ def _leave_one_out(votes: QuerySet[Vote]) -> dict[int, tuple[int, ...]]:
 
 def _annotator_row(row: dict[str, Any], medians: tuple[Any, Any], loo: tuple[int, ...]) -> AnnotatorQuality:
     shared, al_ok, al_n, mu_ok, mu_n = loo
-    choices, left = 2 * row["votes"], row["left_al"] + row["left_mu"]
+    # Position bias is over the choices of a side; "no preference" answers have none.
+    choices, left = 2 * row["votes"] - row["ties"], row["left_al"] + row["left_mu"]
     conf_counts = [row[f"conf{level}"] for level in CONFIDENCE_LEVELS]
     ratio = metrics.ratio
     return AnnotatorQuality(
@@ -321,7 +330,7 @@ def _annotator_row(row: dict[str, Any], medians: tuple[Any, Any], loo: tuple[int
         left_fraction=ratio(left, choices),
         position_bias_p=metrics.position_bias_p(left, choices),
         position_bias_p_holm=None,
-        modal_confidence_fraction=ratio(max(conf_counts), choices),
+        modal_confidence_fraction=ratio(max(conf_counts), 2 * row["votes"]),
         fast_vote_fraction=ratio(row["fast"], row["timed"]),
         flags=[],
     )
@@ -414,6 +423,17 @@ def _bin_sql(column: str) -> str:
     return f"CASE WHEN {column} < 3 THEN 'low' WHEN {column} < 4 THEN 'medium' ELSE 'high' END"
 
 
+def _unanimous_sql(q: str) -> str:
+    """Every vote of the comparison in one category (a, b or no preference)."""
+    return f"(t.{q}_a = t.m OR t.{q}_t = t.m OR t.{q}_a + t.{q}_t = 0)"
+
+
+def _same_pairs_sql(q: str) -> str:
+    """Agreeing pairs of votes: pairs within each of the three categories."""
+    b = f"(t.m - t.{q}_a - t.{q}_t)"
+    return f"t.{q}_a * (t.{q}_a - 1) / 2 + {b} * ({b} - 1) / 2 + t.{q}_t * (t.{q}_t - 1) / 2"
+
+
 def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tuple[int, int, int, int]]]:
     """Per question and mean-confidence bin: (comparisons, split ones, pairs, agreeing pairs), in one scan."""
     inner = (
@@ -423,11 +443,11 @@ def _splits_by_mean_confidence(votes: QuerySet[Vote]) -> dict[str, dict[str, tup
     )
     rows = _wrap(
         f"""SELECT {_bin_sql("t.al_conf")}, {_bin_sql("t.mu_conf")}, COUNT(*),
-                   SUM(CASE WHEN t.al_a > 0 AND t.al_a < t.m THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN t.mu_a > 0 AND t.mu_a < t.m THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {_unanimous_sql("al")} THEN 0 ELSE 1 END),
+                   SUM(CASE WHEN {_unanimous_sql("mu")} THEN 0 ELSE 1 END),
                    SUM(t.m * (t.m - 1) / 2),
-                   SUM(t.al_a * (t.al_a - 1) / 2 + (t.m - t.al_a) * (t.m - t.al_a - 1) / 2),
-                   SUM(t.mu_a * (t.mu_a - 1) / 2 + (t.m - t.mu_a) * (t.m - t.mu_a - 1) / 2)
+                   SUM({_same_pairs_sql("al")}),
+                   SUM({_same_pairs_sql("mu")})
             FROM ({{inner}}) t GROUP BY 1, 2""",
         inner,
     )
@@ -490,9 +510,9 @@ def _disputed(votes: QuerySet[Vote], limit: int) -> list[DisputedComparison]:
             modality=row["modality"],
             votes=row["m"],
             alignment_a=row["al_a"],
-            alignment_b=row["m"] - row["al_a"],
+            alignment_b=row["m"] - row["al_a"] - row["al_t"],
             musicality_a=row["mu_a"],
-            musicality_b=row["m"] - row["mu_a"],
+            musicality_b=row["m"] - row["mu_a"] - row["mu_t"],
             dispute=metrics.round_finite(float(row["dispute"]) / 2, 4),
             admin_url=f"/admin/catalog/comparison/{row['comparison_id']}/change/",
         )

@@ -32,9 +32,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    list_display = ("short_sha", "system", "is_vocal", "format", "duration_s", "sample_rate", "channels", "created_at")
-    list_filter = ("system", "is_vocal", "format", "sample_rate", "channels")
-    search_fields = ("sha256", "system", "original_name")
+    list_display = ("short_sha", "is_vocal", "format", "duration_s", "sample_rate", "channels", "created_at")
+    list_filter = ("is_vocal", "format", "sample_rate", "channels")
+    search_fields = ("sha256", "original_name")
     readonly_fields = ("sha256", "format", "duration_s", "sample_rate", "channels", "original_name", "created_at")
 
     @admin.display(description="sha256")
@@ -83,19 +83,18 @@ class ComparisonAdmin(admin.ModelAdmin):
         "gold_musicality",
         "is_attention_check",
     )
-    list_filter = ("campaign", "campaign__status", "instruction__modality", "clip_a__system", "is_attention_check")
-    search_fields = ("instruction__text", "instruction__prompt_id")
+    list_filter = (
+        "campaign",
+        "campaign__status",
+        "instruction__modality",
+        "system_a",
+        "system_b",
+        "is_attention_check",
+    )
+    search_fields = ("instruction__text", "instruction__prompt_id", "system_a", "system_b")
     raw_id_fields = ("instruction", "clip_a", "clip_b")
     list_select_related = ("campaign", "instruction", "clip_a", "clip_b")
 
     @admin.display(ordering="instruction__modality", description="modality")
     def modality(self, obj: Comparison) -> str:
         return obj.instruction.modality
-
-    @admin.display(ordering="clip_a__system", description="system A")
-    def system_a(self, obj: Comparison) -> str:
-        return obj.clip_a.system
-
-    @admin.display(ordering="clip_b__system", description="system B")
-    def system_b(self, obj: Comparison) -> str:
-        return obj.clip_b.system

@@ -21,6 +21,10 @@ class Campaign(models.Model):
     min_listen_seconds = models.FloatField(null=True, blank=True, default=10.0)
     min_listen_fraction = models.FloatField(null=True, blank=True, default=0.5)
     feedback_required = models.BooleanField(default=True)
+    # Offer "no preference" beside A and B on the listening page; stored as a tie, a third category in agreement.
+    allow_no_preference = models.BooleanField(
+        default=False, help_text='Annotators may answer "no preference" (stored as a tie).'
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     license = models.CharField(
         max_length=100, default="CC-BY-NC-SA-4.0", help_text="Licence written into exported data cards."
@@ -81,8 +85,8 @@ class Clip(models.Model):
     duration_s = models.FloatField()
     sample_rate = models.PositiveIntegerField()
     channels = models.PositiveSmallIntegerField()
-    # Never shown to annotators.
-    system = models.CharField(max_length=200, blank=True, db_index=True, help_text="Generating system.")
+    # The generating system is not here: it belongs to where the clip is used (Comparison.system_a/_b), so
+    # the same audio can serve several campaigns under each one's naming.
     is_vocal = models.BooleanField(null=True, help_text="Vocal (true), instrumental (false) or unknown.")
     original_name = models.CharField(max_length=500, blank=True)
     # Waveform peaks for the listening page, computed at import: a list of max-abs values in [0, 1].
@@ -185,9 +189,15 @@ class Comparison(models.Model):
     instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="comparisons")
     clip_a = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="+")
     clip_b = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="+")
+    # The systems that generated clip_a and clip_b, as this campaign names them (``model_a``/``model_b``).
+    # Never shown to annotators.
+    system_a = models.CharField(max_length=200, blank=True, db_index=True, help_text="System of clip_a.")
+    system_b = models.CharField(max_length=200, blank=True, db_index=True, help_text="System of clip_b.")
     gold_alignment = models.CharField(max_length=1, choices=Side.choices, blank=True)
     gold_musicality = models.CharField(max_length=1, choices=Side.choices, blank=True)
     is_attention_check = models.BooleanField(default=False)
+    # The dataset split an imported row carried (train/validation/test), kept for reference; "" when not imported.
+    source_split = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from annotate.agreement.services import agreement_snapshot_schedule_on_commit
 from annotate.catalog.audio import (
     PRESENTATION_EXTENSION,
     PRESENTATION_PROFILE,
@@ -27,9 +30,11 @@ from annotate.catalog.audio import (
     probe_audio,
     render_presentation,
 )
+from annotate.catalog.labels import RowLabels, parse_labels
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
 from annotate.catalog.selectors import campaign_clips, clip_rendition_for
 from annotate.errors import ApplicationError
+from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Vote
 
 REQUIRED_FIELDS = ("audio-path", "audio2", "prompt")
 # Text fields and their limits: the database's column sizes, and settings for the free texts.
@@ -81,6 +86,19 @@ class ImportReport:
     systems: Counter[str] = field(default_factory=Counter)
     total_audio_s: float = 0.0
     renditions_created: int = 0
+    # Labels carried by the rows (CMI-Pref style), imported as votes of external annotators.
+    votes_created: int = 0
+    votes_existing: int = 0  # already imported (re-import of the same rows)
+    ties: int = 0  # created votes with "no preference" on at least one question
+    external_annotators_created: int = 0
+    labels_ignored: dict[str, list[int]] = field(default_factory=dict)  # why -> line numbers
+
+    @property
+    def labels_ignored_count(self) -> int:
+        return sum(len(lines) for lines in self.labels_ignored.values())
+
+    def ignore_labels(self, line: int, why: str) -> None:
+        self.labels_ignored.setdefault(why, []).append(line)
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ class _Row:
     is_vocal: bool
     gold_alignment: str
     gold_musicality: str
+    labels: RowLabels | None = None
+    labels_ignored: str = ""  # why this row's labels make no vote
 
 
 def campaign_import(
@@ -109,8 +129,10 @@ def campaign_import(
     """Import a CMI-RewardBench-style JSONL manifest into a campaign, all or nothing.
 
     Every row is validated (fields, paths, decoding) before anything is written.
-    Re-importing the same manifest is idempotent: clips dedupe by sha256 and an
-    unordered pair appears once per campaign and instruction.
+    Re-importing the same manifest is idempotent: clips dedupe by sha256, an
+    unordered pair appears once per campaign and instruction, and a row's labels
+    (``preference-*``, ``confidence_preference-*``, ``user id``, ``source``, feedback,
+    split) become one vote of an external annotator, once (see ``annotate.catalog.labels``).
 
     Raises:
         ImportValidationError: with every problem and its line number.
@@ -202,6 +224,8 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
         if value and value not in _PREFERENCE_SIDES:
             problems.append(ImportProblem(number, f"gold-{question} must be 'model_a' or 'model_b', got {value!r}"))
         gold[question] = _PREFERENCE_SIDES.get(value, "")
+    parsed = parse_labels(data)
+    problems += [ImportProblem(number, problem) for problem in parsed.problems]
     if problems:
         return None, problems
     lyrics = (data.get("lyrics") or "").strip()
@@ -221,6 +245,8 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
             is_vocal=bool(lyrics) if vocal is None else vocal,
             gold_alignment=gold["alignment"],
             gold_musicality=gold["musicality"],
+            labels=parsed.labels,
+            labels_ignored=parsed.ignored,
         ),
         [],
     )
@@ -311,11 +337,7 @@ def _check_rows(rows: list[_Row], infos: dict[Path, AudioInfo]) -> list[ImportPr
             if seen[0] != system:
                 message = f"the same audio is named {system!r} here and {seen[0]!r} on line {seen[1]}"
                 problems.append(ImportProblem(row.line, message))
-    existing = Clip.objects.filter(sha256__in=list(systems_by_sha)).exclude(system="").values_list("sha256", "system")
-    for sha, system in existing:
-        new_system, line = systems_by_sha[sha]
-        if new_system != system:
-            problems.append(ImportProblem(line, f"this audio is already in the catalog as system {system!r}"))
+    # Audio already in the catalog under another system name is fine: the name belongs to the comparison side.
     return problems
 
 
@@ -468,8 +490,16 @@ def _write(
                     ceiling_dbtp=campaign.presentation_true_peak_dbtp,
                 )
                 report.renditions_created += 1
+            labelled: list[tuple[_Row, Comparison]] = []
             for row in rows:
-                _import_row(campaign, row, clips, report)
+                comparison = _import_row(campaign, row, clips, report)
+                if row.labels is not None:
+                    labelled.append((row, comparison))
+                elif row.labels_ignored:
+                    report.ignore_labels(row.line, row.labels_ignored)
+            _import_votes(labelled, clips, report)
+        if report.votes_created:
+            agreement_snapshot_schedule_on_commit(campaign_id=campaign.pk)
     except BaseException:
         for path in copied:
             path.unlink(missing_ok=True)
@@ -505,18 +535,12 @@ def _clip_get_or_create(path: Path, info: AudioInfo, report: ImportReport, copie
     )
 
 
-def _import_row(campaign: Campaign, row: _Row, clips: dict[Path, Clip], report: ImportReport) -> None:
+def _import_row(campaign: Campaign, row: _Row, clips: dict[Path, Clip], report: ImportReport) -> Comparison:
     clip_a, clip_b = clips[row.audio_a], clips[row.audio_b]
-    for clip, system in ((clip_a, row.model_a), (clip_b, row.model_b)):
-        changed = []
-        if system and not clip.system:
-            clip.system = system
-            changed.append("system")
+    for clip in (clip_a, clip_b):
         if clip.is_vocal is None:
             clip.is_vocal = row.is_vocal
-            changed.append("is_vocal")
-        if changed:
-            clip.save(update_fields=changed)
+            clip.save(update_fields=["is_vocal"])
     reference = clips[row.reference] if row.reference else None
     instruction = _instruction_get_or_create(row, reference)
     report.rows += 1
@@ -527,24 +551,103 @@ def _import_row(campaign: Campaign, row: _Row, clips: dict[Path, Clip], report: 
     )
     if existing is not None:
         report.comparisons_existing += 1
-        return
-    Comparison.objects.create(
+        return existing
+    comparison = Comparison.objects.create(
         campaign=campaign,
         instruction=instruction,
         clip_a=clip_a,
         clip_b=clip_b,
+        system_a=row.model_a,
+        system_b=row.model_b,
         gold_alignment=row.gold_alignment,
         gold_musicality=row.gold_musicality,
+        source_split=row.labels.split if row.labels else "",
     )
     report.comparisons_created += 1
     report.by_modality[instruction.modality] += 1
     report.systems.update(s for s in (row.model_a, row.model_b) if s)
     report.total_audio_s += clip_a.duration_s + clip_b.duration_s
+    return comparison
+
+
+def _import_votes(labelled: list[tuple[_Row, Comparison]], clips: dict[Path, Clip], report: ImportReport) -> None:
+    """Each labelled row as one vote of its external annotator, in the comparison's canonical orientation."""
+    annotators: dict[tuple[str, str], User] = {}
+    existing = set(
+        Vote.objects.filter(comparison__in=[c for _, c in labelled]).values_list("annotator_id", "comparison_id")
+    )
+    votes: list[Vote] = []
+    times: list[dt.datetime | None] = []
+    for row, comparison in labelled:
+        labels = row.labels
+        assert labels is not None
+        key = (labels.source, labels.user_id)
+        if key not in annotators:
+            annotators[key], created = external_annotator_get_or_create(source=labels.source, user_id=labels.user_id)
+            report.external_annotators_created += created
+        annotator = annotators[key]
+        if (annotator.pk, comparison.pk) in existing:
+            if any(v.annotator_id == annotator.pk and v.comparison_id == comparison.pk for v in votes):
+                report.ignore_labels(row.line, "a second label by the same user id on the same comparison")
+            else:
+                report.votes_existing += 1
+            continue
+        existing.add((annotator.pk, comparison.pk))
+        votes.append(_vote_from_labels(labels, comparison, annotator, flipped=comparison.clip_a != clips[row.audio_a]))
+        times.append(labels.vote_time)
+        report.ties += labels.has_tie
+    Vote.objects.bulk_create(votes, batch_size=2000)
+    report.votes_created = len(votes)
+    # auto_now_add stamps the import time on create; a row's own vote_time, where it has one, replaces it.
+    timed = [vote for vote, at in zip(votes, times, strict=True) if at is not None]
+    for vote, at in zip(timed, [at for at in times if at is not None], strict=True):
+        vote.created_at = at
+    Vote.objects.bulk_update(timed, ["created_at"], batch_size=2000)
+
+
+def _vote_from_labels(labels: RowLabels, comparison: Comparison, annotator: User, *, flipped: bool) -> Vote:
+    def canonical(choice: str) -> str:
+        return {"a": "b", "b": "a"}.get(choice, choice) if flipped else choice
+
+    listened = (labels.listened_b_s, labels.listened_a_s) if flipped else (labels.listened_a_s, labels.listened_b_s)
+    return Vote(
+        comparison=comparison,
+        annotator=annotator,
+        alignment_choice=canonical(labels.alignment),
+        alignment_confidence=labels.alignment_confidence,
+        musicality_choice=canonical(labels.musicality),
+        musicality_confidence=labels.musicality_confidence,
+        feedback=labels.feedback,
+        presented_swapped=labels.presented_swapped != flipped,
+        listened_a_s=listened[0],
+        listened_b_s=listened[1],
+        time_on_task_s=labels.time_on_task_s,
+    )
+
+
+def external_annotator_get_or_create(*, source: str, user_id: str) -> tuple[User, bool]:
+    """The pseudonymous account of one external annotator: inactive, unusable password, never offered work."""
+    found = ExternalAnnotator.objects.filter(source=source, external_id=user_id).select_related("user").first()
+    if found is not None:
+        return found.user, False
+    digest = hashlib.sha256(f"{source}\x1f{user_id}".encode()).hexdigest()[:20]
+    user = User(username=f"external-{digest}", is_active=False)
+    user.set_unusable_password()
+    user.save()
+    ExternalAnnotator.objects.create(user=user, source=source, external_id=user_id)
+    AnnotatorProfile.objects.create(user=user)
+    return user, True
+
+
+def instruction_content_hash(*, text: str, lyrics: str, reference_sha: str) -> str:
+    """The identity of an instruction: one row per distinct (text, lyrics, reference audio)."""
+    return hashlib.sha256("\x1f".join([text, lyrics, reference_sha]).encode("utf-8")).hexdigest()
 
 
 def _instruction_get_or_create(row: _Row, reference: Clip | None) -> Instruction:
-    content = "\x1f".join([row.prompt, row.lyrics, reference.sha256 if reference else ""])
-    content_hash = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    content_hash = instruction_content_hash(
+        text=row.prompt, lyrics=row.lyrics, reference_sha=reference.sha256 if reference else ""
+    )
     instruction, created = Instruction.objects.get_or_create(
         content_hash=content_hash,
         defaults={"prompt_id": row.prompt_id, "text": row.prompt, "lyrics": row.lyrics, "reference_clip": reference},

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.catalog.selectors import campaign_get_for_staff
-from annotate.errors import ApplicationError, NotFoundError, error_response, validation_error
+from annotate.errors import ApplicationError, NotFoundError, error_response
 from annotate.exports.models import Export
 from annotate.exports.params import ARCHIVE_FORMATS, AUDIO_MODES
 from annotate.exports.selectors import export_dir_for, export_get_for_user, export_list_for_campaign
@@ -135,23 +135,24 @@ class ExportCreateApi(APIView):
 
 
 class ExportListApi(APIView):
-    """Exports of one campaign, newest first: ``?campaign=<id>``."""
+    """The newest 100 exports, of one campaign with ``?campaign=<id>``, else of every campaign."""
 
     permission_classes = [IsStaff]
     OutputSerializer = ExportSerializer
 
+    class FilterSerializer(serializers.Serializer):
+        campaign = serializers.IntegerField(required=False, help_text="Only this campaign's exports.")
+
     @extend_schema(
         operation_id="export_list",
         responses={200: ExportSerializer(many=True), 400: _ERROR},
-        parameters=[OpenApiParameter("campaign", int, required=True)],
+        parameters=[FilterSerializer],
     )
     def get(self, request: Request) -> Response:
-        raw = request.query_params.get("campaign", "")
-        if not raw.isdigit():
-            raise validation_error(
-                {"campaign": ["an integer id is required"]}, message="The campaign query parameter is required."
-            )
-        campaign = campaign_get_for_staff(user=request.user, campaign_id=int(raw))
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        campaign_id = query.validated_data.get("campaign")
+        campaign = None if campaign_id is None else campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         exports = export_list_for_campaign(user=request.user, campaign=campaign)[:100]
         return Response(self.OutputSerializer(exports, many=True).data)
 

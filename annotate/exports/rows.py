@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from annotate.exports.selectors import ComparisonFacts
 
 SOURCE = "cmi-arena-annotation"
-PREFERENCE = {"a": "model_a", "b": "model_b", "tie": "both"}
+# Canonical choices ("t" is a tie: no preference) and aggregated majorities ("tie") in the benchmark's words.
+PREFERENCE = {"a": "model_a", "b": "model_b", "t": "both", "tie": "both"}
+# The benchmark's modality words (its evaluator groups by them as-is); the platform's letter goes in modality_code.
+MODALITY_WORDS = {"T": "text", "L": "text+lyrics", "A": "text+ref", "C": "text+lyrics+ref"}
 
 
 class VoteValues(NamedTuple):
@@ -61,7 +64,8 @@ ComparisonTail = TypedDict(
     {
         "source": str,
         "split": str,  # train | validation | test
-        "modality": str,
+        "modality": str,  # text | text+lyrics | text+ref | text+lyrics+ref
+        "modality_code": str,  # T | L | A | C
         "vocal": bool | None,
         "comparison id": str,
         "gold-alignment": str,  # model_a | model_b | both | ""
@@ -73,7 +77,7 @@ VoteAnswers = TypedDict(
     "VoteAnswers",
     {
         "user id": str,
-        "preference-alignment": str,  # model_a | model_b
+        "preference-alignment": str,  # model_a | model_b | both (no preference)
         "preference-musicality": str,
         "confidence_preference-alignment": int,
         "confidence_preference-musicality": int,
@@ -122,7 +126,8 @@ def comparison_tail(facts: ComparisonFacts, split: str) -> ComparisonTail:
     return {
         "source": SOURCE,
         "split": split,
-        "modality": facts.modality,
+        "modality": MODALITY_WORDS[facts.modality],
+        "modality_code": facts.modality,
         "vocal": facts.vocal,
         "comparison id": comparison_key(facts),
         "gold-alignment": PREFERENCE.get(facts.gold_alignment, ""),
@@ -173,6 +178,7 @@ def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -
         row[f"soft_label-{question}"] = round(answer.soft_label, 6)
         row[f"votes_a-{question}"] = answer.votes_a
         row[f"votes_b-{question}"] = answer.votes_b
+        row[f"votes_tie-{question}"] = answer.votes_tie
     return {**row, **comparison_tail(facts, split)}
 
 

@@ -50,9 +50,11 @@ def export_get_for_user(*, user: User, export_id: int) -> Export:
     return export
 
 
-def export_list_for_campaign(*, user: User, campaign: Campaign) -> QuerySet[Export]:
+def export_list_for_campaign(*, user: User, campaign: Campaign | None) -> QuerySet[Export]:
+    """A campaign's exports, newest first; every campaign's when ``campaign`` is None (staff only)."""
     _require_staff(user)
-    return Export.objects.filter(campaign=campaign).select_related("requested_by").order_by("-created_at", "-pk")
+    exports = Export.objects.all() if campaign is None else Export.objects.filter(campaign=campaign)
+    return exports.select_related("requested_by").order_by("-created_at", "-pk")
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -139,11 +141,11 @@ _FACT_FIELDS = (
     "instruction__reference_clip__file",
     "clip_a__sha256",
     "clip_a__file",
-    "clip_a__system",
+    "system_a",
     "clip_a__is_vocal",
     "clip_b__sha256",
     "clip_b__file",
-    "clip_b__system",
+    "system_b",
     "clip_b__is_vocal",
     "gold_alignment",
     "gold_musicality",

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Skip, Vote
+from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, ExternalAnnotator, Skip, Vote
 from annotate.onboarding.selectors import vote_withdrawn
 
 
@@ -12,6 +12,16 @@ from annotate.onboarding.selectors import vote_withdrawn
 class AnnotatorProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "pseudonym", "created_at")
     search_fields = ("user__username", "pseudonym")
+
+
+@admin.register(ExternalAnnotator)
+class ExternalAnnotatorAdmin(admin.ModelAdmin):
+    """Accounts of imported labels: read-only here, made only by the import."""
+
+    list_display = ("external_id", "source", "user", "created_at")
+    list_filter = ("source",)
+    search_fields = ("external_id", "user__username")
+    readonly_fields = ("user", "source", "external_id", "created_at")
 
 
 @admin.register(Assignment)

@@ -98,12 +98,12 @@ class AssignmentNextApi(APIView):
 
 class _ListenedSerializer(serializers.Serializer):
     A = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        child=serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2),
         max_length=10_000,
         default=list,
     )
     B = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        child=serializers.ListField(child=serializers.FloatField(min_value=0), min_length=2, max_length=2),
         max_length=10_000,
         default=list,
     )
@@ -114,9 +114,15 @@ class VoteSubmitApi(APIView):
 
     @extend_schema_serializer(component_name="VoteSubmitInput")
     class InputSerializer(serializers.Serializer):
-        alignment = serializers.ChoiceField(choices=["A", "B"], help_text="Q1: which clip follows the instruction.")
+        alignment = serializers.ChoiceField(
+            choices=["A", "B", "tie"],
+            help_text='Q1: which clip follows the instruction; "tie" (no preference) where the campaign allows it.',
+        )
         alignment_confidence = serializers.IntegerField(min_value=1, max_value=5)
-        musicality = serializers.ChoiceField(choices=["A", "B"], help_text="Q2: which clip sounds more finished.")
+        musicality = serializers.ChoiceField(
+            choices=["A", "B", "tie"],
+            help_text='Q2: which clip sounds more finished; "tie" (no preference) where the campaign allows it.',
+        )
         musicality_confidence = serializers.IntegerField(min_value=1, max_value=5)
         feedback = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
         listened = _ListenedSerializer(help_text="Play intervals [[start_s, end_s], ...] per displayed side.")
@@ -132,9 +138,9 @@ class VoteSubmitApi(APIView):
     @extend_schema_serializer(component_name="VoteSubmitOutput")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
-        alignment = serializers.CharField(help_text="As displayed.")
+        alignment = serializers.ChoiceField(choices=["A", "B", "tie"], help_text="As displayed.")
         alignment_confidence = serializers.IntegerField()
-        musicality = serializers.CharField(help_text="As displayed.")
+        musicality = serializers.ChoiceField(choices=["A", "B", "tie"], help_text="As displayed.")
         musicality_confidence = serializers.IntegerField()
         listened_s = inline_serializer(
             "ListenedSeconds", {"A": serializers.FloatField(), "B": serializers.FloatField()}
@@ -168,6 +174,8 @@ class VoteSubmitApi(APIView):
 
 def _vote_as_displayed(vote: Vote) -> dict[str, object]:
     def shown(choice: str) -> str:
+        if choice == "t":
+            return "tie"
         return {"a": "A", "b": "B"}[choice] if not vote.presented_swapped else {"a": "B", "b": "A"}[choice]
 
     first, second = (

@@ -111,6 +111,29 @@ class AudioDelivery(models.Model):
 class Choice(models.TextChoices):
     A = "a", "clip_a"
     B = "b", "clip_b"
+    # No preference (CMI-Pref's "both"/"neither"): only where the campaign allows it, or imported labels.
+    TIE = "t", "no preference"
+
+
+class ExternalAnnotator(models.Model):
+    """An annotator whose labels were imported (CMI-Pref rows): one account per (source, user id).
+
+    The account is pseudonymous, inactive and has an unusable password: it can't log in and is never
+    offered work. Its votes count in agreement, exports and model-vs-human comparisons like any other.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_annotator")
+    source = models.CharField(max_length=200, help_text="The dataset's `source`, e.g. cmi-arena-annotation.")
+    external_id = models.CharField(max_length=200, help_text="The dataset's `user id`.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="external_annotator_once_per_source_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
 
 
 class Vote(models.Model):
@@ -145,8 +168,8 @@ class Vote(models.Model):
                 name="vote_musicality_confidence_1_5",
             ),
             models.CheckConstraint(
-                condition=Q(alignment_choice__in=["a", "b"]) & Q(musicality_choice__in=["a", "b"]),
-                name="vote_choices_a_b",
+                condition=Q(alignment_choice__in=["a", "b", "t"]) & Q(musicality_choice__in=["a", "b", "t"]),
+                name="vote_choices_a_b_tie",
             ),
             models.CheckConstraint(
                 condition=Q(listened_a_s__gte=0) & Q(listened_b_s__gte=0), name="vote_listened_nonnegative"

@@ -51,8 +51,16 @@ from django.utils import timezone
 
 from annotate.agreement.services import agreement_snapshot_schedule_on_commit
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
-from annotate.errors import ApplicationError
-from annotate.labeling.models import AnnotatorProfile, Assignment, AudioDelivery, Choice, Skip, Vote
+from annotate.errors import ApplicationError, PermissionDeniedError
+from annotate.labeling.models import (
+    AnnotatorProfile,
+    Assignment,
+    AudioDelivery,
+    Choice,
+    ExternalAnnotator,
+    Skip,
+    Vote,
+)
 from annotate.labeling.selectors import (
     assignment_current,
     assignment_get_for_annotator,
@@ -64,6 +72,7 @@ from annotate.onboarding.selectors import onboarding_status, withdrawal_active
 logger = logging.getLogger(__name__)
 
 SIDES = ("A", "B")
+NO_PREFERENCE = "tie"  # the answer "no preference", where the campaign offers it
 FEEDBACK_MAX_CHARS = 5000
 # Timer granularity (the page samples currentTime every ~250 ms) must never fail an honest listener.
 LISTEN_TOLERANCE_S = 0.25
@@ -223,6 +232,8 @@ def assignment_next(
 ) -> Assignment | None:
     if campaign.status != Campaign.Status.ACTIVE:
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
+    if ExternalAnnotator.objects.filter(user=annotator).exists():
+        raise PermissionDeniedError("Imported annotators are never offered work.")
     _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
@@ -306,9 +317,17 @@ def subtract_intervals(
 
 
 def _parse_side(value: object, *, field: str) -> str:
-    if value not in SIDES:
-        raise VoteInvalid(f"{field} must be 'A' or 'B' (the side shown on the page), got {value!r}.", field=field)
+    if value not in (*SIDES, NO_PREFERENCE):
+        raise VoteInvalid(
+            f"{field} must be 'A' or 'B' (the side shown on the page) or '{NO_PREFERENCE}', got {value!r}.", field=field
+        )
     return str(value)
+
+
+def _check_no_preference_allowed(campaign: Campaign, **answers: str) -> None:
+    for field, side in answers.items():
+        if side == NO_PREFERENCE and not campaign.allow_no_preference:
+            raise VoteInvalid(f"{field}: this campaign asks you to choose A or B.", field=field)
 
 
 def _parse_confidence(value: object, *, field: str) -> int:
@@ -334,14 +353,15 @@ def _parse_listened(listened: object) -> dict[str, list[tuple[float, float]]]:
                 not isinstance(pair, Sequence)
                 or isinstance(pair, str)
                 or len(pair) != 2
-                or not all(_is_finite_number(x) for x in pair)
-                or not 0 <= pair[0] <= pair[1]
+                or not all(_is_finite_number(x) and x >= 0 for x in pair)
             ):
                 raise VoteInvalid(
-                    f"listened.{side} has a bad interval {pair!r}: need [start, end], 0 <= start <= end, in seconds.",
+                    f"listened.{side} has a bad interval {pair!r}: need [start, end], two seconds >= 0.",
                     field="listened",
                 )
-            intervals.append((float(pair[0]), float(pair[1])))
+            # An interval is a set of seconds: [end, start] is the same claim, checked against the same evidence.
+            start, end = sorted((float(pair[0]), float(pair[1])))
+            intervals.append((start, end))
         parsed[side] = intervals
     return parsed
 
@@ -380,6 +400,8 @@ def _displayed_clips(assignment: Assignment) -> dict[str, Clip]:
 
 
 def _canonical(side: str, *, swapped: bool) -> str:
+    if side == NO_PREFERENCE:
+        return Choice.TIE
     shown_first = Choice.B if swapped else Choice.A
     shown_second = Choice.A if swapped else Choice.B
     return shown_first if side == "A" else shown_second
@@ -473,6 +495,7 @@ def vote_submit(
         )
         _check_open(assignment, annotator)
         campaign = assignment.comparison.campaign
+        _check_no_preference_allowed(campaign, alignment=alignment, musicality=musicality)
         text = _parse_feedback(feedback, required=campaign.feedback_required)
         covered = _covered_seconds(assignment, intervals, now)
         _check_room(assignment, now)
@@ -534,8 +557,8 @@ def skip_submit(
         raise VoteInvalid(f"reason must be one of {', '.join(Skip.Reason.values)}, got {reason!r}.", field="reason")
     if not isinstance(note, str) or len(note) > FEEDBACK_MAX_CHARS:
         raise VoteInvalid(f"note must be text of at most {FEEDBACK_MAX_CHARS} characters.", field="note")
-    if reason == Skip.Reason.OTHER and not note.strip():
-        raise VoteInvalid("Please say briefly why you skip when the reason is 'other'.", field="note")
+    # A note is welcome but optional for every reason: the schema can't express "required for other only",
+    # and a skip must never be refused for a missing explanation.
     with transaction.atomic():
         assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
         assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)

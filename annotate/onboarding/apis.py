@@ -52,7 +52,8 @@ class ConsentAcceptApi(APIView):
 
     @extend_schema_serializer(component_name="ConsentAcceptInput")
     class InputSerializer(serializers.Serializer):
-        version = serializers.CharField(max_length=40)
+        # Not trimmed: the version is compared as the caller sent it (a mismatch is a 409, not a 400).
+        version = serializers.CharField(min_length=1, max_length=40, trim_whitespace=False)
 
     @extend_schema_serializer(component_name="ConsentAcceptOutput")
     class OutputSerializer(serializers.Serializer):

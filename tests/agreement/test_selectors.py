@@ -41,6 +41,25 @@ def test_it_reproduces_krippendorffs_binary_worked_example(campaign, comparisons
     assert summary["vote_count"] == 20
 
 
+def test_it_treats_no_preference_as_a_third_category(campaign, comparisons, annotators):
+    # "t" is a tie ("no preference"): nominal alpha with three values, as the reference package computes it.
+    rows = ["abtab.ta", "abtbb.tb", "attab.aa", "ab.ab.tb"]
+    items = comparisons(8)
+    vote_matrix(items, annotators, rows)
+    reliability = np.array([[{"a": 0, "b": 1, "t": 2}.get(c, np.nan) for c in row] for row in rows], dtype=float)
+    expected = krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal")
+
+    summary = agreement_summary(votes=campaign_votes(campaign_id=campaign.pk), bootstrap_samples=0)
+
+    assert summary["alignment"]["alpha"]["value"] == pytest.approx(expected, abs=1e-9)
+    # Pairs agree only within one category: column 3 (t, t, t) gives 3 agreeing pairs, never a tie with a or b.
+    labels = comparison_labels(votes=campaign_votes(campaign_id=campaign.pk))
+    third = labels[items[2].pk].alignment
+    assert (third.majority, third.votes_a, third.votes_b, third.votes_tie, third.soft_label) == ("tie", 0, 0, 3, 0.5)
+    second = labels[items[1].pk].alignment
+    assert (second.majority, second.votes_b, second.votes_tie) == ("b", 3, 1)
+
+
 def test_it_matches_the_krippendorff_package_with_missing_data(campaign, comparisons, annotators):
     # Annotator sets differ per unit; the single-vote unit (column 8) must be ignored.
     rows = ["aab.bab.a", "abba.b.ab", "ab.abb..b", "bbaa.ab.."]
@@ -157,7 +176,8 @@ def test_it_builds_value_counts_patterns_in_sql(campaign, comparisons, annotator
 
     matrix = sorted(map(tuple, metrics.expand_patterns(*result.alignment).tolist()))
     # Column 4 has one vote: it stays in the totals but is not a paired unit.
-    assert matrix == [(0, 3), (1, 0), (1, 1), (3, 0)]
+    # Columns: votes for a, for b, "no preference" (none here).
+    assert matrix == [(0, 3, 0), (1, 0, 0), (1, 1, 0), (3, 0, 0)]
     assert (result.vote_count, result.comparison_count) == (9, 4)
     assert metrics.pair_counts(*result.alignment).paired_units == 3
 

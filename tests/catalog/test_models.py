@@ -33,7 +33,7 @@ def test_it_allows_each_unordered_pair_once_per_campaign_and_instruction(campaig
     [("", False, "T"), ("la la", False, "L"), ("", True, "A"), ("la la", True, "C")],
 )
 def test_it_derives_the_modality_in_the_database(lyrics: str, with_reference: bool, expected: str) -> None:
-    reference = factories.make_clip(system="") if with_reference else None
+    reference = factories.make_clip() if with_reference else None
     instruction = Instruction.objects.create(
         text="x", lyrics=lyrics, reference_clip=reference, content_hash=f"h-{lyrics}-{with_reference}"
     )

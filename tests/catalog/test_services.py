@@ -96,7 +96,8 @@ def test_it_imports_every_supported_format_with_decoded_facts(audio_root: Path, 
     stereo = Clip.objects.get(original_name="p1.wav")
     assert (stereo.sample_rate, stereo.channels) == (44100, 2)
     assert stereo.duration_s == pytest.approx(2.0)
-    assert stereo.system == "sysA" and stereo.is_vocal is False
+    assert stereo.is_vocal is False
+    assert set(report.campaign.comparisons.values_list("system_a", "system_b")) == {("sysA", "sysB")}
     assert stereo.peaks is not None and len(stereo.peaks) > 100 and max(stereo.peaks) == pytest.approx(1.0)
     assert stereo.file.name is not None
     assert (Path(settings.MEDIA_ROOT) / stereo.file.name).read_bytes() == (audio_root / "sysA/p1.wav").read_bytes()
@@ -223,17 +224,18 @@ def test_it_reports_every_problem_not_just_the_first(audio_root: Path, tmp_path:
     assert [p.split(":")[0] for p in problems] == ["line 1", "line 2", "line 4"]
 
 
-def test_it_rejects_a_clip_already_stored_under_another_system_name(audio_root: Path, tmp_path: Path) -> None:
-    campaign_import(
+def test_it_reuses_stored_audio_under_another_campaigns_system_name(audio_root: Path, tmp_path: Path) -> None:
+    first = campaign_import(
         manifest_path=_write_manifest(tmp_path, [_good_rows()[0]]), audio_root=audio_root, campaign_name="First"
     )
     renamed = dict(_good_rows()[0], model_a="renamed")
-    with pytest.raises(ImportValidationError) as excinfo:
-        campaign_import(
-            manifest_path=_write_manifest(tmp_path, [renamed]), audio_root=audio_root, campaign_name="Second"
-        )
-    assert "already in the catalog as system 'sysA'" in str(excinfo.value.problems[0])
-    assert not Campaign.objects.filter(name="Second").exists()
+    second = campaign_import(
+        manifest_path=_write_manifest(tmp_path, [renamed]), audio_root=audio_root, campaign_name="Second"
+    )
+    assert second.clips_created == 0 and second.comparisons_created == 1
+    old, new = first.campaign.comparisons.get(), second.campaign.comparisons.get()
+    assert old.clip_a_id == new.clip_a_id
+    assert (old.system_a, new.system_a) == ("sysA", "renamed")
 
 
 def test_it_removes_copied_files_when_the_database_write_fails(

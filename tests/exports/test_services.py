@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotate.exports.models import Export
 from annotate.exports.params import ExportParameterError
+from annotate.exports.rows import MODALITY_WORDS
 from annotate.exports.selectors import export_dir_for
 from annotate.exports.services import export_create, export_run
 from annotate.labeling.models import AnnotatorProfile, Vote
@@ -54,8 +55,8 @@ def test_it_writes_every_cmi_rewardbench_field_with_the_right_types(dataset: Dat
         assert 1 <= row["confidence_preference-alignment"] <= 5
         assert row["source"] == "cmi-arena-annotation"
         assert row["split"] in ("train", "validation", "test")
-        assert row["modality"] in "TLAC"
-        assert (row["ref-audio-path"] != "") == (row["modality"] in "AC")
+        assert row["modality"] == MODALITY_WORDS[row["modality_code"]]
+        assert (row["ref-audio-path"] != "") == (row["modality"] in ("text+ref", "text+lyrics+ref"))
         assert (root / row["audio-path"]).is_file() and (root / row["audio2"]).is_file()
         assert not Path(row["audio-path"]).is_absolute() and row["audio-path"].startswith("audio/")
 
@@ -107,7 +108,7 @@ def test_it_keeps_instructions_sharing_a_reference_clip_in_one_split_when_asked(
     campaign = factories.make_campaign(name="shared references")
     annotator = factories.make_annotator()
     for group in range(6):
-        reference = factories.make_clip(system="", seconds=0.5)
+        reference = factories.make_clip(seconds=0.5)
         for n in range(3):
             instruction = Instruction.objects.create(
                 prompt_id=f"g{group}-p{n}",
@@ -133,7 +134,7 @@ def test_it_balances_the_test_split_across_modality_and_vocal(db: None) -> None:
     cells: dict[tuple[str, bool], int] = {}
     for row in test_rows:
         if row["split"] == "test":
-            cells[row["modality"], row["vocal"]] = cells.get((row["modality"], row["vocal"]), 0) + 1
+            cells[row["modality_code"], row["vocal"]] = cells.get((row["modality_code"], row["vocal"]), 0) + 1
     assert cells == {(m, v): 2 for m in "TLAC" for v in (False, True)}
     assert export.summary["test_split"] == {"requested": 16, "selected": 16, "balanced": True, "shortfall": {}}
 
@@ -153,7 +154,7 @@ def test_it_reports_the_shortfall_when_a_cell_cannot_be_filled(db: None) -> None
     assert manifest["counts"]["test_split"]["shortfall"] == shortfall
     assert "modality L: 4 requested, 3 available" in (root / "README.md").read_text()
     tests = [r for r in read_jsonl(root / "comparisons.jsonl") if r["split"] == "test"]
-    assert sum(r["modality"] == "L" for r in tests) == 3 and len(tests) == 15
+    assert sum(r["modality"] == "text+lyrics" for r in tests) == 3 and len(tests) == 15
 
 
 def test_it_writes_byte_identical_jsonl_on_two_runs(dataset: Dataset) -> None:

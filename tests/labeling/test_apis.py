@@ -299,3 +299,18 @@ def test_it_answers_409_when_a_lapsed_reservation_finds_the_comparison_full(serv
     error = response.json()["error"]
     assert error["code"] == "comparison_full" and "continue" in error["message"]
     assert Vote.objects.filter(annotator__username="bob").count() == 0
+
+
+def test_it_refuses_no_preference_where_the_campaign_asks_for_a_or_b(served, bob) -> None:
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(alignment="tie"))
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "alignment" and not Vote.objects.filter(annotator=bob).exists()
+
+
+def test_it_stores_no_preference_as_a_tie_where_the_campaign_offers_it(served, bob) -> None:
+    Campaign.objects.filter(pk=served["comparison"].campaign_id).update(allow_no_preference=True)
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(musicality="tie"))
+    assert response.status_code == 201, response.content
+    assert response.json()["musicality"] == "tie"
+    vote = Vote.objects.get(annotator=bob)
+    assert vote.musicality_choice == "t" and vote.alignment_choice in ("a", "b")

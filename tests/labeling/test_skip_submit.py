@@ -28,7 +28,7 @@ def test_it_records_the_skip_and_releases_the_reservation(small_campaign, bob, c
     assert assignment_next(annotator=bob, campaign=small_campaign) is None
 
 
-@pytest.mark.parametrize(("reason", "note", "field"), [("bored", "", "reason"), ("other", "  ", "note")])
+@pytest.mark.parametrize(("reason", "note", "field"), [("bored", "", "reason"), ("other", "x" * 5001, "note")])
 def test_it_rejects_a_bad_reason(small_campaign, bob, reason, note, field) -> None:
     assignment = make_assignment(factories.make_comparison(small_campaign), bob)
     with pytest.raises(VoteInvalid) as info:
@@ -49,3 +49,9 @@ def test_charlie_cannot_skip_bobs_assignment(small_campaign, bob, charlie) -> No
     assignment = make_assignment(factories.make_comparison(small_campaign), bob)
     with pytest.raises(AssignmentNotFound):
         skip_submit(annotator=charlie, assignment_id=assignment.public_id, reason="broken_audio")
+
+
+def test_it_records_other_without_a_note(small_campaign, bob) -> None:
+    assignment = make_assignment(factories.make_comparison(small_campaign), bob)
+    skip = skip_submit(annotator=bob, assignment_id=assignment.public_id, reason="other", note="")
+    assert (skip.reason, skip.note) == ("other", "")

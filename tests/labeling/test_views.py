@@ -380,3 +380,11 @@ def test_every_clip_response_of_an_imported_campaign_has_one_content_type_and_co
                 )
             )
     assert seen == {("audio/mpeg", "private, max-age=3600", 0xFA, 11, 0, 1)}  # 192 kbit/s, 44.1 kHz, joint stereo
+
+
+def test_the_listening_page_offers_no_preference_only_where_the_campaign_allows_it(held, bob) -> None:
+    page = client_for(bob).get(f"/listen/{held.public_id}/").content.decode()
+    assert 'value="tie"' not in page
+    Campaign.objects.filter(pk=held.comparison.campaign_id).update(allow_no_preference=True)
+    page = client_for(bob).get(f"/listen/{held.public_id}/").content.decode()
+    assert page.count('value="tie"') == 2 and "No preference" in page

@@ -179,7 +179,7 @@ def test_it_uses_the_campaign_requirement_whichever_is_less(bob) -> None:
         ("musicality_confidence", "3"),
         ("musicality_confidence", True),
         ("listened", {"C": []}),
-        ("listened", {"A": [(2, 1)]}),
+        ("listened", {"A": [(-1, 1)]}),
         ("listened", {"A": [(0, float("nan"))]}),
         ("listened", [[0, 1]]),
         ("time_on_task_s", -1),
@@ -302,3 +302,9 @@ def test_it_keeps_the_vote_when_scheduling_the_snapshot_fails(
     with django_capture_on_commit_callbacks(execute=True):
         vote = vote_submit(**vote_kwargs(assignment))
     assert Vote.objects.filter(pk=vote.pk).exists()
+
+
+def test_it_reads_a_reversed_interval_as_the_same_seconds() -> None:
+    from annotate.labeling.services import _parse_listened
+
+    assert _parse_listened({"A": [[2, 1]], "B": [[0, 3]]}) == {"A": [(1.0, 2.0)], "B": [(0.0, 3.0)]}

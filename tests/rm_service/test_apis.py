@@ -103,7 +103,7 @@ def test_it_explains_bad_training_configurations(
     good = {"train_jsonl": str(synthetic_data / "train.jsonl"), "dataset_root": str(synthetic_data)}
     cases = [
         ({**good, "train_jsonl": str(empty_jsonl(tmp_path))}, "is empty"),
-        ({**good, "encoder": "clap"}, "unknown encoder 'clap'"),
+        ({**good, "encoder": "clap"}, 'encoder: "clap" is not a valid choice'),
         ({**good, "resume_from": str(tmp_path / "missing-ckpt")}, "missing-ckpt does not exist"),
         ({**good, "train_jsonl": str(tmp_path / "nope.jsonl")}, "does not exist"),
         ({**good, "train_jsonl": "/etc/passwd"}, "train /etc/passwd is outside the data roots"),

@@ -531,7 +531,7 @@ function sessionProblem(response, payload) {
   if (response.status === 401) return true;
   if (response.status !== 403) return false;
   const error = payload.error || {};
-  return ["not_authenticated", "authentication_failed"].includes(error.code) || /CSRF|credentials/i.test(error.message || "");
+  return ["not_authenticated", "authentication_failed", "csrf_failed"].includes(error.code) || /CSRF|credentials/i.test(error.message || "");
 }
 
 // The next comparison is reserved by a POST (a GET reserves nothing, so no other site can make one);

@@ -37,6 +37,10 @@ def format_report(report: ImportReport) -> str:
     minutes, seconds = divmod(round(report.total_audio_s), 60)
     modality = ", ".join(f"{key}={report.by_modality.get(key, 0)}" for key in "TLAC")
     systems = ", ".join(f"{name} ({count})" for name, count in sorted(report.systems.items())) or "none"
+    ignored = [
+        f"    {len(lines)} row(s): {why} (lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''})"
+        for why, lines in sorted(report.labels_ignored.items())
+    ]
     return "\n".join(
         [
             f"Campaign {report.campaign.name!r} ({'created' if report.campaign_created else 'existing'}, "
@@ -48,5 +52,9 @@ def format_report(report: ImportReport) -> str:
             f"  renditions made:      {report.renditions_created} (loudness-matched MP3 that annotators hear)",
             f"  systems:              {systems}",
             f"  audio in new pairs:   {minutes} min {seconds} s",
+            f"  votes imported:       {report.votes_created} ({report.ties} with a tie; already present: "
+            f"{report.votes_existing}) from {report.external_annotators_created} new external annotator(s)",
+            f"  labels ignored:       {report.labels_ignored_count} row(s)",
+            *ignored,
         ]
     )
