@@ -63,6 +63,26 @@ def _data_roots(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def migrator(transactional_db: None) -> Iterator[object]:
+    """Migrate the test database to a target state, returning that state's apps; afterwards the
+    schema is put back at every app's latest migration, so later tests never see an old one."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(targets: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+        executor = MigrationExecutor(connection)
+        executor.migrate(targets)
+        executor.loader.build_graph()
+        return executor.loader.project_state(targets).apps
+
+    try:
+        yield migrate
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice", "alice@example.org", "alice-pass-123", is_staff=True, is_superuser=True)
 

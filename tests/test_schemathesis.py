@@ -136,8 +136,13 @@ def summarise(role: str, tally: Tally) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def seeded(alice: User, bob: User) -> None:
-    """Something for ids to find: an active campaign with comparisons and one vote of bob's."""
+def seeded(alice: User, bob: User, settings) -> None:  # type: ignore[no-untyped-def]
+    """Something for ids to find: an active campaign with comparisons and one vote of bob's.
+
+    No reward-model worker runs here, whatever an earlier test left in the cache: the heartbeat is read
+    from a key no worker writes, so every model operation answers its documented 503 and nothing is queued.
+    """
+    settings.RM_WORKER_HEARTBEAT_KEY = "rm_service:schemathesis:no-worker-writes-this"
     campaign = factories.make_campaign(name="Schemathesis")
     comparison = factories.make_comparison(campaign, seconds=0.5)
     factories.make_comparison(campaign, seconds=0.5)

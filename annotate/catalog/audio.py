@@ -207,6 +207,10 @@ def _normalise(audio: np.ndarray, *, target_lufs: float, ceiling_dbtp: float) ->
         # Limiting lowers the loudness: make it up, then check the peak again.
         gain_db += target_lufs - level
         out = out * 10 ** ((target_lufs - level) / 20)
+    if true_peak_dbtp(out) > ceiling_dbtp:
+        # The last make-up gain went over the ceiling again: the peak wins over the last fraction of a LU.
+        out = _limit(out, ceiling_dbtp)
+        limited = True
     return out, gain_db, limited
 
 

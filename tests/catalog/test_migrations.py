@@ -3,47 +3,35 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 BEFORE = [("catalog", "0002_presentation_renditions")]
 AFTER = [("catalog", "0003_system_on_comparison_side")]
 
 
-def migrate(targets: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    executor.loader.build_graph()
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
-def test_it_copies_each_clips_system_to_the_comparisons_that_use_it() -> None:
-    try:
-        apps = migrate(BEFORE)
-        Campaign, Clip = apps.get_model("catalog", "Campaign"), apps.get_model("catalog", "Clip")
-        Instruction, Comparison = apps.get_model("catalog", "Instruction"), apps.get_model("catalog", "Comparison")
-        campaign = Campaign.objects.create(name="old")
-        clips = [
-            Clip.objects.create(
-                sha256=f"{n}" * 64,
-                file=f"clips/{n}.wav",
-                format="WAV",
-                duration_s=1.0,
-                sample_rate=8000,
-                channels=1,
-                system=f"gen-{n}",
-            )  # fmt: skip
-            for n in range(3)
-        ]
-        instruction = Instruction.objects.create(text="calm piano", content_hash="c" * 64)
-        Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[0], clip_b=clips[1])
-        Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[2], clip_b=clips[0])
+def test_it_copies_each_clips_system_to_the_comparisons_that_use_it(migrator) -> None:  # type: ignore[no-untyped-def]
+    apps = migrator(BEFORE)
+    Campaign, Clip = apps.get_model("catalog", "Campaign"), apps.get_model("catalog", "Clip")
+    Instruction, Comparison = apps.get_model("catalog", "Instruction"), apps.get_model("catalog", "Comparison")
+    campaign = Campaign.objects.create(name="old")
+    clips = [
+        Clip.objects.create(
+            sha256=f"{n}" * 64,
+            file=f"clips/{n}.wav",
+            format="WAV",
+            duration_s=1.0,
+            sample_rate=8000,
+            channels=1,
+            system=f"gen-{n}",
+        )  # fmt: skip
+        for n in range(3)
+    ]
+    instruction = Instruction.objects.create(text="calm piano", content_hash="c" * 64)
+    Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[0], clip_b=clips[1])
+    Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[2], clip_b=clips[0])
 
-        apps = migrate(AFTER)
-        Comparison = apps.get_model("catalog", "Comparison")
-        pairs = sorted(Comparison.objects.values_list("system_a", "system_b"))
-        assert pairs == [("gen-0", "gen-1"), ("gen-2", "gen-0")]
-        assert "system" not in {f.name for f in apps.get_model("catalog", "Clip")._meta.get_fields()}
-    finally:
-        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    apps = migrator(AFTER)
+    Comparison = apps.get_model("catalog", "Comparison")
+    pairs = sorted(Comparison.objects.values_list("system_a", "system_b"))
+    assert pairs == [("gen-0", "gen-1"), ("gen-2", "gen-0")]
+    assert "system" not in {f.name for f in apps.get_model("catalog", "Clip")._meta.get_fields()}

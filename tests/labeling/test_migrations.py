@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from tests import factories
@@ -16,11 +14,9 @@ AFTER = [("labeling", "0002_listening_evidence_server_time")]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_keeps_the_client_time_and_recomputes_the_servers_from_the_reservation(bob) -> None:
+def test_it_keeps_the_client_time_and_recomputes_the_servers_from_the_reservation(bob, migrator) -> None:  # type: ignore[no-untyped-def]
     comparison = factories.make_comparison(factories.make_campaign())
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    old = executor.loader.project_state(BEFORE).apps
+    old = migrator(BEFORE)
     handed_out = timezone.now() - timedelta(minutes=5)
     assignment = old.get_model("labeling", "Assignment").objects.create(
         annotator_id=bob.pk, comparison_id=comparison.pk, swapped=False, expires_at=handed_out + timedelta(minutes=20)
@@ -46,9 +42,7 @@ def test_it_keeps_the_client_time_and_recomputes_the_servers_from_the_reservatio
     votes.filter(pk=voted.pk).update(created_at=handed_out + timedelta(seconds=90))
     seeded = votes.create(annotator_id=factories.make_annotator().pk, time_on_task_s=33.0, **fields)
 
-    executor = MigrationExecutor(connection)
-    executor.migrate(AFTER)
-    new = executor.loader.project_state(AFTER).apps.get_model("labeling", "Vote").objects
+    new = migrator(AFTER).get_model("labeling", "Vote").objects
     migrated = new.get(pk=voted.pk)
     assert migrated.client_time_on_task_s == 1e300
     assert migrated.time_on_task_s == pytest.approx(90.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,14 @@ def tiny_checkpoint(synthetic_data: Path) -> Path:
 
 
 @pytest.fixture
-def rm_worker_alive() -> None:
-    """Mark an rm worker as alive (the key a real worker's heartbeat writes), for API tests without a worker."""
+def rm_worker_alive() -> Iterator[None]:
+    """Mark an rm worker as alive (the key a real worker's heartbeat writes), for API tests without a worker;
+    the mark goes when the test ends, so no later test sees a worker that isn't there."""
     from rm_service.tasks import WORKER_TTL_S, rm_worker_heartbeat_key
 
     cache.set(rm_worker_heartbeat_key(), {"worker": "test"}, timeout=WORKER_TTL_S)
+    yield
+    cache.delete(rm_worker_heartbeat_key())
 
 
 def empty_jsonl(tmp_path: Path) -> Path:
