@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from rm_service.presets import PRESETS
 
@@ -82,6 +83,14 @@ def tiny_checkpoint(synthetic_data: Path) -> Path:
     )
     assert result.checkpoint is not None
     return Path(result.checkpoint)
+
+
+@pytest.fixture
+def staff_browser(alice) -> Client:  # type: ignore[no-untyped-def]
+    """A logged-in staff browser session (alice)."""
+    browser = Client()
+    browser.force_login(alice)
+    return browser
 
 
 @pytest.fixture

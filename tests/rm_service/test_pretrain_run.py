@@ -11,13 +11,6 @@ from rm_service.models import ModelVersion, TrainingRun
 from tests import factories
 
 
-@pytest.fixture
-def staff_browser(alice) -> Client:  # type: ignore[no-untyped-def]
-    browser = Client()
-    browser.force_login(alice)
-    return browser
-
-
 @pytest.mark.django_db
 def test_it_queues_stage_one_on_the_campaign_clips_from_the_campaign_page(
     staff_browser: Client,

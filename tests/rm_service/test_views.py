@@ -14,13 +14,6 @@ from rm_service.models import ModelVersion, Prediction, TrainingRun
 from tests import factories
 
 
-@pytest.fixture
-def staff_browser(alice) -> Client:  # type: ignore[no-untyped-def]
-    browser = Client()
-    browser.force_login(alice)
-    return browser
-
-
 @pytest.mark.django_db
 def test_it_starts_a_training_run_from_the_campaign_page(
     staff_browser: Client,
