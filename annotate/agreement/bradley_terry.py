@@ -85,10 +85,18 @@ def fit(
     return Fit(strengths=theta, converged=bool(result.success))
 
 
-def fisher_covariance(theta: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, *, ridge: float = RIDGE) -> np.ndarray:
-    """Asymptotic covariance of the strengths (inverse observed information plus the ridge), (K, K)."""
+def fisher_covariance(
+    theta: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    k: int,
+    *,
+    weights: np.ndarray | None = None,
+    ridge: float = RIDGE,
+) -> np.ndarray:
+    """Asymptotic covariance of the strengths (inverse Fisher information plus the ridge), (K, K)."""
     p = expit(theta[i] - theta[j])
-    w = p * (1.0 - p)
+    w = p * (1.0 - p) * (1.0 if weights is None else np.asarray(weights, dtype=float))
     info = np.zeros((k, k))
     np.add.at(info, (i, i), w)
     np.add.at(info, (j, j), w)
