@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from scipy.stats import kendalltau, norm
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "Fit",
@@ -128,11 +129,12 @@ def bootstrap(
     counts = np.ones(len(i), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     out = [np.empty((samples, k)) for _ in ys]
-    for s in range(samples):
-        drawn = rng.multinomial(total, counts / total).astype(float)  # (N,) multiplicity of each row
-        for index, y in enumerate(ys):
-            start = starts[index] if starts else None
-            out[index][s] = fit(i, j, y, k, weights=drawn, start=start).strengths
+    with threadpool_limits(limits=1):  # many tiny fits: BLAS threads only contend
+        for s in range(samples):
+            drawn = rng.multinomial(total, counts / total).astype(float)  # (N,) multiplicity of each row
+            for index, y in enumerate(ys):
+                start = starts[index] if starts else None
+                out[index][s] = fit(i, j, y, k, weights=drawn, start=start).strengths
     return out
 
 

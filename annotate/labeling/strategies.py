@@ -26,6 +26,7 @@ import numpy as np
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import Count, Q
+from threadpoolctl import threadpool_limits
 
 from annotate.agreement import bradley_terry as bt
 from annotate.catalog.models import AssignmentStrategy, Campaign, Comparison
@@ -99,9 +100,10 @@ Outcomes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (i, j, share
 def pair_gains(k: int, questions: Sequence[Outcomes]) -> np.ndarray:
     """(K, K) information gain of one more vote per system pair, summed over the questions' current fits."""
     gain = np.zeros((k, k))
-    for i, j, y, counts in questions:
-        theta = bt.fit(i, j, y, k, weights=counts).strengths
-        gain += bt.pair_information_gain(theta, bt.fisher_covariance(theta, i, j, k, weights=counts))
+    with threadpool_limits(limits=1):  # a tiny fit: BLAS threads only contend
+        for i, j, y, counts in questions:
+            theta = bt.fit(i, j, y, k, weights=counts).strengths
+            gain += bt.pair_information_gain(theta, bt.fisher_covariance(theta, i, j, k, weights=counts))
     return gain
 
 
