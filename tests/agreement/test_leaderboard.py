@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -24,7 +25,7 @@ def raters(db: None) -> list[User]:
 
 
 def _board(
-    campaign: Campaign, raters: list[User], *, wins: dict[tuple[str, str], int], **fields: object
+    campaign: Campaign, raters: list[User], *, wins: dict[tuple[str, str], int], **fields: Any
 ) -> list[Comparison]:
     """One comparison per system pair; of the 12 raters, ``wins[pair]`` choose the pair's first system."""
     made = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def _predict(comparison: Comparison, version: ModelVersion, prob_a: float) -> No
     )
 
 
-def _campaign(strategy: str, **fields: object) -> Campaign:
+def _campaign(strategy: str, **fields: Any) -> Campaign:
     return factories.make_campaign(
         assignment_strategy=strategy, min_listen_seconds=1.0, min_listen_fraction=None, **fields
     )
