@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,11 +18,16 @@ from annotate.errors import error_response
 from annotate.permissions import IsStaff
 
 
+@extend_schema_field({"type": "string", "pattern": "^[TLACtlac, ]*$"})
+class ModalityField(serializers.CharField):
+    """Modality letters; the schema states which, so a generated request is never one we refuse."""
+
+
 @extend_schema_serializer(component_name="AgreementFilters")
 class FiltersSerializer(serializers.Serializer):
     """Query-string filters shared by the API and the dashboard."""
 
-    modality = serializers.CharField(
+    modality = ModalityField(
         required=False,
         allow_blank=True,
         default="",
