@@ -184,10 +184,11 @@ def main() -> None:
     parser.add_argument("--tie-rate", type=float, default=0.1)
     parser.add_argument("--tau", type=float, default=0.8, help="target Kendall tau with the true ranking")
     parser.add_argument("--check-every", type=int, default=25)
+    parser.add_argument("--strategies", default="uncertain,informative", help="compared with balanced")
     parser.add_argument("--refresh", type=int, default=10, help="votes between informative recomputations")
     args = parser.parse_args()
     _setup_django()
-    names = ("balanced", "uncertain", "informative")
+    names = ("balanced", *[name for name in args.strategies.split(",") if name != "balanced"])
     budget = args.comparisons * args.overlap
     results: dict[str, list[tuple[int | None, int | None]]] = {name: [] for name in names}
     started = time.perf_counter()
