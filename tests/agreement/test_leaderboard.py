@@ -152,7 +152,9 @@ def test_it_serves_the_api_to_staff_only(campaign: Campaign, raters: list[User],
 def test_it_shows_the_page_with_its_chart_to_staff_only(
     campaign: Campaign, raters: list[User], alice: User, charlie: User
 ) -> None:
-    _board(campaign, raters, wins=WINS)
+    comparisons = _board(campaign, raters, wins=WINS)
+    version = ModelVersion.objects.create(name="rm", checkpoint_path="/x", is_active=True)
+    _predict(comparisons, version, {("best", "good"): 0.8, ("good", "weak"): 0.2, ("best", "weak"): 0.7})
     client = Client()
     client.force_login(charlie)
     assert client.get(f"/campaigns/{campaign.pk}/leaderboard/").status_code == 403
@@ -162,6 +164,7 @@ def test_it_shows_the_page_with_its_chart_to_staff_only(
     assert page.status_code == 200
     html = page.content.decode()
     assert html.count('<svg class="chart"') == 2 and "best" in html and "<title>best (human)" in html
+    assert "<title>weak (model)" in html and "Kendall" in html and "humans #3, model #2" in html
     assert client.get("/leaderboard/?modality=X").status_code == 200  # a bad filter shows its error, not a 500
 
 
