@@ -203,8 +203,8 @@ def main() -> None:
         f"all at simultaneous 95%, (b) Kendall tau >= {args.tau} for good; checked every {args.check_every} votes; "
         f"{elapsed:.0f} s"
     )
-    column = f"{{:>15}} {'censored':>9} {'ratio':>6}"
-    header = f"{'strategy':<12} " + column.format("(a) mean votes") + "   " + column.format("(b) mean votes")
+    column = f"{{:>17}} {'censored':>9} {'ratio':>6}"
+    header = f"{'strategy':<12} " + column.format("(a) votes ± sem") + "   " + column.format("(b) votes ± sem")
     print(header)
     print("-" * len(header))
     base: dict[int, float] = {}
@@ -216,7 +216,8 @@ def main() -> None:
             mean = float(votes.mean())
             base.setdefault(target, mean)
             censored = sum(v is None for v in reached)
-            cells.append(f"{mean:>15.0f} {censored:>9} {mean / base[target]:>6.2f}")
+            sem = float(votes.std(ddof=1) / np.sqrt(len(votes))) if len(votes) > 1 else 0.0
+            cells.append(f"{f'{mean:.0f} ± {sem:.0f}':>17} {censored:>9} {mean / base[target]:>6.2f}")
         print(f"{name:<12} {cells[0]}   {cells[1]}")
 
 
