@@ -32,6 +32,7 @@ from annotate.agreement import bradley_terry as bt
 from annotate.catalog.models import AssignmentStrategy, Campaign, Comparison
 from annotate.labeling.models import Vote
 from annotate.onboarding.selectors import counted_votes
+from rm_service.models import ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ def balanced(campaign: Campaign, annotator: User, candidate_ids: list[int]) -> l
 
 
 def uncertain(campaign: Campaign, annotator: User, candidate_ids: list[int]) -> list[int]:
-    from rm_service.models import ModelVersion, Prediction
-
     version = ModelVersion.objects.filter(is_active=True).first()
     probs: dict[int, tuple[float, float]] = {}
     if version is not None:
