@@ -47,6 +47,8 @@ def test_the_pages_run_under_the_csp(live_server, csp_browser_page) -> None:  # 
     _log_in(page, base, "alice", "alice-pass-123")
     for path in (
         f"/campaigns/{campaign.pk}/agreement/",
+        f"/campaigns/{campaign.pk}/leaderboard/?min_votes=1&bootstrap_samples=20",
+        "/leaderboard/?min_votes=1&bootstrap_samples=20",
         f"/campaigns/{campaign.pk}/exports/",
         f"/rm/campaigns/{campaign.pk}/",
         f"/rm/campaigns/{campaign.pk}/agreement/",

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.agreement.bradley_terry import BOOTSTRAP_SAMPLES
+from annotate.agreement.leaderboard import MIN_VOTES, LeaderboardQuery, system_leaderboard
 from annotate.agreement.selectors import AgreementFilters, campaign_agreement
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import error_response
 from annotate.permissions import IsStaff
 
 
+@extend_schema_field({"type": "string", "pattern": "^[TLACtlac, ]*$"})
+class ModalityField(serializers.CharField):
+    """Modality letters; the schema states which, so a generated request is never one we refuse."""
+
+
 @extend_schema_serializer(component_name="AgreementFilters")
 class FiltersSerializer(serializers.Serializer):
     """Query-string filters shared by the API and the dashboard."""
 
-    modality = serializers.CharField(
+    modality = ModalityField(
         required=False,
         allow_blank=True,
         default="",
@@ -251,3 +258,145 @@ class AgreementReportApi(APIView):
         filters.is_valid(raise_exception=True)
         report = campaign_agreement(campaign=campaign, filters=filters.to_filters())
         return Response(self.OutputSerializer(report).data)
+
+
+# --- Leaderboard -----------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="LeaderboardParameters")
+class LeaderboardParamsSerializer(FiltersSerializer):
+    """The agreement filters plus the leaderboard's own settings."""
+
+    min_votes = serializers.IntegerField(
+        required=False,
+        default=MIN_VOTES,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="Votes a system needs before it is ranked.",
+    )
+    bootstrap_samples = serializers.IntegerField(
+        required=False,
+        default=BOOTSTRAP_SAMPLES,
+        min_value=20,
+        max_value=1000,
+        help_text="Bootstrap resamples of the comparisons behind the intervals.",
+    )
+
+    def to_query(self, campaign_ids: tuple[int, ...] | None) -> LeaderboardQuery:
+        return LeaderboardQuery(
+            campaign_ids=campaign_ids,
+            filters=self.to_filters(),
+            min_votes=self.validated_data["min_votes"],
+            bootstrap_samples=self.validated_data["bootstrap_samples"],
+        )
+
+
+class LeaderboardPosition(serializers.Serializer):
+    strength = serializers.FloatField(help_text="Bradley–Terry strength on the logit scale, centred on 0.")
+    lower = serializers.FloatField(help_text="Lower end of the bootstrap interval.")
+    upper = serializers.FloatField()
+    rank = serializers.IntegerField()
+    rank_best = serializers.IntegerField(help_text="1 + systems whose interval lies wholly above this one's.")
+    rank_worst = serializers.IntegerField(help_text="Systems ranked minus those whose interval lies wholly below.")
+
+
+class LeaderboardSystem(serializers.Serializer):
+    system = serializers.CharField()
+    votes = serializers.IntegerField()
+    wins = serializers.FloatField(help_text="Wins, a tie counting half.")
+    ties = serializers.IntegerField()
+    ranked = serializers.BooleanField(help_text="False below min_votes.")
+    human = LeaderboardPosition(allow_null=True)
+    model = LeaderboardPosition(allow_null=True, help_text="The active reward model's board, same comparisons.")
+
+
+class LeaderboardRankShift(serializers.Serializer):
+    system = serializers.CharField()
+    human_rank = serializers.IntegerField()
+    model_rank = serializers.IntegerField()
+    rank_shift = serializers.IntegerField(help_text="Model rank minus human rank.")
+
+
+class LeaderboardModelAgreement(serializers.Serializer):
+    comparisons_scored = serializers.IntegerField(help_text="Votes on comparisons the active model has scored.")
+    kendall_tau = serializers.FloatField(allow_null=True)
+    kendall_tau_lower = serializers.FloatField(allow_null=True)
+    kendall_tau_upper = serializers.FloatField(allow_null=True)
+    disagreements = LeaderboardRankShift(many=True)
+
+
+class LeaderboardQuestion(serializers.Serializer):
+    votes = serializers.IntegerField()
+    ranked_votes = serializers.IntegerField(help_text="Votes between two ranked systems, the ones fitted.")
+    systems = LeaderboardSystem(many=True)
+    model = LeaderboardModelAgreement(allow_null=True)
+
+
+@extend_schema_serializer(component_name="Leaderboard")
+class LeaderboardSerializer(serializers.Serializer):
+    campaigns = serializers.ListField(
+        child=serializers.IntegerField(), allow_null=True, help_text="Null: pooled over every campaign."
+    )
+    filters = inline_serializer(
+        "LeaderboardAppliedFilters",
+        {
+            "modalities": serializers.ListField(child=serializers.ChoiceField(choices=["T", "L", "A", "C"])),
+            "vocal": serializers.BooleanField(allow_null=True),
+            "since": serializers.DateTimeField(allow_null=True),
+            "until": serializers.DateTimeField(allow_null=True, help_text="Exclusive."),
+        },
+    )
+    min_votes = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    bootstrap_samples = serializers.IntegerField()
+    model_version = inline_serializer(
+        "LeaderboardModelVersion", {"id": serializers.IntegerField(), "name": serializers.CharField()}, allow_null=True
+    )
+    questions = inline_serializer(
+        "LeaderboardQuestions", {"alignment": LeaderboardQuestion(), "musicality": LeaderboardQuestion()}
+    )
+
+
+class CampaignLeaderboardApi(APIView):
+    """Bradley–Terry leaderboard of a campaign's generating systems, human and reward model."""
+
+    permission_classes = [IsStaff]
+
+    InputSerializer = LeaderboardParamsSerializer
+    OutputSerializer = LeaderboardSerializer
+
+    @extend_schema(
+        operation_id="campaign_leaderboard",
+        summary="Generator leaderboard with bootstrap intervals, rank ranges and model-vs-human Kendall tau",
+        parameters=[LeaderboardParamsSerializer],
+        responses={200: LeaderboardSerializer, 400: error_response(), 403: error_response(), 404: error_response()},
+        tags=["agreement"],
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        board = system_leaderboard(query=params.to_query((campaign.pk,)))
+        return Response(self.OutputSerializer(board).data)
+
+
+class LeaderboardApi(APIView):
+    """The same leaderboard pooled across every campaign (systems matched by name)."""
+
+    permission_classes = [IsStaff]
+
+    InputSerializer = LeaderboardParamsSerializer
+    OutputSerializer = LeaderboardSerializer
+
+    @extend_schema(
+        operation_id="leaderboard",
+        summary="Generator leaderboard across all campaigns",
+        parameters=[LeaderboardParamsSerializer],
+        responses={200: LeaderboardSerializer, 400: error_response(), 403: error_response()},
+        tags=["agreement"],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        board = system_leaderboard(query=params.to_query(None))
+        return Response(self.OutputSerializer(board).data)

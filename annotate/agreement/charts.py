@@ -184,3 +184,73 @@ def position_bias(annotators: list[dict[str, Any]]) -> SafeString:
         "share of choices for the clip shown on the left (95% CI)</text>"
     )
     return _svg("Position bias per annotator", body, height=height)
+
+
+HUMAN, MODEL = "#2f6fb0", "#d07a1f"
+
+
+def leaderboard(systems: list[dict[str, Any]], question: str) -> SafeString:
+    """Strength with its 95% interval per ranked system: humans (blue) and, below, the reward model (orange)."""
+    rows = [row for row in systems if row["ranked"]]
+    row_h, top, name_w = 26, TOP + 10, 150
+    height = max(HEIGHT // 2, top + row_h * len(rows) + BOTTOM)
+    plot_l, plot_w = name_w, WIDTH - name_w - RIGHT
+    bottom = height - BOTTOM + 8
+    ends = [
+        v for row in rows for side in ("human", "model") if row[side] for v in (row[side]["lower"], row[side]["upper"])
+    ]
+    lo, hi = (min(ends), max(ends)) if ends else (-1.0, 1.0)
+    pad = max(0.1, (hi - lo) * 0.05)
+    lo, hi = lo - pad, hi + pad
+
+    def x_of(value: float) -> float:
+        return plot_l + (value - lo) / (hi - lo) * plot_w
+
+    body = []
+    for tick in _nice_ticks(lo, hi):
+        css = "mid" if tick == 0 else "grid"
+        x = x_of(tick)
+        body.append(f'<line class="{css}" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}"/>')
+        body.append(f'<text class="tick" x="{x:.1f}" y="{bottom + 12}" text-anchor="middle">{tick:g}</text>')
+    for index, row in enumerate(rows):
+        y = top + row_h * (index + 0.5)
+        human = row["human"]
+        label = f"{human['rank']}. {row['system'][:22]}"
+        body.append(f'<text class="tick" x="{name_w - 6}" y="{y + 3:.1f}" text-anchor="end">{escape(label)}</text>')
+        for side, colour, dy in (("human", HUMAN, -4), ("model", MODEL, 5)):
+            pos = row[side]
+            if not pos:
+                continue
+            tip = (
+                f"{row['system']} ({side}): strength {pos['strength']:.2f} [{pos['lower']:.2f}, {pos['upper']:.2f}], "
+                f"rank {pos['rank']} (range {pos['rank_best']}–{pos['rank_worst']}), {row['votes']} votes"
+            )
+            body.append(
+                f'<line x1="{x_of(pos["lower"]):.1f}" x2="{x_of(pos["upper"]):.1f}" y1="{y + dy:.1f}" '
+                f'y2="{y + dy:.1f}" stroke="{colour}" stroke-width="2"/>'
+            )
+            body.append(
+                f'<circle cx="{x_of(pos["strength"]):.1f}" cy="{y + dy:.1f}" r="4" fill="{colour}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+    if not rows:
+        body.append(
+            f'<text class="label" x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle">'
+            "no system has enough votes to be ranked yet</text>"
+        )
+    body.append(
+        f'<text class="label" x="{plot_l + plot_w / 2}" y="{height - 4}" text-anchor="middle">'
+        "Bradley–Terry strength (logit), 95% bootstrap interval</text>"
+    )
+    body += _legend([("humans", HUMAN), ("reward model", MODEL)])
+    return _svg(f"Leaderboard, {question}", body, height=height)
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9) / 2))
+    for factor in (1, 2, 5, 10):
+        if (hi - lo) / (step * factor) <= 6:
+            step *= factor
+            break
+    first = math.ceil(lo / step) * step
+    return [round(first + n * step, 10) for n in range(int((hi - first) / step) + 1)]

@@ -83,7 +83,11 @@ class AgreementFilters:
 
 def campaign_votes(*, campaign_id: int, filters: AgreementFilters | None = None) -> QuerySet[Vote]:
     """The votes of one campaign, narrowed by modality, vocal/instrumental and a date range."""
-    votes = counted_votes(Vote.objects.filter(comparison__campaign_id=campaign_id))
+    return filter_votes(counted_votes(Vote.objects.filter(comparison__campaign_id=campaign_id)), filters)
+
+
+def filter_votes(votes: QuerySet[Vote], filters: AgreementFilters | None = None) -> QuerySet[Vote]:
+    """``votes`` narrowed by modality, vocal/instrumental and a date range."""
     filters = filters or AgreementFilters()
     if filters.modalities:
         votes = votes.filter(comparison__instruction__modality__in=filters.modalities)

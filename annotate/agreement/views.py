@@ -11,10 +11,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.agreement import charts
-from annotate.agreement.apis import FiltersSerializer
+from annotate.agreement.apis import FiltersSerializer, LeaderboardParamsSerializer
+from annotate.agreement.leaderboard import LeaderboardQuery, system_leaderboard
 from annotate.agreement.selectors import AgreementFilters, campaign_agreement, live_max_votes
 from annotate.agreement.services import agreement_snapshot_request_refresh, agreement_snapshot_schedule
 from annotate.broker import BrokerUnavailable
+from annotate.catalog.models import Campaign
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.permissions import staff_required
 
@@ -61,3 +63,39 @@ def refresh(request: HttpRequest, campaign_id: int) -> HttpResponse:
     else:
         messages.info(request, "A snapshot refresh is queued; reload in a moment.")
     return HttpResponseRedirect(reverse("agreement-dashboard", args=[campaign.pk]))
+
+
+def _leaderboard_page(request: HttpRequest, *, campaign: Campaign | None) -> HttpResponse:
+    form = LeaderboardParamsSerializer(data=request.GET)
+    valid = form.is_valid()
+    ids = None if campaign is None else (campaign.pk,)
+    query = form.to_query(ids) if valid else LeaderboardQuery(campaign_ids=ids)
+    board = system_leaderboard(query=query)
+    api_url = (
+        reverse("api-leaderboard") if campaign is None else reverse("api-campaign-leaderboard", args=[campaign.pk])
+    )
+    context = {
+        "campaign": campaign,
+        "board": board,
+        "filter_errors": form.errors,
+        "query": {key: request.GET.get(key, "") for key in ("modality", "vocal", "since", "until", "min_votes")},
+        "api_url": api_url + ("?" + request.GET.urlencode() if request.GET else ""),
+        "questions": [
+            {"name": name, "board": board["questions"][name], "chart": charts.leaderboard(q["systems"], name)}
+            for name, q in board["questions"].items()
+        ],
+    }
+    return render(request, "agreement/leaderboard.html", context)
+
+
+@require_GET
+@staff_required
+def campaign_leaderboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+    return _leaderboard_page(request, campaign=campaign)
+
+
+@require_GET
+@staff_required
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    return _leaderboard_page(request, campaign=None)

@@ -13,13 +13,14 @@ class CampaignAdmin(admin.ModelAdmin):
         "name",
         "status",
         "overlap_target",
+        "assignment_strategy",
         "min_listen_seconds",
         "min_listen_fraction",
         "feedback_required",
         "comparison_count",
         "created_at",
     )
-    list_filter = ("status", "feedback_required")
+    list_filter = ("status", "feedback_required", "assignment_strategy")
     search_fields = ("name", "description")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:

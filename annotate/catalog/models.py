@@ -7,6 +7,12 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest, Least
 
 
+class AssignmentStrategy(models.TextChoices):
+    BALANCED = "balanced", "Balanced: fewest votes first"
+    UNCERTAIN = "uncertain", "Uncertain: small model margin or split votes first"
+    INFORMATIVE = "informative", "Informative: pairs that most narrow the leaderboard's intervals"
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -26,6 +32,13 @@ class Campaign(models.Model):
         default=False, help_text='Annotators may answer "no preference" (stored as a tie).'
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # Which comparison an annotator gets next among those with room (annotate.labeling.strategies).
+    assignment_strategy = models.CharField(
+        max_length=12,
+        choices=AssignmentStrategy.choices,
+        default=AssignmentStrategy.BALANCED,
+        help_text="Which comparison with room is handed out next; the overlap target holds under every strategy.",
+    )
     license = models.CharField(
         max_length=100, default="CC-BY-NC-SA-4.0", help_text="Licence written into exported data cards."
     )
@@ -50,6 +63,10 @@ class Campaign(models.Model):
                 name="campaign_presentation_true_peak_range",
             ),
             models.CheckConstraint(condition=Q(overlap_target__gte=1), name="campaign_overlap_target_positive"),
+            models.CheckConstraint(
+                condition=Q(assignment_strategy__in=AssignmentStrategy.values),
+                name="campaign_assignment_strategy_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(min_listen_seconds__isnull=True) | Q(min_listen_seconds__gte=0),
                 name="campaign_min_listen_seconds_nonnegative",

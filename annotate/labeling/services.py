@@ -67,6 +67,7 @@ from annotate.labeling.selectors import (
     assignment_lapsed_without_room,
     slots_taken,
 )
+from annotate.labeling.strategies import candidate_pool_size, order_candidates
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaig
     return lapsed.update(status=Assignment.Status.EXPIRED, closed_at=now)
 
 
-def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: str) -> list[int]:
+def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: str, limit: int) -> list[int]:
     """Comparisons with room that the annotator hasn't done: fewest votes, then fewest live, then seeded hash."""
     live = Q(assignments__status=Assignment.Status.LIVE, assignments__expires_at__gt=now)
     return list(
@@ -199,7 +200,7 @@ def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: 
         .annotate(n_taken=F("n_votes") + F("n_live"))
         .filter(n_taken__lt=campaign.overlap_target)
         .order_by("n_votes", "n_live", "tie")
-        .values_list("pk", flat=True)[:_CANDIDATES_PER_CALL]
+        .values_list("pk", flat=True)[:limit]
     )
 
 
@@ -243,7 +244,10 @@ def assignment_next(
         return current
     # A few rounds, because every candidate of one round may be locked or filled by concurrent callers.
     for _ in range(3):
-        candidates = _candidate_ids(annotator=annotator, campaign=campaign, now=now, seed=seed)
+        # The campaign's strategy reorders the candidates (a larger pool than balanced's); it never adds one.
+        pool = candidate_pool_size(campaign, _CANDIDATES_PER_CALL)
+        candidates = _candidate_ids(annotator=annotator, campaign=campaign, now=now, seed=seed, limit=pool)
+        candidates = order_candidates(campaign, annotator, candidates)[:_CANDIDATES_PER_CALL]
         if not candidates:
             return None
         for comparison_id in candidates:
