@@ -291,6 +291,17 @@ CELERY_TIMEZONE = TIME_ZONE
 # Longest prompt and lyrics a manifest row may carry; longer rows are refused with their line number.
 IMPORT_PROMPT_MAX_CHARS = env_int("IMPORT_PROMPT_MAX_CHARS", 4_000, minimum=1)
 IMPORT_LYRICS_MAX_CHARS = env_int("IMPORT_LYRICS_MAX_CHARS", 20_000, minimum=1)
+# Imports from the browser: an uploaded manifest plus a zip/tar of its audio, staged here until a worker imports it.
+IMPORT_WORK_ROOT = Path(env_str("IMPORT_WORK_ROOT", "") or VAR_DIR / "imports")
+IMPORT_MANIFEST_MAX_BYTES = env_int("IMPORT_MANIFEST_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+IMPORT_ARCHIVE_MAX_BYTES = env_int("IMPORT_ARCHIVE_MAX_BYTES", 2 * 1024**3, minimum=1)
+# Unpacking limits (zip bombs): total bytes once unpacked, members, and the unpacked/packed ratio of any
+# member over 1 MiB (audio barely compresses; a bomb compresses by a factor of hundreds or more).
+IMPORT_ARCHIVE_MAX_UNPACKED_BYTES = env_int("IMPORT_ARCHIVE_MAX_UNPACKED_BYTES", 8 * 1024**3, minimum=1)
+IMPORT_ARCHIVE_MAX_MEMBERS = env_int("IMPORT_ARCHIVE_MAX_MEMBERS", 50_000, minimum=1)
+IMPORT_ARCHIVE_MAX_RATIO = env_float("IMPORT_ARCHIVE_MAX_RATIO", 100.0, minimum=1.0)
+# Server folders staff may import from (manifest.jsonl plus audio, e.g. a mounted dataset); empty: uploads only.
+IMPORT_SERVER_ROOTS = env_list("IMPORT_SERVER_ROOTS", [])
 
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)
