@@ -200,7 +200,8 @@ def _zip_member(info: zipfile.ZipInfo) -> _Member:
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise ArchiveRejected(f"{info.filename!r} is a symbolic link; links are not accepted.")
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # Many zip writers store permission bits only (no file type): those are regular files.
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ArchiveRejected(f"{info.filename!r} is not a regular file or folder.")
     if info.flag_bits & 0x1:
         raise ArchiveRejected(f"{info.filename!r} is encrypted.")
