@@ -209,12 +209,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would otherwise send the schema URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Both questions answer with a displayed side; one schema name for that choice set.
     "ENUM_NAME_OVERRIDES": {
         "DisplayedSideEnum": ["A", "B"],
         "DisplayedAnswerEnum": ["A", "B", "tie"],
         "CanonicalSideEnum": ["a", "b"],
         "ScoringJobStatusEnum": "rm_service.models.JobStatus",
+        "CampaignStatusEnum": "annotate.catalog.models.Campaign.Status",
+        # Exports and imports: queued -> running -> succeeded | failed.
+        "BackgroundStatusEnum": "annotate.catalog.models.CampaignImport.Status",
     },
     # Every operation documents the error statuses any API path can answer, with the one Error shape.
     "POSTPROCESSING_HOOKS": [

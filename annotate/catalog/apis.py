@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -36,6 +36,8 @@ from annotate.parsers import BoundedJSONParser
 from annotate.permissions import IsStaff, request_user
 
 _ERROR = error_response()
+# A gold answer: the canonical side that is right ("" for none).
+GOLD_CHOICES = ["", "a", "b"]
 
 
 class OnboardingStepsSerializer(serializers.Serializer):
@@ -47,7 +49,7 @@ class OnboardingStepsSerializer(serializers.Serializer):
     practice_required = serializers.BooleanField(required=False)
 
 
-class ProgressSerializer(serializers.Serializer):
+class CampaignProgressSerializer(serializers.Serializer):
     comparisons = serializers.IntegerField()
     votes = serializers.IntegerField()
     complete = serializers.IntegerField(help_text="Comparisons that have reached the overlap target.")
@@ -83,7 +85,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         config = CampaignOnboarding.objects.filter(campaign=campaign).first()
         return {name: bool(config and getattr(config, name)) for name in ONBOARDING_STEPS}
 
-    @extend_schema_field(ProgressSerializer)
+    @extend_schema_field(CampaignProgressSerializer)
     def get_progress(self, campaign: Campaign) -> dict[str, Any]:
         known: dict[int, CampaignProgress] = self.context.get("progress") or campaign_progress(campaigns=[campaign])
         progress = known[campaign.pk]
@@ -101,6 +103,7 @@ class CampaignListApi(APIView):
     permission_classes = [IsStaff]
     OutputSerializer = CampaignSerializer
 
+    @extend_schema_serializer(component_name="CampaignCreateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -143,6 +146,7 @@ class CampaignDetailApi(APIView):
     permission_classes = [IsStaff]
     OutputSerializer = CampaignSerializer
 
+    @extend_schema_serializer(component_name="CampaignUpdateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(required=False, max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -227,6 +231,7 @@ class CampaignImportCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     OutputSerializer = CampaignImportSerializer
 
+    @extend_schema_serializer(component_name="CampaignImportCreateInput")
     class InputSerializer(serializers.Serializer):
         manifest = serializers.FileField(required=False, help_text="JSONL, one comparison per line.")
         archive = serializers.FileField(
@@ -270,6 +275,8 @@ class CampaignImportDetailApi(APIView):
 class ComparisonSerializer(serializers.ModelSerializer):
     campaign = serializers.IntegerField(source="campaign_id")
     prompt_id = serializers.CharField(source="instruction.prompt_id")
+    gold_alignment = serializers.ChoiceField(choices=GOLD_CHOICES)
+    gold_musicality = serializers.ChoiceField(choices=GOLD_CHOICES)
 
     class Meta:
         model = Comparison
@@ -293,9 +300,10 @@ class ComparisonUpdateApi(APIView):
     parser_classes = [BoundedJSONParser]
     OutputSerializer = ComparisonSerializer
 
+    @extend_schema_serializer(component_name="ComparisonUpdateInput")
     class InputSerializer(serializers.Serializer):
-        gold_alignment = serializers.ChoiceField(choices=["", "a", "b"], required=False)
-        gold_musicality = serializers.ChoiceField(choices=["", "a", "b"], required=False)
+        gold_alignment = serializers.ChoiceField(choices=GOLD_CHOICES, required=False)
+        gold_musicality = serializers.ChoiceField(choices=GOLD_CHOICES, required=False)
         is_attention_check = serializers.BooleanField(required=False)
 
     @extend_schema(
