@@ -66,7 +66,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         serializer = CampaignListApi.InputSerializer(data=request.POST)
         steps = OnboardingStepsSerializer(data=request.POST)
-        if serializer.is_valid() and steps.is_valid():
+        if all([serializer.is_valid(), steps.is_valid()]):  # both run, so both report their errors
             data = {k: v for k, v in serializer.validated_data.items() if k != "onboarding"}
             try:
                 with transaction.atomic():
@@ -106,7 +106,7 @@ def campaign_settings(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def _settings_post(request: HttpRequest, campaign: Campaign) -> FormErrors:
     serializer = CampaignDetailApi.InputSerializer(data=request.POST)
     steps = OnboardingStepsSerializer(data=request.POST)
-    if not (serializer.is_valid() and steps.is_valid()):
+    if not all([serializer.is_valid(), steps.is_valid()]):
         return _serializer_errors({**serializer.errors, **steps.errors})
     changes = {k: v for k, v in serializer.validated_data.items() if k not in ("onboarding", "status")}
     try:
