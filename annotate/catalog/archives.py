@@ -131,11 +131,11 @@ def _extract(path: Path, kind: str, root: Path, limits: ArchiveLimits) -> None:
                 member = _tar_member(tar_info)
                 if member.is_dir:
                     continue
-                source = archive.extractfile(tar_info)
-                if source is None:  # not a regular file; _tar_member already refused those
+                data = archive.extractfile(tar_info)
+                if data is None:  # not a regular file; _tar_member already refused those
                     raise ArchiveRejected(f"{member.name!r} is not a regular file.")
-                with source:
-                    written += _write_member(source, root, member, written, limits)
+                with data:
+                    written += _write_member(data, root, member, written, limits)
 
 
 def _members(path: Path, kind: str, limits: ArchiveLimits) -> Iterator[_Member]:

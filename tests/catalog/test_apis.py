@@ -41,7 +41,7 @@ def _roots(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def manifest_rows(*, bad_line: int | None = None) -> bytes:
-    rows = [
+    rows: list[dict[str, object]] = [
         {"prompt id": f"p{i}", "prompt": f"Prompt {i}", "audio-path": f"a/{i}.wav", "audio2": f"b/{i}.wav"}
         for i in range(1, 4)
     ]
@@ -182,7 +182,9 @@ def test_it_keeps_every_catalog_endpoint_from_annotators(charlie: User, campaign
     assert client.patch(f"/api/v1/campaigns/{campaign.pk}", {"status": "closed"}, format="json").status_code == 403
     assert upload(client, campaign.pk, b"{}", b"PK").status_code == 403
     assert client.get(f"/api/v1/imports/{row.pk}").status_code == 403
-    assert client.patch(f"/api/v1/comparisons/{comparison.pk}", {"gold_alignment": "a"}, format="json").status_code == 403
+    assert (
+        client.patch(f"/api/v1/comparisons/{comparison.pk}", {"gold_alignment": "a"}, format="json").status_code == 403
+    )
     campaign.refresh_from_db()
     comparison.refresh_from_db()
     assert campaign.status == "active" and not Campaign.objects.filter(name="mine").exists()

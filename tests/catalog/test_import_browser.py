@@ -31,7 +31,9 @@ def _audio_zip(tmp_path: Path) -> Path:
     with zipfile.ZipFile(archive_path, "w") as archive:
         for i in range(1, 4):
             for side, seed in (("a", i), ("b", 10 + i)):
-                archive.write(write_tone(tmp_path / "src" / side / f"{i}.wav", seed=seed, seconds=1.0), f"{side}/{i}.wav")
+                archive.write(
+                    write_tone(tmp_path / "src" / side / f"{i}.wav", seed=seed, seconds=1.0), f"{side}/{i}.wav"
+                )
     return archive_path
 
 
