@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +39,27 @@ from annotate.permissions import IsStaff, request_user
 _ERROR = error_response()
 # A gold answer: the canonical side that is right ("" for none).
 GOLD_CHOICES = ["", "a", "b"]
+# Text with at least one character that is neither blank (as str.strip() sees it) nor NUL, so the schema
+# promises exactly what the serializer accepts.
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[^\x00]*[^{_BLANK}][^\x00]*$"
+
+
+def _text(**kwargs: Any) -> serializers.RegexField:
+    return serializers.RegexField(NOT_BLANK, **kwargs)
+
+
+class UploadField(serializers.FileField):
+    """A file part; a part sent without a file name (which Django reads as text) counts as the file's content."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # An empty manifest is reported by the import ("no rows"), an empty archive by the unpacking.
+        super().__init__(allow_empty_file=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            data = SimpleUploadedFile(self.field_name, data.encode("utf-8", "surrogateescape"))
+        return super().to_internal_value(data)
 
 
 class OnboardingStepsSerializer(serializers.Serializer):
@@ -105,14 +127,14 @@ class CampaignListApi(APIView):
 
     @extend_schema_serializer(component_name="CampaignCreateInput")
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+        name = _text(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
         overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=1000)
         min_listen_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=3600)
         min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
         feedback_required = serializers.BooleanField(required=False)
         allow_no_preference = serializers.BooleanField(required=False)
-        license = serializers.CharField(required=False, max_length=100)
+        license = _text(required=False, max_length=100)
         presentation_loudness_lufs = serializers.FloatField(required=False, min_value=-40, max_value=-8)
         presentation_true_peak_dbtp = serializers.FloatField(required=False, min_value=-12, max_value=0)
         onboarding = OnboardingStepsSerializer(required=False)
@@ -127,6 +149,7 @@ class CampaignListApi(APIView):
         operation_id="campaign_create",
         request=InputSerializer,
         responses={201: CampaignSerializer, 400: _ERROR, 403: _ERROR, 409: _ERROR},
+        description="409 when the name is taken.",
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -148,14 +171,14 @@ class CampaignDetailApi(APIView):
 
     @extend_schema_serializer(component_name="CampaignUpdateInput")
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(required=False, max_length=200)
+        name = _text(required=False, max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
         overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=1000)
         min_listen_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=3600)
         min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
         feedback_required = serializers.BooleanField(required=False)
         allow_no_preference = serializers.BooleanField(required=False)
-        license = serializers.CharField(required=False, max_length=100)
+        license = _text(required=False, max_length=100)
         onboarding = OnboardingStepsSerializer(required=False)
         status = serializers.ChoiceField(
             choices=Campaign.Status.choices,
@@ -224,25 +247,19 @@ class CampaignImportSerializer(serializers.ModelSerializer):
 
 
 class CampaignImportCreateApi(APIView):
-    """Upload a manifest plus a zip/tar of its audio (or name a server folder); a worker imports it, all or
-    nothing. Poll ``detail_url``: a failed import lists every problem with its manifest line."""
+    """Upload a manifest plus a zip/tar of its audio; a worker imports it, all or nothing. Poll ``detail_url``:
+    a failed import lists every problem with its manifest line. An unsafe archive (path traversal, links, a zip
+    bomb, over the limits) is refused at once: 400 ``archive_rejected``; an upload over its size limit is a 413."""
 
     permission_classes = [IsStaff]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
     OutputSerializer = CampaignImportSerializer
 
     @extend_schema_serializer(component_name="CampaignImportCreateInput")
     class InputSerializer(serializers.Serializer):
-        manifest = serializers.FileField(required=False, help_text="JSONL, one comparison per line.")
-        archive = serializers.FileField(
-            required=False, help_text="zip or tar(.gz/.bz2/.xz) of the audio; manifest paths are relative to its root."
-        )
-        server_folder = serializers.CharField(
-            required=False,
-            allow_blank=True,
-            max_length=1000,
-            help_text="Instead of an archive: a folder under "
-            "an allowed server import root (its manifest.jsonl is used when no manifest is uploaded).",
+        manifest = UploadField(help_text="JSONL, one comparison per line.")
+        archive = UploadField(
+            help_text="zip or tar(.gz/.bz2/.xz) of the audio; the manifest's audio paths are relative to its root."
         )
 
     @extend_schema(
@@ -255,6 +272,35 @@ class CampaignImportCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = campaign_import_create(campaign=campaign, requested_by=request_user(request), **serializer.validated_data)
+        return Response(self.OutputSerializer(row).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CampaignServerImportCreateApi(APIView):
+    """Import a folder already on the server (its ``manifest.jsonl`` and the audio beside it), under one of the
+    allowed import roots (``IMPORT_SERVER_ROOTS``); any other path is a 404. Poll ``detail_url``."""
+
+    permission_classes = [IsStaff]
+    parser_classes = [BoundedJSONParser]
+    OutputSerializer = CampaignImportSerializer
+
+    @extend_schema_serializer(component_name="CampaignServerImportCreateInput")
+    class InputSerializer(serializers.Serializer):
+        server_folder = _text(max_length=1000, help_text="Absolute path of the folder.")
+
+    @extend_schema(
+        operation_id="campaign_server_import_create",
+        request=InputSerializer,
+        responses={202: CampaignImportSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = campaign_import_create(
+            campaign=campaign,
+            requested_by=request_user(request),
+            server_folder=serializer.validated_data["server_folder"],
+        )
         return Response(self.OutputSerializer(row).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -38,7 +38,7 @@ from annotate.catalog.audio import (
 from annotate.catalog.labels import RowLabels, parse_labels
 from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison, Instruction
 from annotate.catalog.selectors import campaign_clips, clip_rendition_for
-from annotate.errors import ApplicationError
+from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Vote
 
 logger = logging.getLogger(__name__)
@@ -727,7 +727,7 @@ def _campaign_check(campaign: Campaign) -> None:
     if not campaign.name or len(campaign.name) > 200 or "\x00" in campaign.name:
         refuse("name", "The name must have 1 to 200 characters.")
     if Campaign.objects.filter(name=campaign.name).exclude(pk=campaign.pk).exists():
-        refuse("name", f"A campaign named {campaign.name!r} already exists.")
+        raise CampaignConflict(f"A campaign named {campaign.name!r} already exists.", field="name")
     if not 1 <= campaign.overlap_target <= 1000:
         refuse("overlap_target", "The overlap target must be between 1 and 1000 votes per comparison.")
     if campaign.min_listen_seconds is not None and not 0 <= campaign.min_listen_seconds <= 3600:
@@ -771,7 +771,7 @@ def campaign_create(
     """A new campaign, as a draft with no comparisons (import a manifest into it next).
 
     Raises:
-        ApplicationError: a setting out of range, naming its field (400); CampaignConflict: the name is taken.
+        ApplicationError: a setting out of range, naming its field (400); CampaignConflict: the name is taken (409).
     """
     campaign = Campaign(
         name=name,
@@ -793,6 +793,7 @@ def campaign_update(*, campaign: Campaign, changes: dict[str, Any]) -> Campaign:
 
     Raises:
         ApplicationError: an unknown or read-only setting, or a value out of range, naming its field (400).
+        CampaignConflict: the new name is taken (409).
     """
     unknown = sorted(set(changes) - set(CAMPAIGN_SETTINGS))
     if unknown:
@@ -871,10 +872,14 @@ def import_server_folders() -> list[Path]:
 
 
 def _server_folder_resolve(folder: str) -> Path:
-    candidate = Path(folder).resolve()
+    """The folder, resolved, if it lies under one of ``IMPORT_SERVER_ROOTS``; anything else looks the same: 404."""
+    try:
+        candidate = Path(folder).resolve()
+    except (OSError, ValueError):  # NUL bytes, loops
+        candidate = None
     roots = [Path(root).resolve() for root in settings.IMPORT_SERVER_ROOTS]
-    if not any(candidate.is_relative_to(root) for root in roots) or not candidate.is_dir():
-        raise ImportSourceInvalid(f"{folder!r} is not a folder under an allowed import root.", field="server_folder")
+    if candidate is None or not any(candidate.is_relative_to(r) for r in roots) or not candidate.is_dir():
+        raise NotFoundError(f"No folder {folder!r} under an allowed import root.", field="server_folder")
     return candidate
 
 
@@ -905,6 +910,7 @@ def campaign_import_create(
 
     Raises:
         ImportSourceInvalid / ArchiveRejected: missing or conflicting inputs, an unsafe archive (400).
+        NotFoundError: the server folder is not under an allowed import root (404).
         ImportTooLarge: an upload over its size limit (413).
         BrokerUnavailable: the task queue can't be reached; the import is recorded as failed.
     """

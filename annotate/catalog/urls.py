@@ -13,6 +13,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/campaigns", apis.CampaignListApi.as_view(), name="api-campaigns"),
     path("api/v1/campaigns/<int:campaign_id>", apis.CampaignDetailApi.as_view(), name="api-campaign"),
     path("api/v1/campaigns/<int:campaign_id>/imports", apis.CampaignImportCreateApi.as_view(), name="api-imports"),
+    path(
+        "api/v1/campaigns/<int:campaign_id>/server-imports",
+        apis.CampaignServerImportCreateApi.as_view(),
+        name="api-server-imports",
+    ),
     path("api/v1/imports/<int:campaign_import_id>", apis.CampaignImportDetailApi.as_view(), name="api-import-detail"),
     path("api/v1/comparisons/<int:comparison_id>", apis.ComparisonUpdateApi.as_view(), name="api-comparison"),
 ]

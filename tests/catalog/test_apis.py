@@ -102,11 +102,18 @@ def test_it_creates_a_draft_campaign_with_its_settings_and_onboarding(alice: Use
 
 def test_it_refuses_a_taken_name_and_out_of_range_settings_naming_the_field(alice: User, campaign: Campaign) -> None:
     client = client_for(alice)
-    taken = client.post("/api/v1/campaigns", {"name": campaign.name}, format="json")
-    assert taken.status_code == 400 and taken.json()["error"]["field"] == "name"
-    for field, value in (("overlap_target", 0), ("min_listen_fraction", 1.5), ("presentation_loudness_lufs", 0)):
+    taken = client.post("/api/v1/campaigns", {"name": f" {campaign.name}"}, format="json")
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "name"
+    for field, value in (
+        ("overlap_target", 0),
+        ("min_listen_fraction", 1.5),
+        ("presentation_loudness_lufs", 0),
+        ("license", " \t"),
+    ):
         response = client.post("/api/v1/campaigns", {"name": f"x-{field}", field: value}, format="json")
         assert response.status_code == 400 and response.json()["error"]["field"] == field
+    blank = client.post("/api/v1/campaigns", {"name": "\u3000 "}, format="json")
+    assert blank.status_code == 400 and blank.json()["error"]["field"] == "name"
     assert Campaign.objects.count() == 1
 
 
@@ -182,6 +189,10 @@ def test_it_keeps_every_catalog_endpoint_from_annotators(charlie: User, campaign
     assert client.patch(f"/api/v1/campaigns/{campaign.pk}", {"status": "closed"}, format="json").status_code == 403
     assert upload(client, campaign.pk, b"{}", b"PK").status_code == 403
     assert client.get(f"/api/v1/imports/{row.pk}").status_code == 403
+    server_import = client.post(
+        f"/api/v1/campaigns/{campaign.pk}/server-imports", {"server_folder": "/"}, format="json"
+    )
+    assert server_import.status_code == 403
     assert (
         client.patch(f"/api/v1/comparisons/{comparison.pk}", {"gold_alignment": "a"}, format="json").status_code == 403
     )
@@ -306,13 +317,14 @@ def test_it_refuses_uploads_over_their_size_limits(alice: User, campaign: Campai
     assert not CampaignImport.objects.exists()
 
 
-def test_it_needs_exactly_one_source_of_audio(alice: User, campaign: Campaign) -> None:
+def test_it_needs_a_manifest_and_an_archive(alice: User, campaign: Campaign) -> None:
     client = client_for(alice)
     url = f"/api/v1/campaigns/{campaign.pk}/imports"
     no_audio = client.post(url, {"manifest": SimpleUploadedFile("m.jsonl", manifest_rows())}, format="multipart")
     assert no_audio.status_code == 400 and no_audio.json()["error"]["field"] == "archive"
     no_manifest = client.post(url, {"archive": SimpleUploadedFile("a.zip", _zip_with("a.wav"))}, format="multipart")
     assert no_manifest.status_code == 400 and no_manifest.json()["error"]["field"] == "manifest"
+    assert not CampaignImport.objects.exists()
 
 
 def test_it_imports_from_an_allowed_server_folder_only(alice: User, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -325,12 +337,13 @@ def test_it_imports_from_an_allowed_server_folder_only(alice: User, settings, tm
     settings.IMPORT_SERVER_ROOTS = [str(root)]
     campaign = factories.make_campaign(name="Server", status=Campaign.Status.DRAFT)
     client = client_for(alice)
-    url = f"/api/v1/campaigns/{campaign.pk}/imports"
-    outside = client.post(url, {"server_folder": str(tmp_path)}, format="multipart")
-    assert outside.status_code == 400 and outside.json()["error"]["field"] == "server_folder"
-    escape = client.post(url, {"server_folder": f"{folder}/../.."}, format="multipart")
-    assert escape.status_code == 400
-    response = client.post(url, {"server_folder": str(folder)}, format="multipart")
+    url = f"/api/v1/campaigns/{campaign.pk}/server-imports"
+    outside = client.post(url, {"server_folder": str(tmp_path)}, format="json")
+    assert outside.status_code == 404 and outside.json()["error"]["field"] == "server_folder"
+    assert client.post(url, {"server_folder": f"{folder}/../.."}, format="json").status_code == 404
+    assert client.post(url, {"server_folder": str(root / "nope")}, format="json").status_code == 404
+    assert not CampaignImport.objects.exists()
+    response = client.post(url, {"server_folder": str(folder)}, format="json")
     assert response.status_code == 202, response.json()
     assert campaign_import_run(campaign_import_id=response.json()["id"]).status == "succeeded"
     assert Comparison.objects.filter(campaign=campaign).count() == 3
