@@ -4,13 +4,16 @@
 ``..`` components, links (symbolic or hard), devices and other special members, more members than
 ``IMPORT_ARCHIVE_MAX_MEMBERS``, a declared unpacked total above ``IMPORT_ARCHIVE_MAX_UNPACKED_BYTES``, and a
 zip member over 1 MiB compressed more than ``IMPORT_ARCHIVE_MAX_RATIO`` times (a zip bomb). ``archive_extract``
-runs the same checks again, then writes each regular file itself (never ``extractall``), counting the bytes
-it actually writes, so a header that lies about a size is caught too.
+runs the same checks again (a zip's whole list first; a tar's members one by one as it reads the stream, once),
+then writes each regular file itself (never ``extractall``), counting the bytes it actually writes, so a header
+that lies about a size is caught too. A zip's list is read from its end in milliseconds; a compressed tar has
+to be decompressed to be listed, so checking it costs about as much as unpacking it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tarfile
 import zipfile
@@ -97,26 +100,34 @@ def archive_inspect(path: Path, *, limits: ArchiveLimits | None = None) -> Archi
 
 
 def archive_extract(path: Path, destination: Path, *, limits: ArchiveLimits | None = None) -> ArchiveSummary:
-    """Unpack the archive's directories and regular files under ``destination`` (which must be empty or new).
+    """Unpack the archive's directories and regular files under ``destination`` (which must not exist yet).
+
+    A zip's member list is checked in full before anything is written. A tar is read once: each member is
+    checked before it is written, and a refusal removes ``destination`` again, so nothing is left either way.
 
     Raises:
         ArchiveRejected: as ``archive_inspect``, or a member that unpacks to more bytes than it declared.
     """
     limits = limits or ArchiveLimits.from_settings()
-    summary = archive_inspect(path, limits=limits)
-    destination.mkdir(parents=True, exist_ok=True)
-    root = destination.resolve()
+    kind = archive_kind(path)
+    if kind == "zip":
+        archive_inspect(path, limits=limits)
+    destination.mkdir(parents=True)
     try:
-        _extract(path, summary.kind, root, limits)
+        return _extract(path, kind, destination.resolve(), limits)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as exc:
+        shutil.rmtree(destination, ignore_errors=True)
         raise ArchiveRejected(f"The archive could not be read: {exc}") from None
     except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        shutil.rmtree(destination, ignore_errors=True)
         raise ArchiveRejected(f"Two members of the archive collide: {exc.filename}") from None
-    return summary
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
 
 
-def _extract(path: Path, kind: str, root: Path, limits: ArchiveLimits) -> None:
-    written = 0
+def _extract(path: Path, kind: str, root: Path, limits: ArchiveLimits) -> ArchiveSummary:
+    files = written = 0
     if kind == "zip":
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -125,17 +136,32 @@ def _extract(path: Path, kind: str, root: Path, limits: ArchiveLimits) -> None:
                     continue
                 with archive.open(info) as source:
                     written += _write_member(source, root, member, written, limits)
-    else:
-        with tarfile.open(path) as archive:
-            for tar_info in archive:
-                member = _tar_member(tar_info)
-                if member.is_dir:
-                    continue
-                data = archive.extractfile(tar_info)
-                if data is None:  # not a regular file; _tar_member already refused those
-                    raise ArchiveRejected(f"{member.name!r} is not a regular file.")
-                with data:
-                    written += _write_member(data, root, member, written, limits)
+                files += 1
+        return ArchiveSummary(kind=kind, files=files, unpacked_bytes=written)
+    with tarfile.open(path) as archive:
+        # The same checks as archive_inspect, member by member as the stream is read.
+        for member, tar_info in _bounded_with_info(archive, limits):
+            if member.is_dir:
+                continue
+            data = archive.extractfile(tar_info)
+            if data is None:  # not a regular file; _tar_member already refused those
+                raise ArchiveRejected(f"{member.name!r} is not a regular file.")
+            with data:
+                written += _write_member(data, root, member, written, limits)
+            files += 1
+    return ArchiveSummary(kind=kind, files=files, unpacked_bytes=written)
+
+
+def _bounded_with_info(archive: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[_Member, tarfile.TarInfo]]:
+    infos: list[tarfile.TarInfo] = []
+
+    def members() -> Iterator[_Member]:
+        for info in archive:
+            infos.append(info)
+            yield _tar_member(info)
+
+    for member in _bounded(members(), limits, set()):
+        yield member, infos.pop()
 
 
 def _members(path: Path, kind: str, limits: ArchiveLimits) -> Iterator[_Member]:

@@ -151,3 +151,13 @@ def test_it_refuses_what_is_not_an_archive(tmp_path: Path) -> None:
     path.write_bytes(b"just text, not an archive")
     with pytest.raises(ArchiveRejected, match="not a zip or tar"):
         archive_inspect(path, limits=LIMITS)
+
+
+def test_it_leaves_nothing_when_a_tar_turns_bad_after_good_members(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("b/link.wav")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../../etc/passwd"
+    archive = _tar(tmp_path / "a.tgz", [_file_info("a/good.wav", 4), link], {"a/good.wav": b"RIFF"})
+    with pytest.raises(ArchiveRejected, match="symbolic link"):
+        archive_extract(archive, tmp_path / "out", limits=LIMITS)
+    assert not (tmp_path / "out").exists()
