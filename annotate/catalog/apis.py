@@ -216,10 +216,28 @@ class ImportProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ImportReportSerializer(serializers.Serializer):
+    """Counts of a successful import; empty while it runs or when it failed."""
+
+    rows = serializers.IntegerField(required=False)
+    comparisons_created = serializers.IntegerField(required=False)
+    comparisons_existing = serializers.IntegerField(required=False)
+    clips_created = serializers.IntegerField(required=False)
+    clips_existing = serializers.IntegerField(required=False)
+    renditions_created = serializers.IntegerField(required=False)
+    votes_created = serializers.IntegerField(required=False)
+    votes_existing = serializers.IntegerField(required=False)
+    labels_ignored = serializers.IntegerField(required=False, help_text="Rows whose labels made no vote.")
+    by_modality = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text="New comparisons per modality (T, L, A, C)."
+    )
+    total_audio_s = serializers.FloatField(required=False, help_text="Seconds of audio in the new comparisons.")
+
+
 class CampaignImportSerializer(serializers.ModelSerializer):
     campaign = serializers.IntegerField(source="campaign_id")
     problems = ImportProblemSerializer(many=True)
-    report = serializers.DictField(help_text="Counts of a successful import (comparisons, clips, votes, ...).")
+    report = ImportReportSerializer()
     detail_url = serializers.SerializerMethodField()
 
     class Meta:
