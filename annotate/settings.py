@@ -307,6 +307,8 @@ IMPORT_ARCHIVE_MAX_MEMBERS = env_int("IMPORT_ARCHIVE_MAX_MEMBERS", 50_000, minim
 IMPORT_ARCHIVE_MAX_RATIO = env_float("IMPORT_ARCHIVE_MAX_RATIO", 100.0, minimum=1.0)
 # Server folders staff may import from (manifest.jsonl plus audio, e.g. a mounted dataset); empty: uploads only.
 IMPORT_SERVER_ROOTS = env_list("IMPORT_SERVER_ROOTS", [])
+# A running import with no progress for this long lost its worker and is marked failed.
+IMPORT_STALE_AFTER_S = env_int("IMPORT_STALE_AFTER_S", 900, minimum=30)
 
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)

@@ -925,6 +925,7 @@ def campaign_import_create(
     ):
         if upload is not None and upload.size > limit:
             raise ImportTooLarge(f"The {name} has {upload.size} bytes; the limit is {limit}.", field=name)
+    campaign_import_stale_reap(stale_after_s=settings.IMPORT_STALE_AFTER_S)
     staging: Path | None = None
     try:
         with transaction.atomic():
@@ -954,6 +955,28 @@ def campaign_import_create(
     return row
 
 
+def campaign_import_stale_reap(*, stale_after_s: float) -> int:
+    """Fail running imports whose worker died (no progress for ``stale_after_s``) and drop their staged files.
+
+    Nothing of such an import was written (``campaign_import`` is all or nothing), so failing it loses
+    nothing; staff start it again. Returns the number of imports failed.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=stale_after_s)
+    failed = 0
+    for row in CampaignImport.objects.filter(status=CampaignImport.Status.RUNNING, heartbeat_at__lt=cutoff):
+        failed += CampaignImport.objects.filter(
+            pk=row.pk, status=CampaignImport.Status.RUNNING, heartbeat_at=row.heartbeat_at
+        ).update(
+            status=CampaignImport.Status.FAILED,
+            progress_message="failed",
+            finished_at=timezone.now(),
+            error=f"The worker stopped during this import (no progress since {row.heartbeat_at:%Y-%m-%d %H:%M} "
+            "UTC); nothing was imported. Start it again.",
+        )
+        shutil.rmtree(_import_dir(row.pk), ignore_errors=True)
+    return failed
+
+
 def _import_enqueue(row: CampaignImport) -> None:
     from annotate.catalog.tasks import campaign_import_run_task  # the task module imports this one
 
@@ -972,8 +995,9 @@ def campaign_import_run(*, campaign_import_id: int) -> CampaignImport:
     Idempotent: a second call on a claimed row does nothing. The staged files are removed at the end
     either way; a failure keeps every manifest problem with its line number in ``problems``.
     """
+    now = timezone.now()
     claimed = CampaignImport.objects.filter(pk=campaign_import_id, status=CampaignImport.Status.QUEUED).update(
-        status=CampaignImport.Status.RUNNING, started_at=timezone.now(), progress_message="starting"
+        status=CampaignImport.Status.RUNNING, started_at=now, heartbeat_at=now, progress_message="starting"
     )
     row = CampaignImport.objects.select_related("campaign").get(pk=campaign_import_id)
     if not claimed:
@@ -1023,7 +1047,7 @@ class _ImportProgressWriter:
             return
         self.last = now
         CampaignImport.objects.filter(pk=self.pk).update(
-            progress=min(max(fraction, 0.0), 1.0), progress_message=message[:200]
+            progress=min(max(fraction, 0.0), 1.0), progress_message=message[:200], heartbeat_at=timezone.now()
         )
 
 

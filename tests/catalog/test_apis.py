@@ -376,3 +376,29 @@ def test_it_refuses_an_attention_check_without_an_answer_and_bad_sides(alice: Us
     assert bad_side.status_code == 400 and bad_side.json()["error"]["field"] == "gold_alignment"
     comparison.refresh_from_db()
     assert not comparison.is_gold and not comparison.is_attention_check
+
+
+def test_it_fails_an_import_whose_worker_died_and_removes_its_files(alice: User, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from annotate.catalog.services import campaign_import_stale_reap
+
+    campaign = factories.make_campaign(name="Upload", status=Campaign.Status.DRAFT)
+    created = upload(client_for(alice), campaign.pk, manifest_rows(), audio_zip(tmp_path)).json()
+    staged = Path(settings.IMPORT_WORK_ROOT) / f"import-{created['id']}"
+    assert staged.is_dir()
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    CampaignImport.objects.filter(pk=created["id"]).update(status="running", started_at=long_ago, heartbeat_at=long_ago)
+    fresh = CampaignImport.objects.create(
+        campaign=campaign, manifest_name="m", archive_name="a", status="running", heartbeat_at=timezone.now()
+    )
+    assert campaign_import_stale_reap(stale_after_s=900) == 1
+    data = client_for(alice).get(created["detail_url"]).json()
+    assert data["status"] == "failed" and "worker stopped" in data["error"]
+    assert not staged.exists()
+    fresh.refresh_from_db()
+    assert fresh.status == "running"
+    # A late run of the dead import's message finds it no longer queued and does nothing.
+    assert campaign_import_run(campaign_import_id=created["id"]).status == "failed"
