@@ -108,9 +108,16 @@ def main() -> None:
                 archive.extractall(target, filter="data")
 
         for name, path, baseline in (("zip", zip_path, plain_zip), ("tar.gz", tar_path, plain_tar)):
+
+            def check(_target: Path, archive: Path = path) -> object:
+                return archive_inspect(archive, limits=limits)
+
+            def unpack(target: Path, archive: Path = path) -> object:
+                return archive_extract(archive, target, limits=limits)
+
             base = timed(baseline, workdir, args.repeat)
-            inspect = timed(lambda _t, p=path: archive_inspect(p, limits=limits), workdir, args.repeat)
-            extract = timed(lambda t, p=path: archive_extract(p, t, limits=limits), workdir, args.repeat)
+            inspect = timed(check, workdir, args.repeat)
+            extract = timed(unpack, workdir, args.repeat)
             print(f"{name}:")
             print(f"  baseline extractall     {base * 1000:8.1f} ms  {mb / base:7.1f} MB/s")
             print(f"  archive_inspect (check) {inspect * 1000:8.1f} ms  ratio to baseline {inspect / base:5.2f}")

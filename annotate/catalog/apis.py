@@ -58,7 +58,7 @@ class UploadField(serializers.FileField):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str):
-            data = SimpleUploadedFile(self.field_name, data.encode("utf-8", "surrogateescape"))
+            data = SimpleUploadedFile(self.field_name or "upload", data.encode("utf-8", "surrogateescape"))
         return super().to_internal_value(data)
 
 
