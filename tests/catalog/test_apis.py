@@ -402,3 +402,14 @@ def test_it_fails_an_import_whose_worker_died_and_removes_its_files(alice: User,
     assert fresh.status == "running"
     # A late run of the dead import's message finds it no longer queued and does nothing.
     assert campaign_import_run(campaign_import_id=created["id"]).status == "failed"
+
+
+def test_it_refuses_to_require_practice_without_practice_items(alice: User, campaign: Campaign) -> None:
+    response = client_for(alice).patch(
+        f"/api/v1/campaigns/{campaign.pk}",
+        {"overlap_target": 7, "onboarding": {"practice_required": True}},
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["error"]["field"] == "practice_required"
+    campaign.refresh_from_db()
+    assert campaign.overlap_target == 3 and not CampaignOnboarding.objects.filter(campaign=campaign).exists()
