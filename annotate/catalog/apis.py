@@ -22,6 +22,7 @@ from annotate.catalog.selectors import (
     campaign_list_for_user,
     campaign_progress,
     comparison_get_for_staff,
+    comparison_list_for_campaign,
 )
 from annotate.catalog.services import (
     campaign_create,
@@ -339,6 +340,7 @@ class CampaignImportDetailApi(APIView):
 class ComparisonSerializer(serializers.ModelSerializer):
     campaign = serializers.IntegerField(source="campaign_id")
     prompt_id = serializers.CharField(source="instruction.prompt_id")
+    modality = serializers.CharField(source="instruction.modality")
     gold_alignment = serializers.ChoiceField(choices=GOLD_CHOICES)
     gold_musicality = serializers.ChoiceField(choices=GOLD_CHOICES)
 
@@ -348,6 +350,7 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "id",
             "campaign",
             "prompt_id",
+            "modality",
             "system_a",
             "system_b",
             "gold_alignment",
@@ -387,3 +390,28 @@ class ComparisonUpdateApi(APIView):
             is_attention_check=given.get("is_attention_check", comparison.is_attention_check),
         )
         return Response(self.OutputSerializer(comparison).data)
+
+
+class ComparisonListApi(APIView):
+    """A campaign's comparisons in id order, a page at a time (``offset``, ``limit`` up to 1000)."""
+
+    permission_classes = [IsStaff]
+    OutputSerializer = ComparisonSerializer
+
+    class FilterSerializer(serializers.Serializer):
+        offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10**9)
+        limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+        gold = serializers.BooleanField(required=False, help_text="Only gold items (true) or only the others (false).")
+
+    @extend_schema(
+        operation_id="comparison_list",
+        parameters=[FilterSerializer],
+        responses={200: ComparisonSerializer(many=True), 400: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        offset, limit = query.validated_data["offset"], query.validated_data["limit"]
+        comparisons = comparison_list_for_campaign(campaign=campaign, gold=query.validated_data.get("gold"))
+        return Response(self.OutputSerializer(comparisons[offset : offset + limit], many=True).data)

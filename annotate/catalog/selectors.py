@@ -127,14 +127,13 @@ def comparison_get_for_staff(*, user: User, comparison_id: int) -> Comparison:
     return comparison
 
 
-def comparison_list_for_campaign(*, campaign: Campaign) -> QuerySet[Comparison]:
-    """A campaign's comparisons in id order, with their instruction and vote count."""
-    return (
-        Comparison.objects.filter(campaign=campaign)
-        .select_related("instruction")
-        .annotate(n_votes=Count("votes"))
-        .order_by("pk")
-    )
+def comparison_list_for_campaign(*, campaign: Campaign, gold: bool | None = None) -> QuerySet[Comparison]:
+    """A campaign's comparisons in id order, with their instruction and vote count; ``gold`` filters on gold items."""
+    comparisons = Comparison.objects.filter(campaign=campaign)
+    if gold is not None:
+        is_gold = ~Q(gold_alignment="") | ~Q(gold_musicality="")
+        comparisons = comparisons.filter(is_gold) if gold else comparisons.exclude(is_gold)
+    return comparisons.select_related("instruction").annotate(n_votes=Count("votes")).order_by("pk")
 
 
 def campaign_import_get_for_staff(*, user: User, campaign_import_id: int) -> CampaignImport:

@@ -19,5 +19,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-server-imports",
     ),
     path("api/v1/imports/<int:campaign_import_id>", apis.CampaignImportDetailApi.as_view(), name="api-import-detail"),
+    path("api/v1/campaigns/<int:campaign_id>/comparisons", apis.ComparisonListApi.as_view(), name="api-comparisons"),
     path("api/v1/comparisons/<int:comparison_id>", apis.ComparisonUpdateApi.as_view(), name="api-comparison"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -179,8 +180,10 @@ def campaign_comparisons(request: HttpRequest, campaign_id: int) -> HttpResponse
                 errors = {**_application_errors(exc), "comparison": str(comparison.pk)}
             else:
                 messages.success(request, f"Comparison {comparison.pk} saved.")
-                return redirect(f"{request.path}#comparison-{comparison.pk}")
-    comparisons = comparison_list_for_campaign(campaign=campaign)[:500]
+                page = request.GET.get("page")
+                return redirect(f"{request.path}{f'?page={page}' if page else ''}#comparison-{comparison.pk}")
+    pages = Paginator(comparison_list_for_campaign(campaign=campaign), 200)
+    comparisons = pages.get_page(request.GET.get("page"))
     context = {"campaign": campaign, "comparisons": comparisons, "errors": errors}
     return render(request, "catalog/campaign_comparisons.html", context, status=400 if errors else 200)
 

@@ -189,6 +189,7 @@ def test_it_keeps_every_catalog_endpoint_from_annotators(charlie: User, campaign
     assert client.patch(f"/api/v1/campaigns/{campaign.pk}", {"status": "closed"}, format="json").status_code == 403
     assert upload(client, campaign.pk, b"{}", b"PK").status_code == 403
     assert client.get(f"/api/v1/imports/{row.pk}").status_code == 403
+    assert client.get(f"/api/v1/campaigns/{campaign.pk}/comparisons").status_code == 403
     server_import = client.post(
         f"/api/v1/campaigns/{campaign.pk}/server-imports", {"server_folder": "/"}, format="json"
     )
@@ -413,3 +414,20 @@ def test_it_refuses_to_require_practice_without_practice_items(alice: User, camp
     assert response.status_code == 409 and response.json()["error"]["field"] == "practice_required"
     campaign.refresh_from_db()
     assert campaign.overlap_target == 3 and not CampaignOnboarding.objects.filter(campaign=campaign).exists()
+
+
+def test_it_lists_a_campaigns_comparisons_a_page_at_a_time(alice: User, campaign: Campaign) -> None:
+    comparisons = [factories.make_comparison(campaign) for _ in range(5)]
+    factories.make_comparison(factories.make_campaign(name="Other"))
+    comparisons[3].gold_musicality = "b"
+    comparisons[3].save()
+    client = client_for(alice)
+    url = f"/api/v1/campaigns/{campaign.pk}/comparisons"
+    page = client.get(url, {"offset": 1, "limit": 2}).json()
+    assert [item["id"] for item in page] == [c.pk for c in comparisons[1:3]]
+    assert page[0]["campaign"] == campaign.pk and page[0]["gold_alignment"] == ""
+    gold = client.get(url, {"gold": "true"}).json()
+    assert [(item["id"], item["gold_musicality"]) for item in gold] == [(comparisons[3].pk, "b")]
+    assert len(client.get(url, {"gold": "false"}).json()) == 4
+    assert client.get(url, {"limit": 5000}).status_code == 400
+    assert client.get("/api/v1/campaigns/999999/comparisons").status_code == 404
