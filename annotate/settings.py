@@ -209,12 +209,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would otherwise send the schema URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Both questions answer with a displayed side; one schema name for that choice set.
     "ENUM_NAME_OVERRIDES": {
         "DisplayedSideEnum": ["A", "B"],
         "DisplayedAnswerEnum": ["A", "B", "tie"],
         "CanonicalSideEnum": ["a", "b"],
         "ScoringJobStatusEnum": "rm_service.models.JobStatus",
+        "CampaignStatusEnum": "annotate.catalog.models.Campaign.Status",
+        # Exports and imports: queued -> running -> succeeded | failed.
+        "BackgroundStatusEnum": "annotate.catalog.models.CampaignImport.Status",
     },
     # Every operation documents the error statuses any API path can answer, with the one Error shape.
     "POSTPROCESSING_HOOKS": [
@@ -291,6 +296,19 @@ CELERY_TIMEZONE = TIME_ZONE
 # Longest prompt and lyrics a manifest row may carry; longer rows are refused with their line number.
 IMPORT_PROMPT_MAX_CHARS = env_int("IMPORT_PROMPT_MAX_CHARS", 4_000, minimum=1)
 IMPORT_LYRICS_MAX_CHARS = env_int("IMPORT_LYRICS_MAX_CHARS", 20_000, minimum=1)
+# Imports from the browser: an uploaded manifest plus a zip/tar of its audio, staged here until a worker imports it.
+IMPORT_WORK_ROOT = Path(env_str("IMPORT_WORK_ROOT", "") or VAR_DIR / "imports")
+IMPORT_MANIFEST_MAX_BYTES = env_int("IMPORT_MANIFEST_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+IMPORT_ARCHIVE_MAX_BYTES = env_int("IMPORT_ARCHIVE_MAX_BYTES", 2 * 1024**3, minimum=1)
+# Unpacking limits (zip bombs): total bytes once unpacked, members, and the unpacked/packed ratio of any
+# member over 1 MiB (audio barely compresses; a bomb compresses by a factor of hundreds or more).
+IMPORT_ARCHIVE_MAX_UNPACKED_BYTES = env_int("IMPORT_ARCHIVE_MAX_UNPACKED_BYTES", 8 * 1024**3, minimum=1)
+IMPORT_ARCHIVE_MAX_MEMBERS = env_int("IMPORT_ARCHIVE_MAX_MEMBERS", 50_000, minimum=1)
+IMPORT_ARCHIVE_MAX_RATIO = env_float("IMPORT_ARCHIVE_MAX_RATIO", 100.0, minimum=1.0)
+# Server folders staff may import from (manifest.jsonl plus audio, e.g. a mounted dataset); empty: uploads only.
+IMPORT_SERVER_ROOTS = env_list("IMPORT_SERVER_ROOTS", [])
+# A running import with no progress for this long lost its worker and is marked failed.
+IMPORT_STALE_AFTER_S = env_int("IMPORT_STALE_AFTER_S", 900, minimum=30)
 
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's initialiser as a script file, so the page needs no inline script.
     path("api/docs/", with_inline_styles(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
+    path("", include("annotate.catalog.urls")),
     path("", include("annotate.labeling.urls")),
     path("", include("annotate.onboarding.urls")),
     path("", include("annotate.agreement.urls")),

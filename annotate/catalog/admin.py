@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
+from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison, Instruction
 
 
 @admin.register(Campaign)
@@ -33,6 +33,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
+    """Read-mostly: clips are created only by the import (``campaign_import``), which probes, hashes and stores
+    the audio; an admin form can't, so "add" is not offered (it answered 500 and left an orphan file)."""
+
     list_display = ("short_sha", "is_vocal", "format", "duration_s", "sample_rate", "channels", "created_at")
     list_filter = ("is_vocal", "format", "sample_rate", "channels")
     search_fields = ("sha256", "original_name")
@@ -41,6 +44,13 @@ class ClipAdmin(admin.ModelAdmin):
     @admin.display(description="sha256")
     def short_sha(self, obj: Clip) -> str:
         return obj.sha256[:12]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Clip | None = None) -> tuple[str, ...]:
+        # The stored file is named by its hash; replacing it here would break that.
+        return (*self.readonly_fields, "file")
 
 
 @admin.register(ClipRendition)
@@ -56,6 +66,21 @@ class ClipRenditionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: ClipRendition | None = None) -> bool:
+        return False
+
+
+@admin.register(CampaignImport)
+class CampaignImportAdmin(admin.ModelAdmin):
+    """Read-only: imports are started from the campaign's import page or the API."""
+
+    list_display = ("id", "campaign", "status", "progress", "manifest_name", "archive_name", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("campaign",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CampaignImport | None = None) -> bool:
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest, Least
@@ -239,3 +240,59 @@ class Comparison(models.Model):
     @property
     def is_gold(self) -> bool:
         return bool(self.gold_alignment or self.gold_musicality)
+
+
+class CampaignImport(models.Model):
+    """One import started from the browser or the API: a manifest plus its audio (an archive or a server folder).
+
+    A worker claims the row, unpacks the archive safely and runs ``campaign_import`` (all or nothing); every
+    problem of the manifest is kept with its line number.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    manifest_name = models.CharField(max_length=255, help_text="The uploaded manifest's file name.")
+    archive_name = models.CharField(max_length=255, blank=True, help_text="The uploaded archive's file name.")
+    # A folder under one of IMPORT_SERVER_ROOTS (absolute, resolved), when the audio is on the server.
+    server_folder = models.CharField(max_length=1000, blank=True)
+    progress = models.FloatField(default=0.0, help_text="Fraction done, 0 to 1.")
+    progress_message = models.CharField(max_length=200, blank=True)
+    # [{"line": n, "message": "..."}] from ImportValidationError: why nothing was imported.
+    problems = models.JSONField(default=list, blank=True)
+    # Counts of a successful import (comparisons, clips, votes...).
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Touched with every progress update; a running import whose heartbeat is old lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1), name="campaign_import_progress_0_1"
+            ),
+            # The audio comes from exactly one place.
+            models.CheckConstraint(
+                condition=(Q(archive_name="") & ~Q(server_folder="")) | (~Q(archive_name="") & Q(server_folder="")),
+                name="campaign_import_one_audio_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into campaign {self.campaign_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

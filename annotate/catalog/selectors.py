@@ -6,11 +6,13 @@ gets a campaign: every page and endpoint that takes a campaign id goes through o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotate.catalog.audio import PRESENTATION_PROFILE
-from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
+from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.permissions import user_is_staff
 
@@ -70,3 +72,83 @@ def campaign_clips(*, campaign: Campaign) -> QuerySet[Clip]:
         | Q(pk__in=comparisons.values("clip_b"))
         | Q(pk__in=comparisons.values("instruction__reference_clip"))
     ).order_by("pk")
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    comparisons: int
+    votes: int
+    # Comparisons that have reached the campaign's overlap target.
+    complete: int
+    overlap_target: int
+    # Votes counted toward the target: a comparison counts at most ``overlap_target`` of its votes.
+    capped_votes: int
+
+    @property
+    def fraction(self) -> float:
+        """Votes toward the target over the votes the target asks for (a comparison counts up to the target)."""
+        wanted = self.comparisons * self.overlap_target
+        return 0.0 if wanted == 0 else self.capped_votes / wanted
+
+
+def campaign_progress(*, campaigns: list[Campaign]) -> dict[int, CampaignProgress]:
+    """Comparisons, votes (all voters, imported labels included) and completion per campaign, in one query."""
+    targets = {campaign.pk: campaign.overlap_target for campaign in campaigns}
+    rows = (
+        Comparison.objects.filter(campaign_id__in=targets)
+        .annotate(n_votes=Count("votes"))
+        .values_list("campaign_id", "n_votes")
+    )
+    totals: dict[int, list[int]] = {pk: [0, 0, 0, 0] for pk in targets}
+    for campaign_id, n_votes in rows:
+        total = totals[campaign_id]
+        target = targets[campaign_id]
+        total[0] += 1
+        total[1] += n_votes
+        total[2] += n_votes >= target
+        total[3] += min(n_votes, target)
+    return {
+        pk: CampaignProgress(comparisons=t[0], votes=t[1], complete=t[2], overlap_target=targets[pk], capped_votes=t[3])
+        for pk, t in totals.items()
+    }
+
+
+def comparison_get_for_staff(*, user: User, comparison_id: int) -> Comparison:
+    """Any comparison, for staff.
+
+    Raises:
+        PermissionDeniedError: the user is not staff (checked first). NotFoundError: no such comparison.
+    """
+    if not user_is_staff(user):
+        raise PermissionDeniedError("This is for staff only.")
+    comparison = Comparison.objects.select_related("campaign", "instruction").filter(pk=comparison_id).first()
+    if comparison is None:
+        raise NotFoundError(f"No comparison with id {comparison_id}.")
+    return comparison
+
+
+def comparison_list_for_campaign(*, campaign: Campaign, gold: bool | None = None) -> QuerySet[Comparison]:
+    """A campaign's comparisons in id order, with their instruction and vote count; ``gold`` filters on gold items."""
+    comparisons = Comparison.objects.filter(campaign=campaign)
+    if gold is not None:
+        is_gold = ~Q(gold_alignment="") | ~Q(gold_musicality="")
+        comparisons = comparisons.filter(is_gold) if gold else comparisons.exclude(is_gold)
+    return comparisons.select_related("instruction").annotate(n_votes=Count("votes")).order_by("pk")
+
+
+def campaign_import_get_for_staff(*, user: User, campaign_import_id: int) -> CampaignImport:
+    """One import, for staff.
+
+    Raises:
+        PermissionDeniedError: the user is not staff (checked first). NotFoundError: no such import.
+    """
+    if not user_is_staff(user):
+        raise PermissionDeniedError("This is for staff only.")
+    found = CampaignImport.objects.select_related("campaign").filter(pk=campaign_import_id).first()
+    if found is None:
+        raise NotFoundError(f"No import with id {campaign_import_id}.")
+    return found
+
+
+def campaign_import_list(*, campaign: Campaign) -> QuerySet[CampaignImport]:
+    return CampaignImport.objects.filter(campaign=campaign).select_related("requested_by")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from annotate.agreement.services import agreement_snapshot_schedule_on_commit
+from annotate.broker import task_publish_on_commit
+from annotate.catalog.archives import ArchiveRejected, archive_extract, archive_inspect
 from annotate.catalog.audio import (
     PRESENTATION_EXTENSION,
     PRESENTATION_PROFILE,
@@ -31,10 +36,12 @@ from annotate.catalog.audio import (
     render_presentation,
 )
 from annotate.catalog.labels import RowLabels, parse_labels
-from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
+from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison, Instruction
 from annotate.catalog.selectors import campaign_clips, clip_rendition_for
-from annotate.errors import ApplicationError
+from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Vote
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_FIELDS = ("audio-path", "audio2", "prompt")
 # Text fields and their limits: the database's column sizes, and settings for the free texts.
@@ -49,6 +56,12 @@ _TEXT_LIMITS = {
     "ref-audio-path": lambda: 1000,
 }
 _PREFERENCE_SIDES = {"model_a": "a", "model_b": "b"}
+# Called with (fraction done 0..1, what is happening) while an import runs; the browser import shows it.
+ImportProgress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class _Row:
     is_vocal: bool
     gold_alignment: str
     gold_musicality: str
+    is_attention_check: bool = False
     labels: RowLabels | None = None
     labels_ignored: str = ""  # why this row's labels make no vote
 
@@ -125,6 +139,7 @@ def campaign_import(
     audio_root: Path,
     campaign_name: str,
     activate: bool = False,
+    progress: ImportProgress = _no_progress,
 ) -> ImportReport:
     """Import a CMI-RewardBench-style JSONL manifest into a campaign, all or nothing.
 
@@ -133,6 +148,8 @@ def campaign_import(
     unordered pair appears once per campaign and instruction, and a row's labels
     (``preference-*``, ``confidence_preference-*``, ``user id``, ``source``, feedback,
     split) become one vote of an external annotator, once (see ``annotate.catalog.labels``).
+    ``gold-alignment`` / ``gold-musicality`` (``model_a``/``model_b``) and ``attention_check`` (a boolean,
+    as exports write it) make a comparison a gold item or an attention check.
 
     Raises:
         ImportValidationError: with every problem and its line number.
@@ -144,14 +161,16 @@ def campaign_import(
     if not audio_root.is_dir():
         raise ImportValidationError([ImportProblem(0, f"audio root {audio_root} is not a directory")])
     rows, problems = _parse_manifest(Path(manifest_path), audio_root)
-    infos, audio_problems = _probe_all(rows)
+    progress(0.05, f"manifest read: {len(rows)} valid row(s)")
+    infos, audio_problems = _probe_all(rows, progress)
     problems += audio_problems
     problems += _check_rows(rows, infos)
     if problems:
         raise ImportValidationError(sorted(problems, key=lambda p: p.line))
     written: list[Path] = []
     try:
-        renditions = _render_all(rows, infos, campaign_name=campaign_name, written=written)
+        renditions = _render_all(rows, infos, campaign_name=campaign_name, written=written, progress=progress)
+        progress(0.95, "writing comparisons")
         return _write(rows, infos, renditions, campaign_name=campaign_name, activate=activate)
     except BaseException:
         for path in written:
@@ -224,6 +243,9 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
         if value and value not in _PREFERENCE_SIDES:
             problems.append(ImportProblem(number, f"gold-{question} must be 'model_a' or 'model_b', got {value!r}"))
         gold[question] = _PREFERENCE_SIDES.get(value, "")
+    attention = data.get("attention_check")
+    if attention is not None and not isinstance(attention, bool):
+        problems.append(ImportProblem(number, f"attention_check must be true or false, got {attention!r}"))
     parsed = parse_labels(data)
     problems += [ImportProblem(number, problem) for problem in parsed.problems]
     if problems:
@@ -245,6 +267,7 @@ def _parse_row(number: int, data: dict[str, Any], audio_root: Path) -> tuple[_Ro
             is_vocal=bool(lyrics) if vocal is None else vocal,
             gold_alignment=gold["alignment"],
             gold_musicality=gold["musicality"],
+            is_attention_check=attention is True,
             labels=parsed.labels,
             labels_ignored=parsed.ignored,
         ),
@@ -292,12 +315,15 @@ def _parse_vocal(data: dict[str, Any]) -> tuple[bool | None, str]:
     return None, ""
 
 
-def _probe_all(rows: list[_Row]) -> tuple[dict[Path, AudioInfo], list[ImportProblem]]:
+def _probe_all(
+    rows: list[_Row], progress: ImportProgress = _no_progress
+) -> tuple[dict[Path, AudioInfo], list[ImportProblem]]:
     """Decode each distinct file once; report failures on every row that uses it."""
     infos: dict[Path, AudioInfo] = {}
     failures: dict[Path, str] = {}
     problems: list[ImportProblem] = []
-    for row in rows:
+    for done, row in enumerate(rows):
+        progress(0.05 + 0.45 * done / len(rows), f"checking the audio of row {done + 1} of {len(rows)}")
         for label, path in (("audio-path", row.audio_a), ("audio2", row.audio_b), ("ref-audio-path", row.reference)):
             if path is None:
                 continue
@@ -342,7 +368,12 @@ def _check_rows(rows: list[_Row], infos: dict[Path, AudioInfo]) -> list[ImportPr
 
 
 def _render_all(
-    rows: list[_Row], infos: dict[Path, AudioInfo], *, campaign_name: str, written: list[Path]
+    rows: list[_Row],
+    infos: dict[Path, AudioInfo],
+    *,
+    campaign_name: str,
+    written: list[Path],
+    progress: ImportProgress = _no_progress,
 ) -> dict[Path, tuple[str, Rendition]]:
     """Make each missing presentation rendition before the transaction, so it stays short; all or nothing."""
     campaign = Campaign.objects.filter(name=campaign_name).first() or Campaign(name=campaign_name)
@@ -357,7 +388,8 @@ def _render_all(
     )
     renditions: dict[Path, tuple[str, Rendition]] = {}
     problems: list[ImportProblem] = []
-    for path, info in infos.items():
+    for done, (path, info) in enumerate(infos.items()):
+        progress(0.5 + 0.45 * done / len(infos), f"making the presentation audio, {done + 1} of {len(infos)}")
         if info.sha256 in present:
             continue
         present.add(info.sha256)  # the same audio under two paths is one clip with one rendition
@@ -561,6 +593,7 @@ def _import_row(campaign: Campaign, row: _Row, clips: dict[Path, Clip], report: 
         system_b=row.model_b,
         gold_alignment=row.gold_alignment,
         gold_musicality=row.gold_musicality,
+        is_attention_check=row.is_attention_check,
         source_split=row.labels.split if row.labels else "",
     )
     report.comparisons_created += 1
@@ -655,3 +688,380 @@ def _instruction_get_or_create(row: _Row, reference: Clip | None) -> Instruction
     if created:
         instruction.refresh_from_db(fields=["modality"])
     return instruction
+
+
+# --- Campaigns: create, settings, status ------------------------------------------------
+
+
+class CampaignConflict(ApplicationError):
+    status = 409
+    code = "campaign_conflict"
+
+
+# Allowed status changes: a draft opens, an active campaign closes (or goes back to draft), a closed one reopens.
+_STATUS_TRANSITIONS: dict[str, set[str]] = {
+    Campaign.Status.DRAFT: {Campaign.Status.ACTIVE},
+    Campaign.Status.ACTIVE: {Campaign.Status.CLOSED, Campaign.Status.DRAFT},
+    Campaign.Status.CLOSED: {Campaign.Status.ACTIVE},
+}
+# What staff may change after creation. The loudness target is fixed at creation: renditions are made for it.
+CAMPAIGN_SETTINGS = (
+    "name",
+    "description",
+    "overlap_target",
+    "min_listen_seconds",
+    "min_listen_fraction",
+    "feedback_required",
+    "allow_no_preference",
+    "license",
+)
+
+
+def _campaign_check(campaign: Campaign) -> None:
+    """Every rule of a campaign's settings, each refusal naming its field (400)."""
+
+    def refuse(field_name: str, message: str) -> None:
+        raise ApplicationError(message, field=field_name, details={field_name: [message]})
+
+    campaign.name = campaign.name.strip()
+    if not campaign.name or len(campaign.name) > 200 or "\x00" in campaign.name:
+        refuse("name", "The name must have 1 to 200 characters.")
+    if Campaign.objects.filter(name=campaign.name).exclude(pk=campaign.pk).exists():
+        raise CampaignConflict(f"A campaign named {campaign.name!r} already exists.", field="name")
+    if not 1 <= campaign.overlap_target <= 1000:
+        refuse("overlap_target", "The overlap target must be between 1 and 1000 votes per comparison.")
+    if campaign.min_listen_seconds is not None and not 0 <= campaign.min_listen_seconds <= 3600:
+        refuse("min_listen_seconds", "The listening requirement must be between 0 and 3600 seconds, or empty.")
+    if campaign.min_listen_fraction is not None and not 0 <= campaign.min_listen_fraction <= 1:
+        refuse("min_listen_fraction", "The listening fraction must be between 0 and 1, or empty.")
+    if not campaign.license.strip() or len(campaign.license) > 100:
+        refuse("license", "The licence must have 1 to 100 characters.")
+    if not -40 <= campaign.presentation_loudness_lufs <= -8:
+        refuse("presentation_loudness_lufs", "The presentation loudness must be between -40 and -8 LUFS.")
+    if not -12 <= campaign.presentation_true_peak_dbtp <= 0:
+        refuse("presentation_true_peak_dbtp", "The true-peak ceiling must be between -12 and 0 dBTP.")
+    for text_field in ("description", "license"):
+        if "\x00" in getattr(campaign, text_field):
+            refuse(text_field, "The text contains a NUL character.")
+
+
+def _campaign_save(campaign: Campaign, update_fields: list[str] | None = None) -> Campaign:
+    _campaign_check(campaign)
+    try:
+        with transaction.atomic():
+            campaign.save(update_fields=update_fields)
+    except IntegrityError:  # a concurrent create took the name between the check and the insert
+        raise CampaignConflict(f"A campaign named {campaign.name!r} already exists.", field="name") from None
+    return campaign
+
+
+def campaign_create(
+    *,
+    name: str,
+    description: str = "",
+    overlap_target: int = 3,
+    min_listen_seconds: float | None = 10.0,
+    min_listen_fraction: float | None = 0.5,
+    feedback_required: bool = True,
+    allow_no_preference: bool = False,
+    license: str = "CC-BY-NC-SA-4.0",
+    presentation_loudness_lufs: float = -18.0,
+    presentation_true_peak_dbtp: float = -1.0,
+) -> Campaign:
+    """A new campaign, as a draft with no comparisons (import a manifest into it next).
+
+    Raises:
+        ApplicationError: a setting out of range, naming its field (400); CampaignConflict: the name is taken (409).
+    """
+    campaign = Campaign(
+        name=name,
+        description=description,
+        overlap_target=overlap_target,
+        min_listen_seconds=min_listen_seconds,
+        min_listen_fraction=min_listen_fraction,
+        feedback_required=feedback_required,
+        allow_no_preference=allow_no_preference,
+        license=license,
+        presentation_loudness_lufs=presentation_loudness_lufs,
+        presentation_true_peak_dbtp=presentation_true_peak_dbtp,
+    )
+    return _campaign_save(campaign)
+
+
+def campaign_update(*, campaign: Campaign, changes: dict[str, Any]) -> Campaign:
+    """Change some of a campaign's settings (``CAMPAIGN_SETTINGS``); the others stay as they are.
+
+    Raises:
+        ApplicationError: an unknown or read-only setting, or a value out of range, naming its field (400).
+        CampaignConflict: the new name is taken (409).
+    """
+    unknown = sorted(set(changes) - set(CAMPAIGN_SETTINGS))
+    if unknown:
+        raise ApplicationError(f"{unknown[0]!r} cannot be changed here.", field=unknown[0])
+    for name, value in changes.items():
+        setattr(campaign, name, value)
+    if not changes:
+        return campaign
+    return _campaign_save(campaign, update_fields=list(changes))
+
+
+def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
+    """Open (``active``), close (``closed``) or take back to ``draft``; setting the current status does nothing.
+
+    Raises:
+        CampaignConflict: a change that is not allowed, an empty campaign opened, or a concurrent change (409).
+    """
+    if status == campaign.status:
+        return campaign
+    if status not in _STATUS_TRANSITIONS.get(campaign.status, set()):
+        raise CampaignConflict(f"A {campaign.status} campaign cannot become {status}.", field="status")
+    if status == Campaign.Status.ACTIVE and not campaign.comparisons.exists():
+        raise CampaignConflict("The campaign has no comparisons yet: import a manifest first.", field="status")
+    changed = Campaign.objects.filter(pk=campaign.pk, status=campaign.status).update(status=status)
+    if not changed:
+        raise CampaignConflict("The campaign's status changed meanwhile; reload and try again.", field="status")
+    campaign.status = status
+    return campaign
+
+
+# --- Gold items and attention checks ------------------------------------------------------
+
+
+def comparison_gold_set(
+    *, comparison: Comparison, gold_alignment: str, gold_musicality: str, is_attention_check: bool
+) -> Comparison:
+    """Mark a comparison gold (its right answers, canonical sides ``a``/``b``, or "" for none) and/or an attention
+    check. An attention check needs at least one gold answer, or it checks nothing.
+
+    Raises:
+        ApplicationError: a value other than "", "a" or "b", or an attention check without an answer (400).
+    """
+    for name, value in (("gold_alignment", gold_alignment), ("gold_musicality", gold_musicality)):
+        if value not in ("", "a", "b"):
+            raise ApplicationError(f"{name} must be 'a', 'b' or empty, got {value!r}.", field=name)
+    if is_attention_check and not (gold_alignment or gold_musicality):
+        message = "An attention check needs the right answer to at least one question."
+        raise ApplicationError(message, field="is_attention_check")
+    comparison.gold_alignment = gold_alignment
+    comparison.gold_musicality = gold_musicality
+    comparison.is_attention_check = is_attention_check
+    comparison.save(update_fields=["gold_alignment", "gold_musicality", "is_attention_check"])
+    return comparison
+
+
+# --- Imports from the browser: stage the upload, unpack safely, import in a worker ------------------
+
+
+class ImportSourceInvalid(ApplicationError):
+    code = "import_source_invalid"
+
+
+class ImportTooLarge(ApplicationError):
+    status = 413
+    code = "too_large"
+
+
+def import_server_folders() -> list[Path]:
+    """Folders directly under the allow-listed ``IMPORT_SERVER_ROOTS`` that hold a ``manifest.jsonl``."""
+    folders: list[Path] = []
+    for root in settings.IMPORT_SERVER_ROOTS:
+        base = Path(root).resolve()
+        if base.is_dir():
+            folders += sorted(p for p in base.iterdir() if p.is_dir() and (p / "manifest.jsonl").is_file())
+    return folders
+
+
+def _server_folder_resolve(folder: str) -> Path:
+    """The folder, resolved, if it lies under one of ``IMPORT_SERVER_ROOTS``; anything else looks the same: 404."""
+    try:
+        candidate = Path(folder).resolve()
+    except (OSError, ValueError):  # NUL bytes, loops
+        candidate = None
+    roots = [Path(root).resolve() for root in settings.IMPORT_SERVER_ROOTS]
+    if candidate is None or not any(candidate.is_relative_to(r) for r in roots) or not candidate.is_dir():
+        raise NotFoundError(f"No folder {folder!r} under an allowed import root.", field="server_folder")
+    return candidate
+
+
+def _upload_save(upload: Any, destination: Path) -> None:
+    with destination.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+
+def _import_dir(campaign_import_id: int) -> Path:
+    return Path(settings.IMPORT_WORK_ROOT) / f"import-{campaign_import_id}"
+
+
+def campaign_import_create(
+    *,
+    campaign: Campaign,
+    requested_by: User | None,
+    manifest: Any = None,
+    archive: Any = None,
+    server_folder: str = "",
+    enqueue: bool = True,
+) -> CampaignImport:
+    """Check and stage an import of a manifest and its audio, then queue it for a worker.
+
+    ``manifest`` and ``archive`` are uploaded files (Django's ``UploadedFile``); instead of an archive, a
+    ``server_folder`` under ``IMPORT_SERVER_ROOTS`` may hold the audio (and ``manifest.jsonl`` if no manifest
+    is uploaded). The archive's member list is checked here, so an unsafe archive is refused at once.
+
+    Raises:
+        ImportSourceInvalid / ArchiveRejected: missing or conflicting inputs, an unsafe archive (400).
+        NotFoundError: the server folder is not under an allowed import root (404).
+        ImportTooLarge: an upload over its size limit (413).
+        BrokerUnavailable: the task queue can't be reached; the import is recorded as failed.
+    """
+    if (archive is None) == (not server_folder):
+        raise ImportSourceInvalid("Give either an archive of the audio or a server folder, not both.", field="archive")
+    folder = _server_folder_resolve(server_folder) if server_folder else None
+    if manifest is None and (folder is None or not (folder / "manifest.jsonl").is_file()):
+        raise ImportSourceInvalid("Upload a manifest (JSONL, one comparison per line).", field="manifest")
+    for name, upload, limit in (
+        ("manifest", manifest, settings.IMPORT_MANIFEST_MAX_BYTES),
+        ("archive", archive, settings.IMPORT_ARCHIVE_MAX_BYTES),
+    ):
+        if upload is not None and upload.size > limit:
+            raise ImportTooLarge(f"The {name} has {upload.size} bytes; the limit is {limit}.", field=name)
+    campaign_import_stale_reap(stale_after_s=settings.IMPORT_STALE_AFTER_S)
+    staging: Path | None = None
+    try:
+        with transaction.atomic():
+            row = CampaignImport.objects.create(
+                campaign=campaign,
+                requested_by=requested_by,
+                manifest_name=(manifest.name if manifest is not None else "manifest.jsonl")[:255],
+                archive_name=(archive.name or "archive")[:255] if archive is not None else "",
+                server_folder=str(folder or ""),
+            )
+            staging = _import_dir(row.pk)
+            staging.mkdir(parents=True, exist_ok=False)
+            if manifest is not None:
+                _upload_save(manifest, staging / "manifest.jsonl")
+            else:
+                assert folder is not None
+                shutil.copyfile(folder / "manifest.jsonl", staging / "manifest.jsonl")
+            if archive is not None:
+                _upload_save(archive, staging / "archive")
+                archive_inspect(staging / "archive")
+            if enqueue:
+                _import_enqueue(row)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return row
+
+
+def campaign_import_stale_reap(*, stale_after_s: float) -> int:
+    """Fail running imports whose worker died (no progress for ``stale_after_s``) and drop their staged files.
+
+    Nothing of such an import was written (``campaign_import`` is all or nothing), so failing it loses
+    nothing; staff start it again. Returns the number of imports failed.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=stale_after_s)
+    failed = 0
+    for row in CampaignImport.objects.filter(status=CampaignImport.Status.RUNNING, heartbeat_at__lt=cutoff):
+        failed += CampaignImport.objects.filter(
+            pk=row.pk, status=CampaignImport.Status.RUNNING, heartbeat_at=row.heartbeat_at
+        ).update(
+            status=CampaignImport.Status.FAILED,
+            progress_message="failed",
+            finished_at=timezone.now(),
+            error=f"The worker stopped during this import (no progress since {row.heartbeat_at:%Y-%m-%d %H:%M} "
+            "UTC); nothing was imported. Start it again.",
+        )
+        shutil.rmtree(_import_dir(row.pk), ignore_errors=True)
+    return failed
+
+
+def _import_enqueue(row: CampaignImport) -> None:
+    from annotate.catalog.tasks import campaign_import_run_task  # the task module imports this one
+
+    def fail(reason: str) -> None:
+        CampaignImport.objects.filter(pk=row.pk, status=CampaignImport.Status.QUEUED).update(
+            status=CampaignImport.Status.FAILED, error=reason, progress_message="failed", finished_at=timezone.now()
+        )
+        shutil.rmtree(_import_dir(row.pk), ignore_errors=True)
+
+    task_publish_on_commit(campaign_import_run_task, args=[row.pk], on_failure=fail)
+
+
+def campaign_import_run(*, campaign_import_id: int) -> CampaignImport:
+    """Claim a queued import, unpack its archive, run ``campaign_import`` and record the outcome.
+
+    Idempotent: a second call on a claimed row does nothing. The staged files are removed at the end
+    either way; a failure keeps every manifest problem with its line number in ``problems``.
+    """
+    now = timezone.now()
+    claimed = CampaignImport.objects.filter(pk=campaign_import_id, status=CampaignImport.Status.QUEUED).update(
+        status=CampaignImport.Status.RUNNING, started_at=now, heartbeat_at=now, progress_message="starting"
+    )
+    row = CampaignImport.objects.select_related("campaign").get(pk=campaign_import_id)
+    if not claimed:
+        return row
+    staging = _import_dir(row.pk)
+    progress = _ImportProgressWriter(row.pk)
+    outcome: dict[str, Any] = {"status": CampaignImport.Status.FAILED}
+    try:
+        audio_root = Path(row.server_folder) if row.server_folder else staging / "audio"
+        if not row.server_folder:
+            progress(0.0, "unpacking the archive")
+            archive_extract(staging / "archive", audio_root)
+        report = campaign_import(
+            manifest_path=staging / "manifest.jsonl",
+            audio_root=audio_root,
+            campaign_name=row.campaign.name,
+            progress=lambda fraction, message: progress(0.1 + 0.9 * fraction, message),
+        )
+        outcome = {"status": CampaignImport.Status.SUCCEEDED, "report": _report_dict(report), "progress": 1.0}
+    except ImportValidationError as exc:
+        outcome["problems"] = [{"line": p.line, "message": p.message} for p in exc.problems]
+        outcome["error"] = exc.message
+    except ArchiveRejected as exc:
+        outcome["error"] = exc.message
+    except Exception as exc:
+        logger.exception("import %s failed", row.pk)
+        outcome["error"] = f"The import failed unexpectedly ({type(exc).__name__}); nothing was imported."
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    CampaignImport.objects.filter(pk=row.pk).update(
+        progress_message=str(outcome["status"]), finished_at=timezone.now(), **outcome
+    )
+    row.refresh_from_db()
+    return row
+
+
+class _ImportProgressWriter:
+    """Writes progress to the row at most twice a second, so a large import doesn't hammer the database."""
+
+    def __init__(self, campaign_import_id: int) -> None:
+        self.pk = campaign_import_id
+        self.last = 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5:
+            return
+        self.last = now
+        CampaignImport.objects.filter(pk=self.pk).update(
+            progress=min(max(fraction, 0.0), 1.0), progress_message=message[:200], heartbeat_at=timezone.now()
+        )
+
+
+def _report_dict(report: ImportReport) -> dict[str, Any]:
+    return {
+        "rows": report.rows,
+        "comparisons_created": report.comparisons_created,
+        "comparisons_existing": report.comparisons_existing,
+        "clips_created": report.clips_created,
+        "clips_existing": report.clips_existing,
+        "renditions_created": report.renditions_created,
+        "votes_created": report.votes_created,
+        "votes_existing": report.votes_existing,
+        "labels_ignored": report.labels_ignored_count,
+        "by_modality": dict(report.by_modality),
+        "total_audio_s": round(report.total_audio_s, 1),
+    }

@@ -194,3 +194,29 @@ def withdrawal_restore(*, withdrawal_id: int, staff: User, note: str = "", now: 
 
     agreement_snapshot_schedule_on_commit(campaign_id=campaign_id)
     return withdrawal
+
+
+ONBOARDING_STEPS = ("consent_required", "instructions_required", "headphone_check_required", "practice_required")
+
+
+def campaign_onboarding_update(*, campaign: Campaign, steps: Mapping[str, bool]) -> CampaignOnboarding:
+    """Set which onboarding steps the campaign requires (keys of ``ONBOARDING_STEPS``; others stay as they are).
+
+    The first call creates the campaign's onboarding row with the model's defaults for the steps not given.
+
+    Raises:
+        OnboardingStepInvalid: an unknown step, or practice required while the campaign has no practice items.
+    """
+    unknown = sorted(set(steps) - set(ONBOARDING_STEPS))
+    if unknown:
+        raise OnboardingStepInvalid(f"{unknown[0]!r} is not an onboarding step.", field=unknown[0])
+    if steps.get("practice_required") and not practice_items(campaign=campaign).exists():
+        raise OnboardingStepInvalid(
+            "The campaign has no practice items yet; add them before requiring practice.", field="practice_required"
+        )
+    with transaction.atomic():
+        config, _ = CampaignOnboarding.objects.select_for_update().get_or_create(campaign=campaign)
+        for name, value in steps.items():
+            setattr(config, name, bool(value))
+        config.save()
+    return config

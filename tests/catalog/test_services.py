@@ -288,3 +288,18 @@ def test_it_turns_what_the_database_would_refuse_into_line_numbered_errors(
     assert "'prompt' has 1001 characters; the limit is 1000" in messages[5]
     assert "nested too deeply" in messages[6]
     assert not Campaign.objects.exists() and not Clip.objects.exists()
+
+
+def test_it_imports_attention_checks_and_refuses_a_bad_flag_with_its_line(audio_root: Path, tmp_path: Path) -> None:
+    rows: list[dict] = _good_rows()
+    rows[0]["attention_check"] = True
+    rows[0]["gold-alignment"] = "model_a"
+    rows[2]["attention_check"] = "yes"
+    with pytest.raises(ImportValidationError) as refused:
+        campaign_import(manifest_path=_write_manifest(tmp_path, rows), audio_root=audio_root, campaign_name="Checks")
+    assert [str(p) for p in refused.value.problems] == ["line 3: attention_check must be true or false, got 'yes'"]
+    rows[2]["attention_check"] = False
+    campaign_import(manifest_path=_write_manifest(tmp_path, rows), audio_root=audio_root, campaign_name="Checks")
+    flagged = Comparison.objects.get(instruction__prompt_id="p1")
+    assert flagged.is_attention_check and flagged.gold_alignment == "a"
+    assert not Comparison.objects.filter(is_attention_check=True).exclude(pk=flagged.pk).exists()
