@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_campaign_allow_no_preference_comparison_source_split'),
+        ('catalog', '0005_campaign_assignment_strategy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
