@@ -14,7 +14,7 @@ from annotate.agreement.bradley_terry import BOOTSTRAP_SAMPLES
 from annotate.agreement.leaderboard import MIN_VOTES, LeaderboardQuery, system_leaderboard
 from annotate.agreement.selectors import AgreementFilters, campaign_agreement
 from annotate.catalog.selectors import campaign_get_for_staff
-from annotate.errors import error_response
+from annotate.errors import ApplicationError, error_response
 from annotate.permissions import IsStaff
 
 
@@ -55,7 +55,8 @@ class FiltersSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:
-            raise serializers.ValidationError({"until": "'until' is before 'since'."})
+            # A relation between two fields, which the schema can't state: its own code says so.
+            raise ApplicationError("'until' is before 'since'.", code="invalid_range", field="until")
         return attrs
 
     def to_filters(self) -> AgreementFilters:

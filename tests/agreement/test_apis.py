@@ -73,6 +73,7 @@ def test_it_applies_filters_and_rejects_bad_ones(client, alice, voted_campaign):
     assert only_lyrics.json()["filters"]["modalities"] == ["L"]
     assert bad_modality.status_code == 400 and bad_modality.json()["error"]["field"] == "modality"
     assert bad_range.status_code == 400 and bad_range.json()["error"]["field"] == "until"
+    assert bad_range.json()["error"]["code"] == "invalid_range"
     assert today.json()["summary"]["vote_count"] == 19
 
 
