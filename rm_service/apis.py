@@ -15,7 +15,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ParseError, ValidationError
@@ -600,7 +600,16 @@ class ModelDisagreementSerializer(serializers.Serializer):
     human_majority = serializers.ChoiceField(choices=["a", "b"])
     votes_a = serializers.IntegerField()
     votes_b = serializers.IntegerField()
-    admin_url = serializers.CharField()
+    url = serializers.CharField(help_text="Staff page to hear the clips, read the votes and resolve the comparison.")
+
+
+class ModelAgreementExcludedSerializer(serializers.Serializer):
+    withdrawn = serializers.IntegerField(help_text="Votes of annotators who withdrew (never counted).")
+    flagged = serializers.IntegerField(help_text="Votes of annotators flagged by quality control.")
+    flagged_annotators = serializers.IntegerField()
+    training = serializers.IntegerField(help_text="Votes in the model's training or validation data.")
+    training_rule = serializers.CharField(help_text="How training votes were identified.")
+    attention_checks = serializers.IntegerField(help_text="Votes on attention checks (never counted).")
 
 
 class ModelAgreementSerializer(serializers.Serializer):
@@ -608,7 +617,13 @@ class ModelAgreementSerializer(serializers.Serializer):
     model_version = serializers.IntegerField()
     model_name = serializers.CharField()
     predictions = serializers.IntegerField()
-    votes = serializers.IntegerField()
+    votes = serializers.IntegerField(help_text="Votes compared, after the exclusions.")
+    filters = inline_serializer(
+        "ModelAgreementFilters",
+        {"held_out_only": serializers.BooleanField(), "exclude_flagged": serializers.BooleanField()},
+    )
+    excluded = ModelAgreementExcludedSerializer()
+    adjudicated = serializers.IntegerField(help_text="Comparisons judged against staff's adjudicated label.")
     questions = ModelAgreementQuestionsSerializer()
     disagreements = ModelDisagreementSerializer(many=True)
 
@@ -622,6 +637,12 @@ class CampaignModelAgreementApi(APIView):
 
         model_version = serializers.IntegerField(required=False)
         confident = serializers.FloatField(required=False, min_value=0.5, max_value=1.0, default=0.7)
+        held_out_only = serializers.BooleanField(
+            required=False, default=True, help_text="Only votes not in the model's training or validation data."
+        )
+        exclude_flagged = serializers.BooleanField(
+            required=False, default=True, help_text="Leave out annotators flagged by quality control."
+        )
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -632,7 +653,7 @@ class CampaignModelAgreementApi(APIView):
         campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        version_id = params.validated_data.get("model_version")
+        version_id = params.validated_data.pop("model_version", None)
         version = (
             selectors.model_version_get(user=request.user, version_id=version_id)
             if version_id
@@ -640,9 +661,7 @@ class CampaignModelAgreementApi(APIView):
         )
         if version is None:
             raise NotFoundError("No model version is active; pass ?model_version=<id>.")
-        return Response(
-            selectors.model_agreement(campaign=campaign, version=version, confident=params.validated_data["confident"])
-        )
+        return Response(selectors.model_agreement(campaign=campaign, version=version, **params.validated_data))
 
 
 class _AnyAcceptNegotiation(BaseContentNegotiation):

@@ -181,7 +181,7 @@ class AgreementDisputed(serializers.Serializer):
     musicality_a = serializers.IntegerField()
     musicality_b = serializers.IntegerField()
     dispute = serializers.FloatField(help_text="Mean minority share over both questions (0.5 = even split).")
-    admin_url = serializers.CharField()
+    url = serializers.CharField(required=False, help_text="Staff page to hear the clips, read the votes and resolve.")
 
 
 class AgreementFreshness(serializers.Serializer):

@@ -193,7 +193,7 @@ class DisputedComparison(_Json):
     musicality_a: int
     musicality_b: int
     dispute: float | None  # mean minority share over both questions (0.5 = even split)
-    admin_url: str
+    url: str  # the staff page that shows the votes and resolves the dispute
 
 
 @dataclass

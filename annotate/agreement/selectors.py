@@ -28,6 +28,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, Least
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate.agreement import metrics
@@ -514,7 +515,7 @@ def _disputed(votes: QuerySet[Vote], limit: int) -> list[DisputedComparison]:
             musicality_a=row["mu_a"],
             musicality_b=row["m"] - row["mu_a"] - row["mu_t"],
             dispute=metrics.round_finite(float(row["dispute"]) / 2, 4),
-            admin_url=f"/admin/catalog/comparison/{row['comparison_id']}/change/",
+            url=reverse("labeling:adjudicate", args=[row["comparison_id"]]),
         )
         for row in rows
     ]

@@ -52,6 +52,20 @@ def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
     return campaign
 
 
+def comparison_get_for_staff(*, user: User, comparison_id: int) -> Comparison:
+    """Any comparison with its instruction and clips, for staff (403 for others, checked first; 404 unknown)."""
+    if not user_is_staff(user):
+        raise PermissionDeniedError("This is for staff only.")
+    comparison = (
+        Comparison.objects.select_related("campaign", "instruction__reference_clip", "clip_a", "clip_b")
+        .filter(pk=comparison_id)
+        .first()
+    )
+    if comparison is None:
+        raise NotFoundError(f"No comparison with id {comparison_id}.")
+    return comparison
+
+
 def clip_rendition_for(*, clip: Clip, campaign: Campaign) -> ClipRendition | None:
     """The rendition annotators of ``campaign`` hear for ``clip``, if it has been made."""
     return ClipRendition.objects.filter(

@@ -11,12 +11,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.catalog.selectors import campaign_get_for_annotator
-from annotate.errors import error_response
+from annotate.catalog.selectors import campaign_get_for_annotator, comparison_get_for_staff
+from annotate.errors import NotFoundError, error_response
 from annotate.labeling.models import Skip, Vote
-from annotate.labeling.selectors import annotator_progress, assignment_payload
-from annotate.labeling.services import CLIENT_TIME_MAX_S, FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
-from annotate.permissions import request_user
+from annotate.labeling.selectors import annotator_progress, assignment_payload, comparison_dispute
+from annotate.labeling.services import (
+    CLIENT_TIME_MAX_S,
+    FEEDBACK_MAX_CHARS,
+    adjudication_delete,
+    adjudication_set,
+    assignment_next,
+    skip_submit,
+    vote_submit,
+)
+from annotate.permissions import IsStaff, request_user
 
 _ERROR = error_response()
 
@@ -222,3 +230,106 @@ class SkipSubmitApi(APIView):
             self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+# --- Adjudication (staff) -------------------------------------------------------------------
+
+_CANONICAL = ["a", "b", "t"]
+
+
+class _DisputeClipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    audio_url = serializers.CharField(help_text="Staff audio URL of the original file.")
+    duration_s = serializers.FloatField()
+    system = serializers.CharField(help_text="The generating system (staff only); empty for the reference.")
+
+
+class _DisputeVoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    annotator = serializers.CharField()
+    alignment = serializers.ChoiceField(choices=_CANONICAL, help_text="Canonical: a = clip_a, t = no preference.")
+    alignment_confidence = serializers.IntegerField()
+    musicality = serializers.ChoiceField(choices=_CANONICAL)
+    musicality_confidence = serializers.IntegerField()
+    feedback = serializers.CharField()
+    presented_swapped = serializers.BooleanField()
+    time_on_task_s = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    alignment = serializers.ChoiceField(choices=_CANONICAL)
+    musicality = serializers.ChoiceField(choices=_CANONICAL)
+    note = serializers.CharField()
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+
+
+class _TallySerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.IntegerField()
+    t = serializers.IntegerField(help_text="No preference.")
+
+
+class ComparisonAdjudicationApi(APIView):
+    """A disputed comparison and staff's resolution of it: read it, set it (PUT), or drop it (DELETE). Staff only."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema_serializer(component_name="AdjudicationInput")
+    class InputSerializer(serializers.Serializer):
+        alignment = serializers.ChoiceField(choices=_CANONICAL, help_text="a = clip_a, b = clip_b, t = no preference.")
+        musicality = serializers.ChoiceField(choices=_CANONICAL)
+        note = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
+
+    @extend_schema_serializer(component_name="ComparisonDispute")
+    class OutputSerializer(serializers.Serializer):
+        comparison = serializers.IntegerField()
+        campaign = inline_serializer(
+            "DisputeCampaign", {"id": serializers.IntegerField(), "name": serializers.CharField()}
+        )
+        instruction = inline_serializer(
+            "DisputeInstruction",
+            {
+                "prompt_id": serializers.CharField(),
+                "prompt": serializers.CharField(),
+                "lyrics": serializers.CharField(),
+                "modality": serializers.CharField(),
+            },
+        )
+        clips = inline_serializer(
+            "DisputeClips",
+            {
+                "a": _DisputeClipSerializer(),
+                "b": _DisputeClipSerializer(),
+                "reference": _DisputeClipSerializer(allow_null=True),
+            },
+        )
+        votes = _DisputeVoteSerializer(many=True)
+        tally = inline_serializer("DisputeTallies", {"alignment": _TallySerializer(), "musicality": _TallySerializer()})
+        adjudication = AdjudicationSerializer(allow_null=True)
+
+    def _dispute(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        return Response(self.OutputSerializer(comparison_dispute(comparison=comparison)).data)
+
+    @extend_schema(operation_id="adjudication_get", responses={200: OutputSerializer, 404: _ERROR})
+    def get(self, request: Request, comparison_id: int) -> Response:
+        return self._dispute(request, comparison_id)
+
+    @extend_schema(
+        operation_id="adjudication_set", request=InputSerializer, responses={200: OutputSerializer, 404: _ERROR}
+    )
+    def put(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        adjudication_set(comparison=comparison, user=request_user(request), **serializer.validated_data)
+        return self._dispute(request, comparison_id)
+
+    @extend_schema(operation_id="adjudication_delete", responses={204: None, 404: _ERROR})
+    def delete(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        if not adjudication_delete(comparison=comparison):
+            raise NotFoundError(f"Comparison {comparison_id} has no adjudication.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

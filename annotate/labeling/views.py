@@ -26,9 +26,9 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from annotate.catalog.audio import PRESENTATION_CONTENT_TYPE, AudioError
 from annotate.catalog.models import Campaign, Clip, ClipRendition
-from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for
+from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for, comparison_get_for_staff
 from annotate.catalog.services import clip_rendition_ensure
-from annotate.errors import NotFoundError
+from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import Assignment, AudioDelivery, Skip
 from annotate.labeling.selectors import (
     AssignmentNotFound,
@@ -39,17 +39,21 @@ from annotate.labeling.selectors import (
     assignment_get_for_annotator,
     assignment_lapsed_without_room,
     assignment_payload,
+    comparison_dispute,
 )
 from annotate.labeling.services import (
     COMPARISON_FULL_MESSAGE,
     AnnotatorWithdrawn,
     CampaignNotActive,
     OnboardingIncomplete,
+    adjudication_delete,
+    adjudication_set,
     assignment_next,
     audio_delivery_extend,
     audio_delivery_record,
 )
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
+from annotate.permissions import staff_required
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
@@ -289,3 +293,34 @@ def _audio_headers(response: HttpResponseBase) -> HttpResponseBase:
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@never_cache
+@staff_required
+@require_http_methods(["GET", "POST"])
+def comparison_adjudicate(request: HttpRequest, comparison_id: int) -> HttpResponse:
+    """Staff resolve a disputed comparison: instruction, both clips and the reference, every vote, the resolution."""
+    comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "clear":
+                adjudication_delete(comparison=comparison)
+                messages.info(request, "The resolution was removed; the votes' majority is the label again.")
+            else:
+                adjudication_set(
+                    comparison=comparison,
+                    user=_annotator(request),
+                    alignment=request.POST.get("alignment"),
+                    musicality=request.POST.get("musicality"),
+                    note=request.POST.get("note", ""),
+                )
+                messages.info(request, "Resolution saved: exports and the model-vs-human view use it as the label.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("labeling:adjudicate", comparison_id=comparison.pk)
+    dispute = comparison_dispute(comparison=comparison)
+    choices = [("a", "clip_a"), ("b", "clip_b"), ("t", "no preference")]
+    return render(
+        request, "labeling/adjudicate.html", {"comparison": comparison, "dispute": dispute, "choices": choices}
+    )

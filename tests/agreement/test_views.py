@@ -18,8 +18,8 @@ def test_it_shows_the_dashboard_to_staff(client, alice, campaign, comparisons, a
     assert "Krippendorff" in html and 'data-alpha-status="ok"' in html
     assert html.count("<svg") == 4
     assert 'id="annotator-table"' in html and "rater2" in html
-    assert f"/admin/catalog/comparison/{items[1].pk}/change/" in html  # split b:a:b
-    assert f"/admin/catalog/comparison/{items[0].pk}/change/" not in html  # unanimous
+    assert f"/comparisons/{items[1].pk}/adjudicate/" in html  # split b:a:b
+    assert f"/comparisons/{items[0].pk}/adjudicate/" not in html  # unanimous
     assert "Computed live" in html
 
 
