@@ -78,6 +78,20 @@ class AgreementAlpha(serializers.Serializer):
     min_paired_comparisons = serializers.IntegerField()
     bootstrap_samples = serializers.IntegerField()
     message = serializers.CharField(allow_blank=True)
+    observed_agreement = serializers.FloatField(
+        allow_null=True, required=False, help_text="Agreement of the paired votes (Krippendorff's coincidences)."
+    )
+    expected_agreement = serializers.FloatField(
+        allow_null=True, required=False, help_text="Agreement expected by chance from how often each answer occurs."
+    )
+    majority_share = serializers.FloatField(
+        allow_null=True, required=False, help_text="Share of paired votes on the most common answer."
+    )
+    prevalence_note = serializers.CharField(
+        allow_blank=True,
+        required=False,
+        help_text="Why alpha is low despite high agreement, when prevalence explains it.",
+    )
 
 
 class AgreementQuestionSummary(serializers.Serializer):

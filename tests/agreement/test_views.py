@@ -55,3 +55,16 @@ def test_it_escapes_usernames_in_charts(client, alice, campaign, comparisons):
 
     assert "<b>x</b>" not in html
     assert re.search(r"&lt;b&gt;x&lt;/b&gt;", html)
+
+
+def test_it_explains_low_alpha_beside_high_agreement(client, alice, campaign, comparisons, annotators):
+    # Clip A wins almost everywhere: 10 of 12 comparisons agree, yet alpha is about zero.
+    vote_matrix(comparisons(12), annotators, ["aaaaaaaaaaaa", "aaaaaaaaaabb"])
+    client.force_login(alice)
+
+    html = client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+
+    assert "Observed agreement (paired votes)" in html and "Expected by chance" in html
+    assert "83.3%" in html  # observed: 10 of 12 pairs
+    assert html.count('class="prevalence-note"') == 2  # both questions
+    assert "92% of paired votes chose clip_a" in html and "83% observed agreement" in html

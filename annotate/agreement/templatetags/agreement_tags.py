@@ -9,12 +9,13 @@ register = template.Library()
 
 @register.filter
 def pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:.{digits}f}%"
+    # Not a number (None, or a key a stored snapshot predates): a dash.
+    return f"{value * 100:.{digits}f}%" if isinstance(value, int | float) else "–"
 
 
 @register.filter
 def num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
 
 
 @register.filter
