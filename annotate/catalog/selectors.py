@@ -6,8 +6,10 @@ gets a campaign: every page and endpoint that takes a campaign id goes through o
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from annotate.catalog.audio import PRESENTATION_PROFILE
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
@@ -17,12 +19,20 @@ from annotate.permissions import user_is_staff
 User = AbstractBaseUser | AnonymousUser
 
 
+def _open_to(user: User) -> Any:
+    """Campaigns without members are open to every annotator; a campaign with members only to them."""
+    from annotate.people.models import CampaignMembership
+
+    members = CampaignMembership.objects.filter(campaign=OuterRef("pk"))
+    return ~Exists(members) | Exists(members.filter(user_id=getattr(user, "pk", None) or 0))
+
+
 def campaign_list_for_user(*, user: User) -> QuerySet[Campaign]:
-    """Staff see every campaign; annotators see the active ones."""
+    """Staff see every campaign; annotators see the active ones open to them (no members, or they are one)."""
     campaigns = Campaign.objects.order_by("-created_at")
     if user_is_staff(user):
         return campaigns
-    return campaigns.filter(status=Campaign.Status.ACTIVE)
+    return campaigns.filter(_open_to(user), status=Campaign.Status.ACTIVE)
 
 
 def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
@@ -41,12 +51,13 @@ def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
 
 
 def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
-    """An active campaign, for any logged-in account.
+    """An active campaign open to this account (no members, or the account is one; staff always).
 
     Raises:
-        NotFoundError: draft, closed or unknown, or an anonymous user; all look the same.
+        NotFoundError: draft, closed, unknown, not open to the account, or an anonymous user; all look the same.
     """
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
+    campaigns = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE)
+    campaign = (campaigns if user_is_staff(user) else campaigns.filter(_open_to(user))).first()
     if campaign is None or not getattr(user, "is_authenticated", False):
         raise NotFoundError("No such campaign open for listening.")
     return campaign

@@ -7,6 +7,7 @@ from uuid import UUID
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +25,7 @@ from annotate.labeling.services import (
     skip_submit,
     vote_submit,
 )
-from annotate.permissions import IsStaff, request_user
+from annotate.permissions import CanAnnotate, IsStaff, request_user
 
 _ERROR = error_response()
 
@@ -80,6 +81,8 @@ class AssignmentSerializer(serializers.Serializer):
 class AssignmentNextApi(APIView):
     """Reserve (or resume) the caller's next comparison in a campaign."""
 
+    permission_classes = [IsAuthenticated, CanAnnotate]
+
     @extend_schema_serializer(component_name="AssignmentNextOutput")
     class OutputSerializer(serializers.Serializer):
         assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
@@ -119,6 +122,8 @@ class _ListenedSerializer(serializers.Serializer):
 
 class VoteSubmitApi(APIView):
     """Vote on an assignment. Sides are as displayed ("A" left, "B" right); intervals are seconds played."""
+
+    permission_classes = [IsAuthenticated, CanAnnotate]
 
     @extend_schema_serializer(component_name="VoteSubmitInput")
     class InputSerializer(serializers.Serializer):
@@ -204,6 +209,8 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
 
 class SkipSubmitApi(APIView):
     """Pass on an assignment with a reason; the reservation is released and the skip recorded."""
+
+    permission_classes = [IsAuthenticated, CanAnnotate]
 
     @extend_schema_serializer(component_name="SkipSubmitInput")
     class InputSerializer(serializers.Serializer):

@@ -69,6 +69,7 @@ from annotate.labeling.selectors import (
     slots_taken,
 )
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
+from annotate.people.models import CampaignMembership, ServiceAccount
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +236,11 @@ def assignment_next(
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
     if ExternalAnnotator.objects.filter(user=annotator).exists():
         raise PermissionDeniedError("Imported annotators are never offered work.")
+    if ServiceAccount.objects.filter(user=annotator).exists():
+        raise PermissionDeniedError("Service accounts are never offered work.")
+    members = CampaignMembership.objects.filter(campaign=campaign)
+    if members.exists() and not members.filter(user=annotator).exists():
+        raise PermissionDeniedError("This campaign is open to its members only.")
     _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from annotate.catalog.audio import PRESENTATION_CONTENT_TYPE, AudioError
@@ -53,6 +53,8 @@ from annotate.labeling.services import (
     audio_delivery_record,
 )
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
+from annotate.people.authentication import ScopedTokenAuthentication
+from annotate.people.models import ApiToken, Scope
 from annotate.permissions import staff_required
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -146,12 +148,15 @@ def login_or_token_required(view: Callable[..., HttpResponseBase]) -> Callable[.
         token_header = get_authorization_header(request)  # type: ignore[arg-type]  # reads only request.META
         if not request.user.is_authenticated and token_header.startswith(b"Token "):
             try:
-                authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+                authenticated = ScopedTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
             except AuthenticationFailed as exc:
                 response = HttpResponse(str(exc.detail), status=401, content_type="text/plain")
                 response["WWW-Authenticate"] = "Token"
                 return response
             if authenticated is not None:
+                token = authenticated[1]
+                if isinstance(token, ApiToken) and token.scope != Scope.ANNOTATING:
+                    raise PermissionDenied("This token's scope doesn't allow annotating.")
                 request.user = authenticated[0]
         return page_view(request, *args, **kwargs)
 
