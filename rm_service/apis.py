@@ -17,7 +17,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -31,7 +31,8 @@ from annotate.catalog.models import Clip
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.parsers import BoundedJSONParser, json_loads_bounded
-from annotate.permissions import IsStaff, request_user
+from annotate.people.authentication import ScopedTokenAuthentication
+from annotate.permissions import IsStaff, request_user, token_scope
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
 from rm_service.presets import ENCODERS, PRESETS
@@ -46,6 +47,9 @@ class CanUseRewardModel(BasePermission):
     message = "The scoring API is not available to this account (staff or scoring permission required)."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        scope = token_scope(request)
+        if scope is not None:  # a scoped token is its own grant: scoring scope only
+            return scope == "scoring"
         return selectors.can_use_reward_model(request.user)
 
 
@@ -101,7 +105,7 @@ def _sync_max_items() -> int:
 
 
 class ScoringApi(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [ScopedTokenAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
     throttle_classes = [ScoreRateThrottle]
     throttle_scope = "score"
@@ -383,7 +387,7 @@ class ScoringJobRankApi(ScoringApi):
 
 
 class ScoringJobDetailApi(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ScopedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
 
     @extend_schema(
@@ -677,7 +681,7 @@ class _AnyAcceptNegotiation(BaseContentNegotiation):
 class ClipAudioApi(APIView):
     """A clip's original audio for scoring pipelines: the platform ``url`` the score API accepts."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ScopedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
     content_negotiation_class = _AnyAcceptNegotiation
 

@@ -581,3 +581,12 @@ def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None =
         "refresh_pending": False,
     }
     return {**header, **report, "freshness": freshness}
+
+
+def simulated_vote_count(*, campaign_id: int) -> int:
+    """Votes of a campaign written by ``seed_votes`` / ``manage.py demo`` personas, not by people."""
+    from annotate.agreement.services import SYNTHETIC_PREFIX
+
+    return Vote.objects.filter(
+        comparison__campaign_id=campaign_id, annotator__username__startswith=SYNTHETIC_PREFIX
+    ).count()

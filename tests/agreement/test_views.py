@@ -68,3 +68,23 @@ def test_it_explains_low_alpha_beside_high_agreement(client, alice, campaign, co
     assert "83.3%" in html  # observed: 10 of 12 pairs
     assert html.count('class="prevalence-note"') == 2  # both questions
     assert "92% of paired votes chose clip_a" in html and "83% observed agreement" in html
+
+
+def test_staff_pages_say_when_votes_are_simulated(client, alice, bob, campaign, comparisons):
+    from annotate.agreement.services import synthetic_votes_seed
+
+    items = comparisons(3)
+    client.force_login(alice)
+    assert "Simulated votes" not in client.get(f"/campaigns/{campaign.pk}/agreement/").content.decode()
+    factories.make_vote(items[0], bob)
+    added = synthetic_votes_seed(campaign_id=campaign.pk, annotators=4, overlap=3)
+
+    for url in (
+        f"/campaigns/{campaign.pk}/agreement/",
+        f"/campaigns/{campaign.pk}/exports/",
+        f"/rm/campaigns/{campaign.pk}/",
+        f"/rm/campaigns/{campaign.pk}/agreement/",
+        f"/campaigns/{campaign.pk}/people/",
+    ):
+        html = client.get(url).content.decode()
+        assert f"<strong>Simulated votes:</strong> {added} of the {added + 1} votes" in html, url
