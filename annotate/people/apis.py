@@ -16,6 +16,8 @@ from annotate.people.models import Scope
 from annotate.permissions import IsStaff, request_user
 
 _ERROR = error_response()
+_CONFLICT = error_response("`username_taken`, or `not_allowed_for_account` (e.g. a scoring token for an annotator).")
+USERNAME_PATTERN = r"^[\w.@+-]+$"
 
 
 class ApiTokenSerializer(serializers.Serializer):
@@ -50,7 +52,9 @@ class ApiTokenListCreateApi(APIView):
         return Response(ApiTokenSerializer(selectors.api_token_list(), many=True).data)
 
     @extend_schema(
-        operation_id="api_token_create", request=InputSerializer, responses={201: CreatedSerializer, 404: _ERROR}
+        operation_id="api_token_create",
+        request=InputSerializer,
+        responses={201: CreatedSerializer, 404: _ERROR, 409: _CONFLICT},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -82,7 +86,7 @@ class ServiceAccountCreateApi(APIView):
 
     @extend_schema_serializer(component_name="ServiceAccountCreateInput")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
+        username = serializers.RegexField(USERNAME_PATTERN, max_length=150, trim_whitespace=False)
         description = serializers.CharField(allow_blank=True, default="", max_length=300)
 
     @extend_schema_serializer(component_name="ServiceAccount")
@@ -95,7 +99,7 @@ class ServiceAccountCreateApi(APIView):
     @extend_schema(
         operation_id="service_account_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, 409: error_response("`username_taken`.")},
+        responses={201: OutputSerializer, 409: _CONFLICT},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -111,7 +115,7 @@ class InvitationCreateApi(APIView):
 
     @extend_schema_serializer(component_name="InvitationCreateInput")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
+        username = serializers.RegexField(USERNAME_PATTERN, max_length=150, trim_whitespace=False)
         email = serializers.EmailField(allow_blank=True, default="")
 
     @extend_schema_serializer(component_name="Invitation")
@@ -124,7 +128,7 @@ class InvitationCreateApi(APIView):
     @extend_schema(
         operation_id="invitation_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, 409: error_response("`username_taken`.")},
+        responses={201: OutputSerializer, 409: _CONFLICT},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -152,14 +156,21 @@ class UserUpdateApi(APIView):
 
     @extend_schema_serializer(component_name="UserUpdateInput")
     class InputSerializer(serializers.Serializer):
-        is_active = serializers.BooleanField()
+        is_active = serializers.BooleanField(required=False, help_text="Absent: no change.")
 
-    @extend_schema(operation_id="user_update", request=InputSerializer, responses={200: UserSerializer, 404: _ERROR})
+    @extend_schema(
+        operation_id="user_update",
+        request=InputSerializer,
+        responses={200: UserSerializer, 404: _ERROR, 409: _CONFLICT},
+    )
     def patch(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_for_staff(staff=request_user(request), user_id=user_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.annotator_set_active(user=user, active=data.validated_data["is_active"])
+        if "is_active" in data.validated_data:
+            user = services.annotator_set_active(
+                user=user, active=data.validated_data["is_active"], by=request_user(request)
+            )
         return Response(UserSerializer(user).data)
 
 
@@ -178,7 +189,9 @@ class CampaignMemberListAddApi(APIView):
         return Response(UserSerializer(selectors.campaign_members(campaign=campaign), many=True).data)
 
     @extend_schema(
-        operation_id="campaign_member_add", request=InputSerializer, responses={201: UserSerializer, 404: _ERROR}
+        operation_id="campaign_member_add",
+        request=InputSerializer,
+        responses={201: UserSerializer, 404: _ERROR, 409: _CONFLICT},
     )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)

@@ -25,6 +25,13 @@ class PeopleError(ApplicationError):
     """A refused account, token, invitation or membership change (400 unless said otherwise)."""
 
 
+class PeopleConflict(PeopleError):
+    """Well-formed, but not allowed for this kind of account (scope vs account, superuser, yourself)."""
+
+    status = 409
+    code = "not_allowed_for_account"
+
+
 class InvitationInvalid(PeopleError):
     status = 404
     code = "invitation_invalid"
@@ -54,9 +61,11 @@ def api_token_create(*, user: User, scope: str, name: str = "", created_by: User
         raise PeopleError(f"scope must be one of {', '.join(Scope.values)}.", field="scope")
     is_service = ServiceAccount.objects.filter(user=user).exists()
     if scope == Scope.SCORING and not is_service:
-        raise PeopleError("Scoring tokens are for service accounts; create one first.", field="user")
+        raise PeopleConflict("Scoring tokens are for service accounts; create one first.", field="user")
     if scope == Scope.ANNOTATING and (is_service or user.is_staff or not user.is_active):
-        raise PeopleError("Annotating tokens are for active annotators (not service or staff accounts).", field="user")
+        raise PeopleConflict(
+            "Annotating tokens are for active annotators (not service or staff accounts).", field="user"
+        )
     key = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, scope=scope, name=name[:200], key_sha256=token_digest(key), prefix=key[:8], created_by=created_by
@@ -84,7 +93,7 @@ def invitation_create(*, username: str, email: str = "", created_by: User | None
 def invitation_renew(*, user: User, created_by: User | None) -> tuple[Invitation, str]:
     """A fresh link for someone who hasn't accepted yet; older links stop working."""
     if user.has_usable_password():
-        raise PeopleError(f"{user.username} already set a password; use password reset instead.")
+        raise PeopleConflict(f"{user.username} already set a password; use password reset instead.")
     Invitation.objects.filter(user=user, accepted_at__isnull=True).update(expires_at=timezone.now())
     return _new_invitation(user, created_by)
 
@@ -129,10 +138,10 @@ def invitation_accept(*, token: str, password: str) -> User:
     return user
 
 
-def annotator_set_active(*, user: User, active: bool) -> User:
+def annotator_set_active(*, user: User, active: bool, by: User | None = None) -> User:
     """Deactivate (can't log in, tokens refused, nothing handed out; votes kept) or reactivate an account."""
-    if user.is_superuser and not active:
-        raise PeopleError("Superusers are deactivated in the Django admin, not here.")
+    if not active and (user.is_superuser or (by is not None and by.pk == user.pk)):
+        raise PeopleConflict("Superusers and your own account are deactivated in the Django admin, not here.")
     User.objects.filter(pk=user.pk).update(is_active=active)
     user.refresh_from_db()
     return user
@@ -140,7 +149,7 @@ def annotator_set_active(*, user: User, active: bool) -> User:
 
 def campaign_member_add(*, campaign: Campaign, user: User, added_by: User | None) -> CampaignMembership:
     if ServiceAccount.objects.filter(user=user).exists() or user.is_staff:
-        raise PeopleError("Only annotators can be campaign members.", field="user")
+        raise PeopleConflict("Only annotators can be campaign members.", field="user")
     membership, _ = CampaignMembership.objects.get_or_create(
         campaign=campaign, user=user, defaults={"added_by": added_by}
     )

@@ -55,7 +55,8 @@ def test_it_keeps_scopes_to_their_accounts(client: Client, alice, bob) -> None: 
     annotating_for_pipe = _json(client, "post", "/api/v1/tokens", {"user": account.user_id, "scope": "annotating"})
     taken = _json(client, "post", "/api/v1/service-accounts", {"username": "pipe"})
 
-    assert scoring_for_bob.status_code == 400 and annotating_for_pipe.status_code == 400
+    assert scoring_for_bob.status_code == 409 and annotating_for_pipe.status_code == 409
+    assert scoring_for_bob.json()["error"]["code"] == "not_allowed_for_account"
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "username_taken"
     assert not ApiToken.objects.exists()
 
