@@ -256,3 +256,20 @@ def test_it_reports_progress_per_annotator_and_an_eta(client: Client, alice, bob
     assert (rows["bob"]["votes"], rows["bob"]["median_time_s"], rows["charlie"]["votes"]) == (3, 20.0, 1)
     page = client.get(f"/campaigns/{campaign.pk}/people/").content.decode()
     assert "4</strong> of 8 votes" in page and "the target is reached around" in page
+
+
+@pytest.mark.django_db
+def test_a_scoring_token_cannot_fetch_assignment_audio(alice, bob) -> None:  # type: ignore[no-untyped-def]
+    from annotate.labeling.services import assignment_next
+
+    campaign = factories.make_campaign()
+    factories.make_comparison(campaign)
+    assignment = assignment_next(annotator=bob, campaign=campaign)
+    assert assignment is not None
+    pipe = service_account_create(username="pipe", created_by=alice).user
+    _, scoring = api_token_create(user=pipe, scope="scoring", created_by=alice)
+    _, annotating = api_token_create(user=bob, scope="annotating", created_by=alice)
+    url = f"/listen/{assignment.public_id}/audio/A"
+
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Token {scoring}").status_code == 403
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Token {annotating}").status_code == 200
