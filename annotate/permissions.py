@@ -55,3 +55,29 @@ def request_user(request: Request) -> User:
     if not isinstance(request.user, User) or not request.user.is_authenticated:
         raise NotAuthenticated()
     return request.user
+
+
+def token_scope(request: object) -> str | None:
+    """The scope of the scoped API token a request authenticated with; None for sessions and legacy tokens."""
+    from annotate.people.models import ApiToken
+
+    auth = getattr(request, "auth", None)
+    return auth.scope if isinstance(auth, ApiToken) else None
+
+
+def is_service_account(user: object) -> bool:
+    from annotate.people.models import ServiceAccount
+
+    return bool(getattr(user, "is_authenticated", False)) and ServiceAccount.objects.filter(user_id=user.pk).exists()  # type: ignore[attr-defined]
+
+
+class CanAnnotate(BasePermission):
+    """People who annotate: never a service account, and a scoped token only with the ``annotating`` scope."""
+
+    message = "This account or token can't annotate (a scoring token or a service account)."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        scope = token_scope(request)
+        if scope is not None and scope != "annotating":
+            return False
+        return bool(request.user and request.user.is_authenticated) and not is_service_account(request.user)

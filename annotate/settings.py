@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "annotate.onboarding",
     "annotate.agreement",
     "annotate.exports",
+    "annotate.people",
     "rm_service",
 ]
 
@@ -184,7 +185,7 @@ PERMISSIONS_POLICY = (
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotate.people.authentication.ScopedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -312,6 +313,12 @@ IMPORT_STALE_AFTER_S = env_int("IMPORT_STALE_AFTER_S", 900, minimum=30)
 
 # --- Labeling defaults ------------------------------------------------------
 ASSIGNMENT_TTL_MINUTES = env_int("ASSIGNMENT_TTL_MINUTES", 20, minimum=1)
+# How long an annotator's invitation link (and a password-reset link) stays valid.
+INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 72, minimum=1)
+PASSWORD_RESET_TIMEOUT = INVITATION_TTL_HOURS * 3600
+# Password-reset mail: printed to the console unless a real backend is configured.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cmi-annotate@localhost")
 
 # --- Agreement ----------------------------------------------------------------
 # Campaigns with more votes than this are served from a stored snapshot refreshed by Celery.

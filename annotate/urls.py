@@ -11,6 +11,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password change and reset (Django's views, this site's templates; reset mail goes to EMAIL_BACKEND).
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's initialiser as a script file, so the page needs no inline script.
@@ -21,6 +23,7 @@ urlpatterns = [
     path("", include("annotate.agreement.urls")),
     path("", include("annotate.exports.urls")),
     path("", include("rm_service.urls")),
+    path("", include("annotate.people.urls")),
     # Last: any other path under /api/ answers the JSON 404, never an HTML page.
     re_path(r"^api/(?P<rest>.*)$", views.api_not_found),
 ]

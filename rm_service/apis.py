@@ -15,9 +15,9 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -31,7 +31,8 @@ from annotate.catalog.models import Clip
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError, NotFoundError, error_response, field_errors, validation_error
 from annotate.parsers import BoundedJSONParser, json_loads_bounded
-from annotate.permissions import IsStaff, request_user
+from annotate.people.authentication import ScopedTokenAuthentication
+from annotate.permissions import IsStaff, request_user, token_scope
 from rm_service import selectors, services
 from rm_service.models import JobStatus, ModelVersion, ScoringJob, TrainingRun
 from rm_service.presets import ENCODERS, PRESETS
@@ -46,6 +47,9 @@ class CanUseRewardModel(BasePermission):
     message = "The scoring API is not available to this account (staff or scoring permission required)."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        scope = token_scope(request)
+        if scope is not None:  # a scoped token is its own grant: scoring scope only
+            return scope == "scoring"
         return selectors.can_use_reward_model(request.user)
 
 
@@ -101,7 +105,7 @@ def _sync_max_items() -> int:
 
 
 class ScoringApi(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [ScopedTokenAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
     throttle_classes = [ScoreRateThrottle]
     throttle_scope = "score"
@@ -383,7 +387,7 @@ class ScoringJobRankApi(ScoringApi):
 
 
 class ScoringJobDetailApi(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ScopedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
 
     @extend_schema(
@@ -600,7 +604,16 @@ class ModelDisagreementSerializer(serializers.Serializer):
     human_majority = serializers.ChoiceField(choices=["a", "b"])
     votes_a = serializers.IntegerField()
     votes_b = serializers.IntegerField()
-    admin_url = serializers.CharField()
+    url = serializers.CharField(help_text="Staff page to hear the clips, read the votes and resolve the comparison.")
+
+
+class ModelAgreementExcludedSerializer(serializers.Serializer):
+    withdrawn = serializers.IntegerField(help_text="Votes of annotators who withdrew (never counted).")
+    flagged = serializers.IntegerField(help_text="Votes of annotators flagged by quality control.")
+    flagged_annotators = serializers.IntegerField()
+    training = serializers.IntegerField(help_text="Votes in the model's training or validation data.")
+    training_rule = serializers.CharField(help_text="How training votes were identified.")
+    attention_checks = serializers.IntegerField(help_text="Votes on attention checks (never counted).")
 
 
 class ModelAgreementSerializer(serializers.Serializer):
@@ -608,7 +621,13 @@ class ModelAgreementSerializer(serializers.Serializer):
     model_version = serializers.IntegerField()
     model_name = serializers.CharField()
     predictions = serializers.IntegerField()
-    votes = serializers.IntegerField()
+    votes = serializers.IntegerField(help_text="Votes compared, after the exclusions.")
+    filters = inline_serializer(
+        "ModelAgreementFilters",
+        {"held_out_only": serializers.BooleanField(), "exclude_flagged": serializers.BooleanField()},
+    )
+    excluded = ModelAgreementExcludedSerializer()
+    adjudicated = serializers.IntegerField(help_text="Comparisons judged against staff's adjudicated label.")
     questions = ModelAgreementQuestionsSerializer()
     disagreements = ModelDisagreementSerializer(many=True)
 
@@ -622,6 +641,12 @@ class CampaignModelAgreementApi(APIView):
 
         model_version = serializers.IntegerField(required=False)
         confident = serializers.FloatField(required=False, min_value=0.5, max_value=1.0, default=0.7)
+        held_out_only = serializers.BooleanField(
+            required=False, default=True, help_text="Only votes not in the model's training or validation data."
+        )
+        exclude_flagged = serializers.BooleanField(
+            required=False, default=True, help_text="Leave out annotators flagged by quality control."
+        )
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -632,7 +657,7 @@ class CampaignModelAgreementApi(APIView):
         campaign = campaign_get_for_staff(user=request.user, campaign_id=campaign_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        version_id = params.validated_data.get("model_version")
+        version_id = params.validated_data.pop("model_version", None)
         version = (
             selectors.model_version_get(user=request.user, version_id=version_id)
             if version_id
@@ -640,9 +665,7 @@ class CampaignModelAgreementApi(APIView):
         )
         if version is None:
             raise NotFoundError("No model version is active; pass ?model_version=<id>.")
-        return Response(
-            selectors.model_agreement(campaign=campaign, version=version, confident=params.validated_data["confident"])
-        )
+        return Response(selectors.model_agreement(campaign=campaign, version=version, **params.validated_data))
 
 
 class _AnyAcceptNegotiation(BaseContentNegotiation):
@@ -658,7 +681,7 @@ class _AnyAcceptNegotiation(BaseContentNegotiation):
 class ClipAudioApi(APIView):
     """A clip's original audio for scoring pipelines: the platform ``url`` the score API accepts."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ScopedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, CanUseRewardModel]
     content_negotiation_class = _AnyAcceptNegotiation
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
@@ -12,9 +14,12 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from annotate.agreement.selectors import flagged_annotator_ids
 from annotate.catalog.models import Campaign
 from annotate.errors import NotFoundError, PermissionDeniedError
+from annotate.exports.rows import content_key
 from annotate.labeling.models import Vote
+from annotate.labeling.selectors import adjudicated_labels
 from annotate.onboarding.selectors import counted_votes
 from annotate.permissions import user_is_staff
 from rm_service.models import ModelVersion, Prediction, ScoringJob, TrainingRun
@@ -131,11 +136,90 @@ def _over_time(votes: list[tuple[Any, float]], max_points: int = 60) -> list[dic
     return out
 
 
-def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: float = 0.7) -> dict[str, Any]:
+def model_training_pairs(*, version: ModelVersion) -> tuple[set[tuple[str, str]] | None, str]:
+    """The (``comparison id``, ``user id``) pairs of the rows ``version`` was trained or validated on.
+
+    Returns ``(pairs, how)``: an empty set for a model trained on no human votes (the starter, stage 1); None
+    when its train/validation files can't be read any more (``how`` says why), so callers fall back to dates.
+    """
+    run = TrainingRun.objects.filter(model_version=version).first()
+    data = version.training_data or {}
+    if (run is not None and run.source == TrainingRun.Source.PRETRAIN) or "starter" in data or "pretrain" in data:
+        return set(), "trained on no human votes (stage 1 / starter)"
+    files: list[Any] = (
+        [run.train_jsonl, run.validation_jsonl] if run is not None else [data.get("jsonl"), data.get("validation")]
+    )
+    files = [str(f) for f in files if f]
+    if not files:
+        # A checkpoint registered from outside with no record of its data: nothing to match, and the page says so.
+        return set(), "its training data is not recorded, so no vote could be identified as training data"
+    pairs: set[tuple[str, str]] = set()
+    for name in files:
+        try:
+            with open(name, encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line) if line.strip() else {}
+                    pairs.add((str(row.get("comparison id", "")), str(row.get("user id", ""))))
+        except (OSError, ValueError) as exc:
+            return None, f"its training file {Path(name).name} can't be read ({type(exc).__name__})"
+    return pairs, "votes in its train and validation files"
+
+
+_VOTE_FIELDS = (
+    "comparison_id",
+    "annotator_id",
+    "alignment_choice",
+    "musicality_choice",
+    "alignment_confidence",
+    "musicality_confidence",
+    "created_at",
+    "comparison__instruction__modality",
+    "comparison__clip_a__is_vocal",
+    "comparison__clip_b__is_vocal",
+    "comparison__instruction__content_hash",
+    "comparison__clip_a__sha256",
+    "comparison__clip_b__sha256",
+    "annotator__annotator__pseudonym",
+)
+
+
+def _in_training(version: ModelVersion, votes: list[dict[str, Any]]) -> tuple[list[bool], str]:
+    """Per vote: was it (possibly) in the model's training or validation data? And how that was decided."""
+    pairs, how = model_training_pairs(version=version)
+    if pairs is None:
+        # Without the files, every vote cast before training started may have been used: leave them all out.
+        run = TrainingRun.objects.filter(model_version=version).first()
+        cutoff = run.created_at if run is not None else version.created_at
+        return [v["created_at"] <= cutoff for v in votes], f"votes cast before training started ({how})"
+    keys = [
+        (
+            content_key(
+                v["comparison__instruction__content_hash"],
+                v["comparison__clip_a__sha256"],
+                v["comparison__clip_b__sha256"],
+            ),
+            v["annotator__annotator__pseudonym"] or "",
+        )
+        for v in votes
+    ]
+    return [key in pairs for key in keys], how
+
+
+def model_agreement(
+    *,
+    campaign: Campaign,
+    version: ModelVersion,
+    confident: float = 0.7,
+    held_out_only: bool = True,
+    exclude_flagged: bool = True,
+) -> dict[str, Any]:
     """How the model's predictions agree with the human votes of a campaign, per question.
 
-    Every vote in the database counts, so a new vote shows up at the next read ("live"). Attention checks
-    are left out. ``confident`` is the model probability from which a disagreement enters the queue.
+    By default only honest evidence counts: votes that were not in the model's training or validation data
+    (``held_out_only``) and not by annotators quality control flags (``exclude_flagged``). Votes of withdrawn
+    annotators and attention checks never count. ``excluded`` says how many votes each rule left out. A
+    comparison staff adjudicated is judged against the adjudicated label instead of the votes' majority.
+    ``confident`` is the model probability from which a disagreement enters the queue.
     """
     predictions = {
         p.comparison_id: p
@@ -143,29 +227,38 @@ def model_agreement(*, campaign: Campaign, version: ModelVersion, confident: flo
             model_version=version, comparison__campaign=campaign, comparison__is_attention_check=False
         )
     }
-    rows = counted_votes(Vote.objects.filter(comparison_id__in=predictions)).values(
-        "comparison_id",
-        "alignment_choice",
-        "musicality_choice",
-        "alignment_confidence",
-        "musicality_confidence",
-        "created_at",
-        "comparison__instruction__modality",
-        "comparison__clip_a__is_vocal",
-        "comparison__clip_b__is_vocal",
-    )
-    votes = cast(list[dict[str, Any]], list(rows))
+    all_votes = Vote.objects.filter(comparison_id__in=predictions)
+    counted = counted_votes(all_votes)
+    excluded: dict[str, Any] = {"withdrawn": all_votes.count() - counted.count(), "flagged": 0, "training": 0}
+    flagged = flagged_annotator_ids(campaign_id=campaign.pk) if exclude_flagged else set()
+    votes = cast(list[dict[str, Any]], list(counted.values(*_VOTE_FIELDS)))
+    kept = [v for v in votes if v["annotator_id"] not in flagged]
+    excluded["flagged"], excluded["flagged_annotators"] = len(votes) - len(kept), len(flagged)
+    in_training, how = _in_training(version, kept)
+    excluded["training_rule"] = how
+    if held_out_only:
+        excluded["training"] = sum(in_training)
+        kept = [v for v, used in zip(kept, in_training, strict=True) if not used]
+    excluded["attention_checks"] = Vote.objects.filter(
+        comparison__campaign=campaign, comparison__is_attention_check=True
+    ).count()
+    adjudicated = adjudicated_labels(comparison_ids=predictions)
     result: dict[str, Any] = {
         "campaign": campaign.pk,
         "model_version": version.pk,
         "model_name": version.name,
         "predictions": len(predictions),
-        "votes": len(votes),
+        "votes": len(kept),
+        "filters": {"held_out_only": held_out_only, "exclude_flagged": exclude_flagged},
+        "excluded": excluded,
+        "adjudicated": len(adjudicated),
         "questions": {},
     }
     disagreements: list[dict[str, Any]] = []
     for question in QUESTIONS:
-        result["questions"][question] = _question_agreement(question, predictions, votes, confident, disagreements)
+        result["questions"][question] = _question_agreement(
+            question, predictions, kept, confident, disagreements, adjudicated
+        )
     disagreements.sort(key=lambda d: -d["probability"])
     result["disagreements"] = disagreements
     return result
@@ -177,6 +270,7 @@ def _question_agreement(
     votes: list[dict[str, Any]],
     confident: float,
     disagreements: list[dict[str, Any]],
+    adjudicated: dict[int, dict[str, str]],
 ) -> dict[str, Any]:
     by_conf: dict[str, list[float]] = defaultdict(list)
     by_modality: dict[str, list[float]] = defaultdict(list)
@@ -201,9 +295,12 @@ def _question_agreement(
         prediction = predictions[comparison_id]
         model_choice = getattr(prediction, f"{question}_choice")
         points.append((getattr(prediction, f"{question}_prob_a"), counts["a"], counts["a"] + counts["b"]))
-        if counts["a"] == counts["b"]:
-            continue  # no majority: the comparison is left out of majority accuracy
-        majority = "a" if counts["a"] > counts["b"] else "b"
+        # Staff's adjudication, where there is one, is the label; otherwise the votes' majority.
+        majority = adjudicated.get(comparison_id, {}).get(question) or (
+            "a" if counts["a"] > counts["b"] else "b" if counts["b"] > counts["a"] else "t"
+        )
+        if majority == "t":
+            continue  # no majority (or adjudicated "no preference"): left out of majority accuracy
         majority_hits.append(float(majority == model_choice))
         probability = prediction.probability(question)
         if majority != model_choice and probability >= confident:
@@ -216,7 +313,7 @@ def _question_agreement(
                     "human_majority": majority,
                     "votes_a": counts["a"],
                     "votes_b": counts["b"],
-                    "admin_url": reverse("admin:catalog_comparison_change", args=[comparison_id]),
+                    "url": reverse("labeling:adjudicate", args=[comparison_id]),
                 }
             )
     return {

@@ -207,7 +207,16 @@ def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
         if version_id
         else selectors.model_version_active() or (versions[0] if versions else None)
     )
-    agreement = selectors.model_agreement(campaign=campaign, version=version) if version else None
+    # Honest by default: held-out votes of unflagged annotators; the page's filters widen it on purpose.
+    held_out_only = request.GET.get("votes") != "all"
+    exclude_flagged = request.GET.get("flagged") != "include"
+    agreement = (
+        selectors.model_agreement(
+            campaign=campaign, version=version, held_out_only=held_out_only, exclude_flagged=exclude_flagged
+        )
+        if version
+        else None
+    )
     return render(
         request,
         "rm_service/agreement.html",
@@ -216,5 +225,7 @@ def campaign_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "version": version,
             "versions": versions,
             "agreement": agreement,
+            "held_out_only": held_out_only,
+            "exclude_flagged": exclude_flagged,
         },
     )

@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 PORT=${PORT:-8000}
 PY=.venv/bin/python
 
-echo "==> migrating and loading demo data"
+echo "==> migrating and loading demo data (with SIMULATED votes from annotator personas)"
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py demo
@@ -19,10 +19,13 @@ echo "==> starting a Celery worker (queues default, rm, rm-batch) — log: var/l
 $PY -m celery -A annotate worker -Q default,rm,rm-batch --pool=solo --concurrency=1 --prefetch-multiplier=1 \
   --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER=$!
-# The offline starter model (stage 1 on installed Debian music + synthesised music): built once in the
-# background (a few CPU-minutes; reused afterwards), then registered and activated if no model is active.
-echo "==> building/reusing the starter reward model in the background — log: var/log/starter.log"
-nice -n 10 $PY manage.py rm_starter >var/log/starter.log 2>&1 &
+# In the background, one after the other: a tiny model trained on the demo's simulated votes, activated with
+# its predictions (about two minutes; the staff pages then show a model), and the offline starter model
+# (stage 1 on installed Debian music + synthesised music; a few CPU-minutes, reused afterwards), registered and
+# activated only if no model is active.
+echo "==> training the demo model, then building/reusing the starter model, in the background — logs: var/log/demo_model.log, var/log/starter.log"
+( nice -n 10 $PY manage.py demo_model >var/log/demo_model.log 2>&1
+  nice -n 10 $PY manage.py rm_starter >var/log/starter.log 2>&1 ) &
 STARTER=$!
 trap 'kill $WORKER $STARTER 2>/dev/null || true' EXIT INT TERM
 

@@ -53,6 +53,11 @@ def test_the_pages_run_under_the_csp(live_server, csp_browser_page) -> None:  # 
         f"/rm/campaigns/{campaign.pk}/",
         f"/rm/campaigns/{campaign.pk}/agreement/",
         "/rm/",
+        f"/campaigns/{campaign.pk}/people/",
+        f"/comparisons/{campaign.comparisons.get().pk}/adjudicate/",
+        "/people/",
+        "/people/tokens/",
+        "/accounts/password_change/",
         "/api/docs/",
     ):
         response = page.goto(f"{base}{path}")

@@ -86,6 +86,20 @@ class AgreementAlpha(serializers.Serializer):
     min_paired_comparisons = serializers.IntegerField()
     bootstrap_samples = serializers.IntegerField()
     message = serializers.CharField(allow_blank=True)
+    observed_agreement = serializers.FloatField(
+        allow_null=True, required=False, help_text="Agreement of the paired votes (Krippendorff's coincidences)."
+    )
+    expected_agreement = serializers.FloatField(
+        allow_null=True, required=False, help_text="Agreement expected by chance from how often each answer occurs."
+    )
+    majority_share = serializers.FloatField(
+        allow_null=True, required=False, help_text="Share of paired votes on the most common answer."
+    )
+    prevalence_note = serializers.CharField(
+        allow_blank=True,
+        required=False,
+        help_text="Why alpha is low despite high agreement, when prevalence explains it.",
+    )
 
 
 class AgreementQuestionSummary(serializers.Serializer):
@@ -189,7 +203,7 @@ class AgreementDisputed(serializers.Serializer):
     musicality_a = serializers.IntegerField()
     musicality_b = serializers.IntegerField()
     dispute = serializers.FloatField(help_text="Mean minority share over both questions (0.5 = even split).")
-    admin_url = serializers.CharField()
+    url = serializers.CharField(required=False, help_text="Staff page to hear the clips, read the votes and resolve.")
 
 
 class AgreementFreshness(serializers.Serializer):

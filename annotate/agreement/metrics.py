@@ -168,10 +168,51 @@ def question_label(votes_a: int, total: int, mean_confidence: float | None, *, v
     )
 
 
+ANSWERS = ("clip_a", "clip_b", "no preference")  # the pattern columns
+# The prevalence note appears when alpha is below this although observed agreement is at least HIGH_AGREEMENT ...
+LOW_ALPHA = 0.4
+HIGH_AGREEMENT = 0.6
+# ... and one answer holds at least this share of the paired votes.
+PREVALENT_SHARE = 0.6
+
+
+def observed_expected(patterns: np.ndarray, weights: np.ndarray) -> tuple[float, float, float, int] | None:
+    """Observed and chance-expected agreement of the paired votes, the most common answer's share and column.
+
+    Both come from the coincidence matrix alpha uses, so alpha = (observed - expected) / (1 - expected).
+    None when no comparison has two votes.
+    """
+    if not weights.size:
+        return None
+    o = np.einsum("k,kcd->cd", np.asarray(weights, dtype=np.float64), unit_coincidences(patterns))  # (C, C)
+    n_c = o.sum(axis=1)  # (C,)
+    n = float(n_c.sum())
+    if n < 2:
+        return None
+    observed = float(np.trace(o)) / n
+    expected = float((n_c * (n_c - 1)).sum()) / (n * (n - 1))
+    top = int(np.argmax(n_c))
+    return observed, expected, float(n_c[top]) / n, top
+
+
+def _prevalence_note(value: float, observed: float, expected: float, share: float, top: int) -> str:
+    if value >= LOW_ALPHA or observed < HIGH_AGREEMENT or share < PREVALENT_SHARE:
+        return ""
+    return (
+        f"{share:.0%} of paired votes chose {ANSWERS[top]}, so chance alone would already agree {expected:.0%} of "
+        f"the time; alpha counts only agreement beyond that, hence low alpha despite {observed:.0%} observed agreement."
+    )
+
+
 def alpha(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) -> Alpha:
     """Alpha with its status: too few paired comparisons and unanimous data are statuses, not NaN."""
     paired = int(weights[patterns.sum(axis=1) >= 2].sum()) if weights.size else 0
     result = Alpha("ok", None, None, None, paired, MIN_PAIRED_COMPARISONS, bootstrap_samples, "")
+    agreement = observed_expected(patterns, weights) if paired else None
+    if agreement is not None:
+        result.observed_agreement, result.expected_agreement, result.majority_share = (
+            round_finite(x, 6) for x in agreement[:3]
+        )
     if paired < MIN_PAIRED_COMPARISONS:
         result.status = "not_enough_overlap"
         result.message = (
@@ -185,6 +226,8 @@ def alpha(patterns: np.ndarray, weights: np.ndarray, *, bootstrap_samples: int) 
         result.message = "Every paired vote chose the same clip, so alpha is undefined (no expected disagreement)."
         return result
     result.value = value
+    if agreement is not None:
+        result.prevalence_note = _prevalence_note(value, *agreement)
     ci = bootstrap_alpha_ci(patterns, weights, samples=bootstrap_samples) if bootstrap_samples else None
     if ci is not None:
         result.ci95_low, result.ci95_high = ci

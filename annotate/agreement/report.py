@@ -56,6 +56,11 @@ class Alpha(_Json):
     min_paired_comparisons: int
     bootstrap_samples: int
     message: str
+    # alpha = (observed - expected) / (1 - expected), over the paired votes (Krippendorff's coincidences).
+    observed_agreement: float | None = None
+    expected_agreement: float | None = None  # what agreement chance alone gives, from how often each answer occurs
+    majority_share: float | None = None  # share of paired votes on the most common answer (prevalence)
+    prevalence_note: str = ""  # set when prevalence makes alpha low although votes mostly agree
 
 
 @dataclass
@@ -193,7 +198,7 @@ class DisputedComparison(_Json):
     musicality_a: int
     musicality_b: int
     dispute: float | None  # mean minority share over both questions (0.5 = even split)
-    admin_url: str
+    url: str  # the staff page that shows the votes and resolves the dispute
 
 
 @dataclass

@@ -28,6 +28,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, Least
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate.agreement import metrics
@@ -518,7 +519,7 @@ def _disputed(votes: QuerySet[Vote], limit: int) -> list[DisputedComparison]:
             musicality_a=row["mu_a"],
             musicality_b=row["m"] - row["mu_a"] - row["mu_t"],
             dispute=metrics.round_finite(float(row["dispute"]) / 2, 4),
-            admin_url=f"/admin/catalog/comparison/{row['comparison_id']}/change/",
+            url=reverse("labeling:adjudicate", args=[row["comparison_id"]]),
         )
         for row in rows
     ]
@@ -584,3 +585,12 @@ def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None =
         "refresh_pending": False,
     }
     return {**header, **report, "freshness": freshness}
+
+
+def simulated_vote_count(*, campaign_id: int) -> int:
+    """Votes of a campaign written by ``seed_votes`` / ``manage.py demo`` personas, not by people."""
+    from annotate.agreement.services import SYNTHETIC_PREFIX
+
+    return Vote.objects.filter(
+        comparison__campaign_id=campaign_id, annotator__username__startswith=SYNTHETIC_PREFIX
+    ).count()

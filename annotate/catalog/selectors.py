@@ -7,9 +7,10 @@ gets a campaign: every page and endpoint that takes a campaign id goes through o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from annotate.catalog.audio import PRESENTATION_PROFILE
 from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison
@@ -19,12 +20,20 @@ from annotate.permissions import user_is_staff
 User = AbstractBaseUser | AnonymousUser
 
 
+def _open_to(user: User) -> Any:
+    """Campaigns without members are open to every annotator; a campaign with members only to them."""
+    from annotate.people.models import CampaignMembership
+
+    members = CampaignMembership.objects.filter(campaign=OuterRef("pk"))
+    return ~Exists(members) | Exists(members.filter(user_id=getattr(user, "pk", None) or 0))
+
+
 def campaign_list_for_user(*, user: User) -> QuerySet[Campaign]:
-    """Staff see every campaign; annotators see the active ones."""
+    """Staff see every campaign; annotators see the active ones open to them (no members, or they are one)."""
     campaigns = Campaign.objects.order_by("-created_at")
     if user_is_staff(user):
         return campaigns
-    return campaigns.filter(status=Campaign.Status.ACTIVE)
+    return campaigns.filter(_open_to(user), status=Campaign.Status.ACTIVE)
 
 
 def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
@@ -43,15 +52,30 @@ def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
 
 
 def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
-    """An active campaign, for any logged-in account.
+    """An active campaign open to this account (no members, or the account is one; staff always).
 
     Raises:
-        NotFoundError: draft, closed or unknown, or an anonymous user; all look the same.
+        NotFoundError: draft, closed, unknown, not open to the account, or an anonymous user; all look the same.
     """
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
+    campaigns = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE)
+    campaign = (campaigns if user_is_staff(user) else campaigns.filter(_open_to(user))).first()
     if campaign is None or not getattr(user, "is_authenticated", False):
         raise NotFoundError("No such campaign open for listening.")
     return campaign
+
+
+def comparison_get_for_staff(*, user: User, comparison_id: int) -> Comparison:
+    """Any comparison with its instruction and clips, for staff (403 for others, checked first; 404 unknown)."""
+    if not user_is_staff(user):
+        raise PermissionDeniedError("This is for staff only.")
+    comparison = (
+        Comparison.objects.select_related("campaign", "instruction__reference_clip", "clip_a", "clip_b")
+        .filter(pk=comparison_id)
+        .first()
+    )
+    if comparison is None:
+        raise NotFoundError(f"No comparison with id {comparison_id}.")
+    return comparison
 
 
 def clip_rendition_for(*, clip: Clip, campaign: Campaign) -> ClipRendition | None:
@@ -111,20 +135,6 @@ def campaign_progress(*, campaigns: list[Campaign]) -> dict[int, CampaignProgres
         pk: CampaignProgress(comparisons=t[0], votes=t[1], complete=t[2], overlap_target=targets[pk], capped_votes=t[3])
         for pk, t in totals.items()
     }
-
-
-def comparison_get_for_staff(*, user: User, comparison_id: int) -> Comparison:
-    """Any comparison, for staff.
-
-    Raises:
-        PermissionDeniedError: the user is not staff (checked first). NotFoundError: no such comparison.
-    """
-    if not user_is_staff(user):
-        raise PermissionDeniedError("This is for staff only.")
-    comparison = Comparison.objects.select_related("campaign", "instruction").filter(pk=comparison_id).first()
-    if comparison is None:
-        raise NotFoundError(f"No comparison with id {comparison_id}.")
-    return comparison
 
 
 def comparison_list_for_campaign(*, campaign: Campaign, gold: bool | None = None) -> QuerySet[Comparison]:

@@ -100,13 +100,20 @@ def write_comparisons(
     split_of: dict[int, str],
     labels: dict[int, ComparisonLabel],
     files: FileDigests,
+    adjudicated: dict[int, dict[str, str]] | None = None,
 ) -> Counts:
     writer = HashingFile(out / "comparisons.jsonl")
     counts: Counts = Counter()
     try:
         for comparison_id in sorted(facts):
             comparison, split = facts[comparison_id], split_of[comparison_id]
-            writer.write(rows.dumps(rows.comparison_row(comparison, split, labels[comparison_id])))
+            writer.write(
+                rows.dumps(
+                    rows.comparison_row(
+                        comparison, split, labels[comparison_id], (adjudicated or {}).get(comparison_id)
+                    )
+                )
+            )
             counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
     finally:
         files["comparisons.jsonl"] = writer.close()

@@ -83,7 +83,9 @@ def render(campaign: Campaign, manifest: dict[str, Any]) -> str:
         "- `votes.jsonl`: every vote, with a `split` field; `train.jsonl`, `validation.jsonl`, `test.jsonl`: "
         "the same rows per split",
         "- `comparisons.jsonl`: one row per comparison with the aggregated label: majority (`both` on a tie), "
-        "`soft_label-*` (fraction preferring clip A), `votes_a-*`/`votes_b-*`, mean confidence, `vote_count`",
+        "`soft_label-*` (fraction preferring clip A), `votes_a-*`/`votes_b-*`, mean confidence, `vote_count`; "
+        "where staff resolved a dispute, `preference-*` is their adjudicated label and `label_source` is "
+        "`adjudicated` (else `majority`)",
         "- `audio/`: every clip, named `<sha256>.<ext>`",
         "- `manifest.json`: parameters and seed, counts, agreement at export time, sha256 of every file, code version",
         "",

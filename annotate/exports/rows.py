@@ -105,7 +105,12 @@ def audio_name(sha: str, file: str) -> str:
 
 def comparison_key(facts: ComparisonFacts) -> str:
     """A content id for a comparison (instruction + ordered clips), stable across databases and re-imports."""
-    content = f"{facts.instruction_hash}|{facts.clip_a_sha}|{facts.clip_b_sha}"
+    return content_key(facts.instruction_hash, facts.clip_a_sha, facts.clip_b_sha)
+
+
+def content_key(instruction_hash: str, clip_a_sha: str, clip_b_sha: str) -> str:
+    """The ``comparison id`` of exported rows, from the instruction's content hash and the two clips' sha256."""
+    content = f"{instruction_hash}|{clip_a_sha}|{clip_b_sha}"
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -168,17 +173,24 @@ def vote_row(facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValue
     }
 
 
-def comparison_row(facts: ComparisonFacts, split: str, label: ComparisonLabel) -> dict[str, object]:
-    """One comparisons.jsonl row: the comparison's fields, its aggregated label per question, then its tail."""
+def comparison_row(
+    facts: ComparisonFacts, split: str, label: ComparisonLabel, adjudicated: dict[str, str] | None = None
+) -> dict[str, object]:
+    """One comparisons.jsonl row: the comparison's fields, its label per question, then its tail.
+
+    The label is staff's adjudication where there is one (``adjudicated``: canonical choices per question),
+    else the votes' majority; ``label_source`` says which, and the vote counts are kept either way.
+    """
     row: dict[str, object] = {**comparison_fields(facts), "vote_count": label.vote_count}
     for question in ("alignment", "musicality"):
         answer = getattr(label, question)
-        row[f"preference-{question}"] = PREFERENCE[answer.majority]
+        row[f"preference-{question}"] = PREFERENCE[adjudicated[question] if adjudicated else answer.majority]
         row[f"confidence_preference-{question}"] = round(answer.mean_confidence, 6)
         row[f"soft_label-{question}"] = round(answer.soft_label, 6)
         row[f"votes_a-{question}"] = answer.votes_a
         row[f"votes_b-{question}"] = answer.votes_b
         row[f"votes_tie-{question}"] = answer.votes_tie
+    row["label_source"] = "adjudicated" if adjudicated else "majority"
     return {**row, **comparison_tail(facts, split)}
 
 

@@ -54,6 +54,7 @@ from annotate.exports.params import ExportParameterError, ExportParameters
 from annotate.exports.selectors import export_comparison_facts, export_dir_for, export_vote_values, export_votes
 from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits
 from annotate.labeling.models import AnnotatorProfile, Vote
+from annotate.labeling.selectors import adjudicated_labels
 from annotate.onboarding.selectors import withdrawn_votes_summary
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,8 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     vote_counts = bundle.write_votes(out, votes, facts, split_of, _pseudonyms(plan.votes), files, progress)
     progress(0.75, "writing comparisons.jsonl", force=True)
     labels = comparison_labels(votes=plan.votes)
-    comparison_counts = bundle.write_comparisons(out, facts, split_of, labels, files)
+    adjudicated = adjudicated_labels(comparison_ids=facts)
+    comparison_counts = bundle.write_comparisons(out, facts, split_of, labels, files, adjudicated)
     progress(0.8, "copying audio", force=True)
     bundle.write_audio(out, facts, mode=params.audio, files=files, progress=progress)
     progress(0.95, "writing manifest", force=True)

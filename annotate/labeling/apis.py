@@ -7,16 +7,25 @@ from uuid import UUID
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.catalog.selectors import campaign_get_for_annotator
-from annotate.errors import error_response
+from annotate.catalog.selectors import campaign_get_for_annotator, comparison_get_for_staff
+from annotate.errors import NotFoundError, error_response
 from annotate.labeling.models import Skip, Vote
-from annotate.labeling.selectors import annotator_progress, assignment_payload
-from annotate.labeling.services import CLIENT_TIME_MAX_S, FEEDBACK_MAX_CHARS, assignment_next, skip_submit, vote_submit
-from annotate.permissions import request_user
+from annotate.labeling.selectors import annotator_progress, assignment_payload, comparison_dispute
+from annotate.labeling.services import (
+    CLIENT_TIME_MAX_S,
+    FEEDBACK_MAX_CHARS,
+    adjudication_delete,
+    adjudication_set,
+    assignment_next,
+    skip_submit,
+    vote_submit,
+)
+from annotate.permissions import CanAnnotate, IsStaff, request_user
 
 _ERROR = error_response()
 
@@ -72,6 +81,8 @@ class AssignmentSerializer(serializers.Serializer):
 class AssignmentNextApi(APIView):
     """Reserve (or resume) the caller's next comparison in a campaign."""
 
+    permission_classes = [IsAuthenticated, CanAnnotate]
+
     @extend_schema_serializer(component_name="AssignmentNextOutput")
     class OutputSerializer(serializers.Serializer):
         assignment = AssignmentSerializer(allow_null=True, help_text="null when nothing is left for you.")
@@ -111,6 +122,8 @@ class _ListenedSerializer(serializers.Serializer):
 
 class VoteSubmitApi(APIView):
     """Vote on an assignment. Sides are as displayed ("A" left, "B" right); intervals are seconds played."""
+
+    permission_classes = [IsAuthenticated, CanAnnotate]
 
     @extend_schema_serializer(component_name="VoteSubmitInput")
     class InputSerializer(serializers.Serializer):
@@ -197,6 +210,8 @@ def _vote_as_displayed(vote: Vote) -> dict[str, object]:
 class SkipSubmitApi(APIView):
     """Pass on an assignment with a reason; the reservation is released and the skip recorded."""
 
+    permission_classes = [IsAuthenticated, CanAnnotate]
+
     @extend_schema_serializer(component_name="SkipSubmitInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.ChoiceField(choices=Skip.Reason.choices)
@@ -222,3 +237,106 @@ class SkipSubmitApi(APIView):
             self.OutputSerializer({"id": skip.pk, "reason": skip.reason, "next_url": next_url}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+# --- Adjudication (staff) -------------------------------------------------------------------
+
+_CANONICAL = ["a", "b", "t"]
+
+
+class _DisputeClipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    audio_url = serializers.CharField(help_text="Staff audio URL of the original file.")
+    duration_s = serializers.FloatField()
+    system = serializers.CharField(help_text="The generating system (staff only); empty for the reference.")
+
+
+class _DisputeVoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    annotator = serializers.CharField()
+    alignment = serializers.ChoiceField(choices=_CANONICAL, help_text="Canonical: a = clip_a, t = no preference.")
+    alignment_confidence = serializers.IntegerField()
+    musicality = serializers.ChoiceField(choices=_CANONICAL)
+    musicality_confidence = serializers.IntegerField()
+    feedback = serializers.CharField()
+    presented_swapped = serializers.BooleanField()
+    time_on_task_s = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    alignment = serializers.ChoiceField(choices=_CANONICAL)
+    musicality = serializers.ChoiceField(choices=_CANONICAL)
+    note = serializers.CharField()
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+
+
+class _TallySerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.IntegerField()
+    t = serializers.IntegerField(help_text="No preference.")
+
+
+class ComparisonAdjudicationApi(APIView):
+    """A disputed comparison and staff's resolution of it: read it, set it (PUT), or drop it (DELETE). Staff only."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema_serializer(component_name="AdjudicationInput")
+    class InputSerializer(serializers.Serializer):
+        alignment = serializers.ChoiceField(choices=_CANONICAL, help_text="a = clip_a, b = clip_b, t = no preference.")
+        musicality = serializers.ChoiceField(choices=_CANONICAL)
+        note = serializers.CharField(allow_blank=True, default="", max_length=FEEDBACK_MAX_CHARS)
+
+    @extend_schema_serializer(component_name="ComparisonDispute")
+    class OutputSerializer(serializers.Serializer):
+        comparison = serializers.IntegerField()
+        campaign = inline_serializer(
+            "DisputeCampaign", {"id": serializers.IntegerField(), "name": serializers.CharField()}
+        )
+        instruction = inline_serializer(
+            "DisputeInstruction",
+            {
+                "prompt_id": serializers.CharField(),
+                "prompt": serializers.CharField(),
+                "lyrics": serializers.CharField(),
+                "modality": serializers.CharField(),
+            },
+        )
+        clips = inline_serializer(
+            "DisputeClips",
+            {
+                "a": _DisputeClipSerializer(),
+                "b": _DisputeClipSerializer(),
+                "reference": _DisputeClipSerializer(allow_null=True),
+            },
+        )
+        votes = _DisputeVoteSerializer(many=True)
+        tally = inline_serializer("DisputeTallies", {"alignment": _TallySerializer(), "musicality": _TallySerializer()})
+        adjudication = AdjudicationSerializer(allow_null=True)
+
+    def _dispute(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        return Response(self.OutputSerializer(comparison_dispute(comparison=comparison)).data)
+
+    @extend_schema(operation_id="adjudication_get", responses={200: OutputSerializer, 404: _ERROR})
+    def get(self, request: Request, comparison_id: int) -> Response:
+        return self._dispute(request, comparison_id)
+
+    @extend_schema(
+        operation_id="adjudication_set", request=InputSerializer, responses={200: OutputSerializer, 404: _ERROR}
+    )
+    def put(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        adjudication_set(comparison=comparison, user=request_user(request), **serializer.validated_data)
+        return self._dispute(request, comparison_id)
+
+    @extend_schema(operation_id="adjudication_delete", responses={204: None, 404: _ERROR})
+    def delete(self, request: Request, comparison_id: int) -> Response:
+        comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+        if not adjudication_delete(comparison=comparison):
+            raise NotFoundError(f"Comparison {comparison_id} has no adjudication.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -200,3 +200,28 @@ class Skip(models.Model):
 
     def __str__(self) -> str:
         return f"skip {self.pk} ({self.reason})"
+
+
+class Adjudication(models.Model):
+    """Staff's resolution of a disputed comparison: the label exports and the model-vs-human view use for it.
+
+    One per comparison; the votes stay as cast. Choices are canonical (clip_a / clip_b / no preference).
+    """
+
+    comparison = models.OneToOneField(Comparison, on_delete=models.CASCADE, related_name="adjudication")
+    alignment_choice = models.CharField(max_length=1, choices=Choice.choices)
+    musicality_choice = models.CharField(max_length=1, choices=Choice.choices)
+    note = models.TextField(blank=True, help_text="Why staff decided so (kept with the label).")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(alignment_choice__in=["a", "b", "t"]) & Q(musicality_choice__in=["a", "b", "t"]),
+                name="adjudication_choices_a_b_tie",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication of comparison {self.comparison_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +15,9 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from annotate.catalog.audio import AudioError, probe_audio
-from annotate.catalog.models import Campaign, Clip
+from annotate.catalog.models import Campaign, Clip, Comparison
 from annotate.errors import NotFoundError
-from annotate.labeling.models import Assignment, Skip, Vote
+from annotate.labeling.models import Adjudication, Assignment, Skip, Vote
 from annotate.permissions import user_is_staff
 
 
@@ -193,3 +194,101 @@ def assignment_audio_allowed(*, user: User, assignment: Assignment) -> bool:
         Assignment.Status.LIVE,
         Assignment.Status.EXPIRED,
     )
+
+
+# --- Adjudication (staff) -------------------------------------------------------------
+
+
+def _adjudication_dict(adjudication: Adjudication | None) -> dict[str, Any] | None:
+    if adjudication is None:
+        return None
+    return {
+        "alignment": adjudication.alignment_choice,
+        "musicality": adjudication.musicality_choice,
+        "note": adjudication.note,
+        "decided_by": adjudication.decided_by.get_username() if adjudication.decided_by else None,
+        "decided_at": adjudication.decided_at.isoformat(),
+    }
+
+
+def adjudication_get(*, comparison: Comparison) -> dict[str, Any] | None:
+    """The stored resolution of ``comparison`` (canonical choices), or None."""
+    return _adjudication_dict(Adjudication.objects.select_related("decided_by").filter(comparison=comparison).first())
+
+
+def comparison_dispute(*, comparison: Comparison) -> dict[str, Any]:
+    """What staff need to resolve a dispute: the instruction, each clip's staff audio URL, every vote, the resolution.
+
+    ``comparison`` comes from ``catalog.selectors.comparison_get_for_staff``. Choices are canonical ("a" is clip_a).
+    """
+    instruction = comparison.instruction
+
+    def clip(c: Clip | None, system: str = "") -> dict[str, Any] | None:
+        if c is None:
+            return None
+        url = reverse("rm_service:clip-audio", args=[c.pk])
+        return {"id": c.pk, "audio_url": url, "duration_s": round(c.duration_s, 3), "system": system}
+
+    votes = (
+        Vote.objects.filter(comparison=comparison)
+        .select_related("annotator")
+        .order_by("created_at", "pk")
+        .values_list(
+            "pk",
+            "annotator__username",
+            "alignment_choice",
+            "alignment_confidence",
+            "musicality_choice",
+            "musicality_confidence",
+            "feedback",
+            "presented_swapped",
+            "time_on_task_s",
+            "created_at",
+        )
+    )
+    keys = ("id", "annotator", "alignment", "alignment_confidence", "musicality", "musicality_confidence")
+    rows = [
+        {
+            **dict(zip(keys, row[:6], strict=True)),
+            "feedback": row[6],
+            "presented_swapped": row[7],
+            "time_on_task_s": row[8],
+            "created_at": row[9].isoformat(),
+        }
+        for row in votes
+    ]
+    return {
+        "comparison": comparison.pk,
+        "campaign": {"id": comparison.campaign_id, "name": comparison.campaign.name},
+        "instruction": {
+            "prompt_id": instruction.prompt_id,
+            "prompt": instruction.text,
+            "lyrics": instruction.lyrics,
+            "modality": instruction.modality,
+        },
+        "clips": {
+            "a": clip(comparison.clip_a, comparison.system_a),
+            "b": clip(comparison.clip_b, comparison.system_b),
+            "reference": clip(instruction.reference_clip),
+        },
+        "votes": rows,
+        "tally": {
+            q: {c: sum(1 for r in rows if r[q] == c) for c in ("a", "b", "t")} for q in ("alignment", "musicality")
+        },
+        "adjudication": adjudication_get(comparison=comparison),
+    }
+
+
+def adjudicated_labels(
+    *, comparison_ids: Iterable[int] | None = None, campaign: Campaign | None = None
+) -> dict[int, dict[str, str]]:
+    """Staff resolutions by comparison id: ``{"alignment": "a"|"b"|"t", "musicality": ...}``."""
+    rows = Adjudication.objects.all()
+    if campaign is not None:
+        rows = rows.filter(comparison__campaign=campaign)
+    if comparison_ids is not None:
+        rows = rows.filter(comparison_id__in=list(comparison_ids))
+    return {
+        cid: {"alignment": al, "musicality": mu}
+        for cid, al, mu in rows.values_list("comparison_id", "alignment_choice", "musicality_choice")
+    }

@@ -53,6 +53,7 @@ from annotate.agreement.services import agreement_snapshot_schedule_on_commit
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError, PermissionDeniedError
 from annotate.labeling.models import (
+    Adjudication,
     AnnotatorProfile,
     Assignment,
     AudioDelivery,
@@ -69,6 +70,7 @@ from annotate.labeling.selectors import (
 )
 from annotate.labeling.strategies import candidate_pool_size, order_candidates
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
+from annotate.people.models import CampaignMembership, ServiceAccount
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +237,11 @@ def assignment_next(
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
     if ExternalAnnotator.objects.filter(user=annotator).exists():
         raise PermissionDeniedError("Imported annotators are never offered work.")
+    if ServiceAccount.objects.filter(user=annotator).exists():
+        raise PermissionDeniedError("Service accounts are never offered work.")
+    members = CampaignMembership.objects.filter(campaign=campaign)
+    if members.exists() and not members.filter(user=annotator).exists():
+        raise PermissionDeniedError("This campaign is open to its members only.")
     _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
@@ -619,3 +626,43 @@ def audio_delivery_extend(*, delivery: AudioDelivery, bytes_delivered: int) -> N
     AudioDelivery.objects.filter(pk=delivery.pk).update(
         bytes_delivered=bytes_delivered, end_s=end_s, updated_at=timezone.now()
     )
+
+
+# --- Adjudication (staff) -------------------------------------------------------------------
+
+
+def _parse_adjudicated_choice(value: object, *, field: str) -> str:
+    if value not in (Choice.A, Choice.B, Choice.TIE):
+        raise VoteInvalid(f'{field} must be "a" (clip_a), "b" (clip_b) or "t" (no preference).', field=field)
+    return str(value)
+
+
+def _parse_note(note: object) -> str:
+    if not isinstance(note, str) or "\x00" in note:
+        raise VoteInvalid("note must be text.", field="note")
+    if len(note) > FEEDBACK_MAX_CHARS:
+        raise VoteInvalid(f"note is limited to {FEEDBACK_MAX_CHARS} characters.", field="note")
+    return note.strip()
+
+
+def adjudication_set(
+    *, comparison: Comparison, user: User, alignment: object, musicality: object, note: str = ""
+) -> Adjudication:
+    """Store (or replace) staff's resolution of ``comparison``; the votes themselves are kept as cast.
+
+    ``alignment``/``musicality`` are canonical: "a" (clip_a), "b" (clip_b) or "t" (no preference).
+    """
+    values = {
+        "alignment_choice": _parse_adjudicated_choice(alignment, field="alignment"),
+        "musicality_choice": _parse_adjudicated_choice(musicality, field="musicality"),
+        "note": _parse_note(note),
+        "decided_by": user,
+    }
+    adjudication, _ = Adjudication.objects.update_or_create(comparison=comparison, defaults=values)
+    return adjudication
+
+
+def adjudication_delete(*, comparison: Comparison) -> bool:
+    """Drop staff's resolution of ``comparison``; the votes' majority is its label again. False when there was none."""
+    deleted, _ = Adjudication.objects.filter(comparison=comparison).delete()
+    return deleted > 0

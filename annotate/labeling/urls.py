@@ -11,4 +11,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/campaigns/<int:campaign_id>/next-assignment", apis.AssignmentNextApi.as_view(), name="api-next"),
     path("api/v1/assignments/<uuid:assignment_id>/vote", apis.VoteSubmitApi.as_view(), name="api-vote"),
     path("api/v1/assignments/<uuid:assignment_id>/skip", apis.SkipSubmitApi.as_view(), name="api-skip"),
+    path("comparisons/<int:comparison_id>/adjudicate/", views.comparison_adjudicate, name="adjudicate"),
+    path(
+        "api/v1/comparisons/<int:comparison_id>/adjudication",
+        apis.ComparisonAdjudicationApi.as_view(),
+        name="api-adjudication",
+    ),
 ]

@@ -21,14 +21,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from annotate.catalog.audio import PRESENTATION_CONTENT_TYPE, AudioError
 from annotate.catalog.models import Campaign, Clip, ClipRendition
-from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for
+from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for, comparison_get_for_staff
 from annotate.catalog.services import clip_rendition_ensure
-from annotate.errors import NotFoundError
+from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import Assignment, AudioDelivery, Skip
 from annotate.labeling.selectors import (
     AssignmentNotFound,
@@ -39,17 +39,23 @@ from annotate.labeling.selectors import (
     assignment_get_for_annotator,
     assignment_lapsed_without_room,
     assignment_payload,
+    comparison_dispute,
 )
 from annotate.labeling.services import (
     COMPARISON_FULL_MESSAGE,
     AnnotatorWithdrawn,
     CampaignNotActive,
     OnboardingIncomplete,
+    adjudication_delete,
+    adjudication_set,
     assignment_next,
     audio_delivery_extend,
     audio_delivery_record,
 )
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
+from annotate.people.authentication import ScopedTokenAuthentication
+from annotate.people.models import ApiToken, Scope
+from annotate.permissions import staff_required
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
@@ -142,12 +148,15 @@ def login_or_token_required(view: Callable[..., HttpResponseBase]) -> Callable[.
         token_header = get_authorization_header(request)  # type: ignore[arg-type]  # reads only request.META
         if not request.user.is_authenticated and token_header.startswith(b"Token "):
             try:
-                authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+                authenticated = ScopedTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
             except AuthenticationFailed as exc:
                 response = HttpResponse(str(exc.detail), status=401, content_type="text/plain")
                 response["WWW-Authenticate"] = "Token"
                 return response
             if authenticated is not None:
+                token = authenticated[1]
+                if isinstance(token, ApiToken) and token.scope != Scope.ANNOTATING:
+                    raise PermissionDenied("This token's scope doesn't allow annotating.")
                 request.user = authenticated[0]
         return page_view(request, *args, **kwargs)
 
@@ -289,3 +298,34 @@ def _audio_headers(response: HttpResponseBase) -> HttpResponseBase:
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@never_cache
+@staff_required
+@require_http_methods(["GET", "POST"])
+def comparison_adjudicate(request: HttpRequest, comparison_id: int) -> HttpResponse:
+    """Staff resolve a disputed comparison: instruction, both clips and the reference, every vote, the resolution."""
+    comparison = comparison_get_for_staff(user=request.user, comparison_id=comparison_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "clear":
+                adjudication_delete(comparison=comparison)
+                messages.info(request, "The resolution was removed; the votes' majority is the label again.")
+            else:
+                adjudication_set(
+                    comparison=comparison,
+                    user=_annotator(request),
+                    alignment=request.POST.get("alignment"),
+                    musicality=request.POST.get("musicality"),
+                    note=request.POST.get("note", ""),
+                )
+                messages.info(request, "Resolution saved: exports and the model-vs-human view use it as the label.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("labeling:adjudicate", comparison_id=comparison.pk)
+    dispute = comparison_dispute(comparison=comparison)
+    choices = [("a", "clip_a"), ("b", "clip_b"), ("t", "no preference")]
+    return render(
+        request, "labeling/adjudicate.html", {"comparison": comparison, "dispute": dispute, "choices": choices}
+    )

@@ -121,3 +121,30 @@ def test_it_flags_an_annotator_only_past_the_thresholds() -> None:
     ]
     row.votes, row.gold_answers, row.position_bias_p_holm = 9, 3, 0.02
     assert metrics.annotator_flags(row, THRESHOLDS) == []
+
+
+def test_it_explains_a_low_alpha_by_prevalence():
+    # 30 comparisons with two votes: 24 both chose clip_a, 6 split a/b. 80% agree, but clip_a is 90% of the votes.
+    patterns = np.array([[2, 0, 0], [1, 1, 0]])
+    weights = np.array([24, 6])
+
+    result = metrics.alpha(patterns, weights, bootstrap_samples=0)
+
+    assert result.observed_agreement == pytest.approx(0.8)
+    assert result.expected_agreement == pytest.approx((54 * 53 + 6 * 5) / (60 * 59), abs=1e-6)
+    assert result.majority_share == pytest.approx(0.9)
+    observed, expected = result.observed_agreement, result.expected_agreement
+    assert result.value == pytest.approx((observed - expected) / (1 - expected), abs=1e-5)
+    assert result.value < 0 and "90% of paired votes chose clip_a" in result.prevalence_note
+    assert "80% observed agreement" in result.prevalence_note
+
+
+def test_it_adds_no_prevalence_note_when_answers_are_balanced():
+    patterns = np.array([[2, 0, 0], [0, 2, 0], [1, 1, 0]])
+    weights = np.array([12, 12, 6])
+
+    result = metrics.alpha(patterns, weights, bootstrap_samples=0)
+
+    assert result.observed_agreement == pytest.approx(0.8)
+    assert result.expected_agreement == pytest.approx((30 * 29 * 2) / (60 * 59), abs=1e-6)
+    assert result.value is not None and result.value > 0.5 and result.prevalence_note == ""

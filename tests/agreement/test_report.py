@@ -75,7 +75,7 @@ def test_it_lists_the_most_disputed_comparisons_with_admin_links(campaign, compa
     assert [row["comparison_id"] for row in rows] == [even.pk, lopsided.pk]
     assert rows[0]["dispute"] == pytest.approx(0.5)
     assert rows[1]["dispute"] == pytest.approx(1 / 6, abs=1e-4)
-    assert rows[0]["admin_url"] == f"/admin/catalog/comparison/{even.pk}/change/"
+    assert rows[0]["url"] == f"/comparisons/{even.pk}/adjudicate/"
 
 
 def test_it_builds_a_json_serialisable_report(campaign, comparisons, annotators):

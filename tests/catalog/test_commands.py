@@ -64,10 +64,18 @@ def test_it_builds_the_demo_campaign_deterministically(settings, tmp_path: Path)
         assert user.check_password(account.password) and user.is_staff == account.is_staff
         assert account.password in out.getvalue()
     hashes = sorted(Clip.objects.values_list("sha256", flat=True))
+    # Simulated votes from eight personas, six per comparison, each marked as simulated.
+    from annotate.agreement.services import SYNTHETIC_FEEDBACK
+    from annotate.labeling.models import Vote
+
+    votes = Vote.objects.filter(comparison__campaign=campaign)
+    assert votes.count() == 96 and votes.values("annotator").distinct().count() == 8
+    assert set(votes.values_list("feedback", flat=True)) == {SYNTHETIC_FEEDBACK}
+    assert "Simulated votes: 96 added" in out.getvalue()
     # A second run changes nothing.
     call_command("demo", stdout=StringIO())
     assert sorted(Clip.objects.values_list("sha256", flat=True)) == hashes
-    assert Comparison.objects.filter(campaign=campaign).count() == 16
+    assert Comparison.objects.filter(campaign=campaign).count() == 16 and votes.count() == 96
 
 
 def test_make_renditions_makes_the_missing_ones_with_progress_and_is_idempotent() -> None:

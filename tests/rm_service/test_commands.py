@@ -56,3 +56,11 @@ def test_it_pretrains_on_the_platform_clips_and_registers_a_version(tmp_path: Pa
     assert not version.is_active and version.training_data["pretrain"]["rows"]["train"]["alignment"] >= 1
     with pytest.raises(CommandError, match="not found"):
         call_command("rm_pretrain", "--audio-dir", str(tmp_path / "none"), stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_demo_model_needs_the_demo_campaign() -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="run `manage.py demo` first"):
+        call_command("demo_model")

@@ -67,7 +67,7 @@ def test_it_computes_accuracy_majority_calibration_and_the_disagreement_queue(bo
             "human_majority": "b",
             "votes_a": 1,
             "votes_b": 2,
-            "admin_url": f"/admin/catalog/comparison/{c1.pk}/change/",
+            "url": f"/comparisons/{c1.pk}/adjudicate/",
         }
     ]
 

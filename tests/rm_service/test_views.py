@@ -91,7 +91,7 @@ def test_it_shows_the_dashboard_and_the_registry_to_staff(staff_browser: Client,
     page = staff_browser.get(f"/rm/campaigns/{campaign.pk}/agreement/")
     assert page.status_code == 200
     assert page.context["agreement"]["questions"]["musicality"]["single_votes"] == {"accuracy": 1.0, "n": 1}
-    assert f"/admin/catalog/comparison/{comparison.pk}/change/".encode() in page.content  # disagreement queue
+    assert f"/comparisons/{comparison.pk}/adjudicate/".encode() in page.content  # disagreement queue
     registry = staff_browser.get("/rm/")
     assert registry.status_code == 200 and b"v%d dash" % version.pk in registry.content
     assert b"Model vs human" in staff_browser.get("/").content

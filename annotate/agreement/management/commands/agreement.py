@@ -113,7 +113,7 @@ def format_report(report: dict[str, Any]) -> str:
             d["votes"],
             f"{d['alignment_a']}:{d['alignment_b']}",
             f"{d['musicality_a']}:{d['musicality_b']}",
-            d["admin_url"],
+            d.get("url", ""),
         ]
         for d in report["disputed"][:10]
     ]
@@ -121,7 +121,7 @@ def format_report(report: dict[str, Any]) -> str:
         out += [
             "",
             "Most disputed comparisons:",
-            _table(["comparison", "prompt", "mod", "votes", "al A:B", "mu A:B", "admin"], rows),
+            _table(["comparison", "prompt", "mod", "votes", "al A:B", "mu A:B", "resolve at"], rows),
         ]
     return "\n".join(out)
 

@@ -1,0 +1,30 @@
+"""``Authorization: Token <key>`` for scoped API tokens (``ApiToken``), falling back to DRF's legacy tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from annotate.people.models import ApiToken, token_digest
+
+
+class ScopedTokenAuthentication(TokenAuthentication):
+    """A scoped token authenticates as its account with ``request.auth`` set to the ``ApiToken`` (scope checks read
+    it); a revoked one is refused. Other keys go to DRF's ``Token`` table as before."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        token = ApiToken.objects.select_related("user").filter(key_sha256=token_digest(key)).first()
+        if token is None:
+            return super().authenticate_credentials(key)
+        if token.revoked_at is not None:
+            raise AuthenticationFailed("This token was revoked.")
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        # At most one write per minute per token: enough for "last used" without a write per request.
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
