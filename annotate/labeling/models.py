@@ -200,3 +200,47 @@ class Skip(models.Model):
 
     def __str__(self) -> str:
         return f"skip {self.pk} ({self.reason})"
+
+
+class ComparisonSlot(models.Model):
+    """The assignment queue's view of one comparison: its votes and live reservations, kept by the database.
+
+    Triggers (``annotate/labeling/counters.py``) update this row in the same transaction as every vote,
+    reservation, release and deletion, whichever code path writes them (services, imports, admin,
+    fixtures). ``live`` counts reservations with status "live", lapsed or not; ``next_expiry`` is the
+    earliest of their deadlines, so the queue can tell a comparison whose room is only held by a lapsed
+    reservation (reclaimed by the caller that needs the slot, or by the periodic reclaim task).
+    """
+
+    comparison = models.OneToOneField(Comparison, primary_key=True, on_delete=models.CASCADE, related_name="slot")
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    votes = models.IntegerField(default=0)
+    live = models.IntegerField(default=0)
+    next_expiry = models.DateTimeField(null=True, blank=True)
+    # Fixed random order among comparisons with as many votes: spreads the queue over instructions.
+    tiebreak = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "votes", "live", "tiebreak"], name="slot_queue_order")]
+
+    def __str__(self) -> str:
+        return f"slot of comparison {self.comparison_id}: {self.votes} votes, {self.live} live"
+
+
+class CampaignCounter(models.Model):
+    """Per-campaign totals, kept by the same triggers; summed over a few shards so votes don't queue on one row."""
+
+    SHARDS = 8
+
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+")
+    shard = models.PositiveSmallIntegerField()
+    comparisons = models.IntegerField(default=0)
+    votes = models.IntegerField(default=0)
+    # Comparisons with fewer votes than the campaign's overlap target.
+    open_comparisons = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "shard"], name="campaign_counter_shard_once")]
+
+    def __str__(self) -> str:
+        return f"counters of campaign {self.campaign_id} (shard {self.shard})"

@@ -1,0 +1,227 @@
+"""Database triggers that keep ``ComparisonSlot`` and ``CampaignCounter`` in step with votes and reservations.
+
+The same statements run on PostgreSQL (wrapped in PL/pgSQL trigger functions) and on SQLite (the
+development database of ``scripts/dev.sh``), so every write path counts: the services, label imports
+(``bulk_create``), the admin, test factories and raw deletes through the ORM. Only ``TRUNCATE`` (a test
+flush) bypasses them, and it empties these tables too.
+
+Concurrency (PostgreSQL): every statement is an increment (``x = x + 1``), which a concurrent writer
+re-evaluates on the newest row version after the row lock, so no update is lost. A vote locks its
+comparison's slot row first, then one of ``CampaignCounter.SHARDS`` counter rows (by vote id), always in
+that order. ``next_expiry`` is recomputed from the comparison's few live reservations; it is a hint the
+queue re-checks under the slot's lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+SHARDS = 8
+SLOT = "labeling_comparisonslot"
+COUNTER = "labeling_campaigncounter"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    table: str
+    event: str  # "INSERT", "DELETE", "UPDATE OF a, b"
+    when: str | None
+    statements: tuple[str, ...]
+
+
+def _min_live_expiry(comparison: str) -> str:
+    return (
+        f"(SELECT MIN(a.expires_at) FROM labeling_assignment a WHERE a.comparison_id = {comparison} "
+        "AND a.status = 'live')"
+    )
+
+
+def _vote_added(new: str = "NEW") -> tuple[str, ...]:
+    return (
+        f"UPDATE {SLOT} SET votes = votes + 1 WHERE comparison_id = {new}.comparison_id",
+        # After the increment (and under the slot's row lock): the comparison closed iff it now meets the target.
+        f"UPDATE {COUNTER} SET votes = votes + 1, open_comparisons = open_comparisons - COALESCE(("
+        f"SELECT CASE WHEN s.votes = c.overlap_target THEN 1 ELSE 0 END FROM {SLOT} s "
+        f"JOIN catalog_campaign c ON c.id = s.campaign_id WHERE s.comparison_id = {new}.comparison_id), 0) "
+        f"WHERE shard = {new}.id % {SHARDS} AND campaign_id = "
+        f"(SELECT campaign_id FROM {SLOT} WHERE comparison_id = {new}.comparison_id)",
+    )
+
+
+def _vote_removed(old: str = "OLD") -> tuple[str, ...]:
+    return (
+        f"UPDATE {SLOT} SET votes = votes - 1 WHERE comparison_id = {old}.comparison_id",
+        f"UPDATE {COUNTER} SET votes = votes - 1, open_comparisons = open_comparisons + COALESCE(("
+        f"SELECT CASE WHEN s.votes = c.overlap_target - 1 THEN 1 ELSE 0 END FROM {SLOT} s "
+        f"JOIN catalog_campaign c ON c.id = s.campaign_id WHERE s.comparison_id = {old}.comparison_id), 0) "
+        f"WHERE shard = {old}.id % {SHARDS} AND campaign_id = "
+        f"(SELECT campaign_id FROM {SLOT} WHERE comparison_id = {old}.comparison_id)",
+    )
+
+
+def _random_int(vendor: str) -> str:
+    if vendor == "postgresql":
+        return "floor(random() * 2147483647)::integer"
+    return "abs(random() % 2147483647)"
+
+
+def triggers(vendor: str) -> list[Trigger]:
+    shard_rows = ", ".join(f"(NEW.id, {shard}, 0, 0, 0)" for shard in range(SHARDS))
+    return [
+        Trigger(
+            "labeling_counters_campaign_ins",
+            "catalog_campaign",
+            "INSERT",
+            None,
+            (f"INSERT INTO {COUNTER} (campaign_id, shard, comparisons, votes, open_comparisons) VALUES {shard_rows}",),
+        ),
+        Trigger(
+            "labeling_counters_campaign_overlap",
+            "catalog_campaign",
+            "UPDATE OF overlap_target",
+            "OLD.overlap_target <> NEW.overlap_target",
+            (
+                f"UPDATE {COUNTER} SET open_comparisons = CASE WHEN shard = 0 THEN "
+                f"(SELECT COUNT(*) FROM {SLOT} s WHERE s.campaign_id = NEW.id AND s.votes < NEW.overlap_target) "
+                "ELSE 0 END WHERE campaign_id = NEW.id",
+            ),
+        ),
+        Trigger(
+            "labeling_slot_comparison_ins",
+            "catalog_comparison",
+            "INSERT",
+            None,
+            (
+                f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak) "
+                f"VALUES (NEW.id, NEW.campaign_id, 0, 0, NULL, {_random_int(vendor)})",
+                f"UPDATE {COUNTER} SET comparisons = comparisons + 1, open_comparisons = open_comparisons + 1 "
+                f"WHERE campaign_id = NEW.campaign_id AND shard = NEW.id % {SHARDS}",
+            ),
+        ),
+        Trigger(
+            "labeling_slot_del",
+            SLOT,
+            "DELETE",
+            None,
+            (
+                # Whatever votes the slot still counts leave with it (the votes may be deleted after it).
+                f"UPDATE {COUNTER} SET comparisons = comparisons - 1, votes = votes - OLD.votes, "
+                "open_comparisons = open_comparisons - COALESCE((SELECT CASE WHEN OLD.votes < c.overlap_target "
+                "THEN 1 ELSE 0 END FROM catalog_campaign c WHERE c.id = OLD.campaign_id), 0) "
+                f"WHERE campaign_id = OLD.campaign_id AND shard = OLD.comparison_id % {SHARDS}",
+            ),
+        ),
+        Trigger("labeling_slot_vote_ins", "labeling_vote", "INSERT", None, _vote_added()),
+        Trigger("labeling_slot_vote_del", "labeling_vote", "DELETE", None, _vote_removed()),
+        Trigger(
+            "labeling_slot_vote_move",
+            "labeling_vote",
+            "UPDATE OF comparison_id",
+            "OLD.comparison_id <> NEW.comparison_id",
+            _vote_removed() + _vote_added(),
+        ),
+        Trigger(
+            "labeling_slot_assignment_ins",
+            "labeling_assignment",
+            "INSERT",
+            "NEW.status = 'live'",
+            (
+                f"UPDATE {SLOT} SET live = live + 1, next_expiry = CASE WHEN next_expiry IS NULL "
+                "OR NEW.expires_at < next_expiry THEN NEW.expires_at ELSE next_expiry END "
+                "WHERE comparison_id = NEW.comparison_id",
+            ),
+        ),
+        Trigger(
+            "labeling_slot_assignment_upd",
+            "labeling_assignment",
+            "UPDATE OF status, expires_at, comparison_id",
+            "OLD.status = 'live' OR NEW.status = 'live'",
+            (
+                f"UPDATE {SLOT} SET live = live - 1, next_expiry = {_min_live_expiry('OLD.comparison_id')} "
+                "WHERE comparison_id = OLD.comparison_id AND OLD.status = 'live'",
+                f"UPDATE {SLOT} SET live = live + 1, next_expiry = {_min_live_expiry('NEW.comparison_id')} "
+                "WHERE comparison_id = NEW.comparison_id AND NEW.status = 'live'",
+            ),
+        ),
+        Trigger(
+            "labeling_slot_assignment_del",
+            "labeling_assignment",
+            "DELETE",
+            "OLD.status = 'live'",
+            (
+                f"UPDATE {SLOT} SET live = live - 1, next_expiry = {_min_live_expiry('OLD.comparison_id')} "
+                "WHERE comparison_id = OLD.comparison_id",
+            ),
+        ),
+    ]
+
+
+def create_sql(vendor: str) -> list[str]:
+    sql = []
+    for trigger in triggers(vendor):
+        if vendor == "postgresql":
+            body = ";\n  ".join(trigger.statements)
+            sql.append(
+                f"CREATE OR REPLACE FUNCTION {trigger.name}_fn() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                f"BEGIN\n  {body};\n  RETURN NULL;\nEND $$"
+            )
+            when = f" WHEN ({trigger.when})" if trigger.when else ""
+            sql.append(
+                f"CREATE TRIGGER {trigger.name} AFTER {trigger.event} ON {trigger.table} "
+                f"FOR EACH ROW{when} EXECUTE FUNCTION {trigger.name}_fn()"
+            )
+        else:
+            body = ";\n  ".join(trigger.statements)
+            when = f" WHEN {trigger.when}" if trigger.when else ""
+            sql.append(
+                f"CREATE TRIGGER {trigger.name} AFTER {trigger.event} ON {trigger.table} "
+                f"FOR EACH ROW{when}\nBEGIN\n  {body};\nEND"
+            )
+    return sql
+
+
+def drop_sql(vendor: str) -> list[str]:
+    if vendor != "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {trigger.name}" for trigger in triggers(vendor)]
+    sql = []
+    for trigger in triggers(vendor):
+        sql.append(f"DROP TRIGGER IF EXISTS {trigger.name} ON {trigger.table}")
+        sql.append(f"DROP FUNCTION IF EXISTS {trigger.name}_fn()")
+    return sql
+
+
+def backfill_sql(vendor: str) -> list[str]:
+    """Counters for the rows that exist before the triggers do (all totals go to shard 0)."""
+    shards = " UNION ALL ".join(f"SELECT {shard} AS shard" for shard in range(SHARDS))
+    return [
+        f"DELETE FROM {SLOT}",
+        f"DELETE FROM {COUNTER}",
+        f"INSERT INTO {COUNTER} (campaign_id, shard, comparisons, votes, open_comparisons) "
+        f"SELECT c.id, n.shard, 0, 0, 0 FROM catalog_campaign c CROSS JOIN ({shards}) n",
+        f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak) "
+        "SELECT cmp.id, cmp.campaign_id, "
+        "(SELECT COUNT(*) FROM labeling_vote v WHERE v.comparison_id = cmp.id), "
+        "(SELECT COUNT(*) FROM labeling_assignment a WHERE a.comparison_id = cmp.id AND a.status = 'live'), "
+        f"{_min_live_expiry('cmp.id')}, {_random_int(vendor)} FROM catalog_comparison cmp",
+        f"UPDATE {COUNTER} SET "
+        f"comparisons = (SELECT COUNT(*) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "
+        f"votes = (SELECT COALESCE(SUM(s.votes), 0) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "
+        f"open_comparisons = (SELECT COUNT(*) FROM {SLOT} s JOIN catalog_campaign c ON c.id = s.campaign_id "
+        f"WHERE s.campaign_id = {COUNTER}.campaign_id AND s.votes < c.overlap_target) WHERE shard = 0",
+    ]
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    """Fill the tables from the current rows, then install the triggers (a migration calls this)."""
+    with connection.cursor() as cursor:
+        for statement in drop_sql(connection.vendor) + backfill_sql(connection.vendor) + create_sql(connection.vendor):
+            cursor.execute(statement)
+
+
+def uninstall(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        for statement in drop_sql(connection.vendor):
+            cursor.execute(statement)
