@@ -5,6 +5,9 @@ development database of ``scripts/dev.sh``), so every write path counts: the ser
 (``bulk_create``), the admin, test factories and raw deletes through the ORM. Only ``TRUNCATE`` (a test
 flush) bypasses them, and it empties these tables too.
 
+A vote also closes the voter's reservations of its comparison (status "voted" for its own, "expired" for
+any other live one), so the vote service needs no second write.
+
 Concurrency (PostgreSQL): every statement is an increment (``x = x + 1``), which a concurrent writer
 re-evaluates on the newest row version after the row lock, so no update is lost. A vote locks its
 comparison's slot row first, then one of ``CampaignCounter.SHARDS`` counter rows (by vote id), always in
@@ -114,7 +117,21 @@ def triggers(vendor: str) -> list[Trigger]:
                 f"WHERE campaign_id = OLD.campaign_id AND shard = OLD.comparison_id % {SHARDS}",
             ),
         ),
-        Trigger("labeling_slot_vote_ins", "labeling_vote", "INSERT", None, _vote_added()),
+        Trigger(
+            "labeling_slot_vote_ins",
+            "labeling_vote",
+            "INSERT",
+            None,
+            (
+                *_vote_added(),
+                # A vote closes the voter's reservations of the comparison: its own is voted, any other live one
+                # (a newer reservation after the first lapsed) has nothing left to do. The slot's ``live``
+                # follows by the assignment trigger.
+                "UPDATE labeling_assignment SET status = CASE WHEN id = NEW.assignment_id THEN 'voted' "
+                "ELSE 'expired' END, closed_at = NEW.created_at WHERE annotator_id = NEW.annotator_id "
+                "AND comparison_id = NEW.comparison_id AND (status = 'live' OR id = NEW.assignment_id)",
+            ),
+        ),
         Trigger("labeling_slot_vote_del", "labeling_vote", "DELETE", None, _vote_removed()),
         Trigger(
             "labeling_slot_vote_move",

@@ -10,13 +10,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Q
+from django.db.models import IntegerField, Q, QuerySet, Subquery, Sum
 from django.urls import reverse
 
 from annotate.catalog.audio import AudioError, probe_audio
 from annotate.catalog.models import Campaign, Clip
 from annotate.errors import NotFoundError
-from annotate.labeling.models import Assignment, Skip, Vote
+from annotate.labeling.models import Assignment, CampaignCounter, Skip, Vote
 from annotate.permissions import user_is_staff
 
 
@@ -101,29 +101,60 @@ def assignment_current(*, annotator: User, campaign: Campaign, now: datetime) ->
     )
 
 
+def _count(rows: QuerySet[Any]) -> Subquery:
+    return Subquery(
+        rows.order_by().values("pk"),
+        template="(SELECT COUNT(*) FROM (%(subquery)s) _rows)",
+        output_field=IntegerField(),
+    )
+
+
+def _total(rows: QuerySet[CampaignCounter], field: str) -> Subquery:
+    return Subquery(
+        rows.order_by().values(field),
+        template=f"(SELECT COALESCE(SUM(_rows.{field}), 0) FROM (%(subquery)s) _rows)",
+        output_field=IntegerField(),
+    )
+
+
 def annotator_progress(*, annotator: User, campaign: Campaign) -> Progress:
-    comparisons = campaign.comparisons.all()
-    votes = Vote.objects.filter(comparison__campaign=campaign).aggregate(
-        everyone=Count("pk"), mine=Count("pk", filter=Q(annotator=annotator))
+    """One query whatever the campaign's size: the campaign's counters plus the annotator's own rows.
+
+    ``remaining`` is the campaign's open comparisons (fewer votes than the target, a counter) less those the
+    annotator voted on or skipped (the annotator's rows, joined to their slots).
+    """
+    counters = CampaignCounter.objects.filter(campaign=campaign)
+    votes = Vote.objects.filter(annotator=annotator, comparison__campaign=campaign)
+    skips = Skip.objects.filter(annotator=annotator, comparison__campaign=campaign)
+    open_slot = Q(comparison__slot__votes__lt=campaign.overlap_target)
+    row = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .annotate(
+            total=_total(counters, "comparisons"),
+            campaign_votes=_total(counters, "votes"),
+            open_comparisons=_total(counters, "open_comparisons"),
+            done=_count(votes),
+            skipped=_count(skips),
+            done_open=_count(votes.filter(open_slot)),
+            skipped_open=_count(skips.filter(open_slot).exclude(comparison__votes__annotator=annotator)),
+        )
+        .values("total", "campaign_votes", "open_comparisons", "done", "skipped", "done_open", "skipped_open")
+        .get()
     )
-    skipped = Skip.objects.filter(annotator=annotator, comparison__campaign=campaign).count()
-    open_to_annotator = (
-        comparisons.exclude(votes__annotator=annotator)
-        .exclude(skips__annotator=annotator)
-        .annotate(n_votes=Count("votes"))
-        .filter(n_votes__lt=campaign.overlap_target)
-        .count()
-    )
-    total = comparisons.count()
-    done, campaign_votes = votes["mine"], votes["everyone"]
     return Progress(
-        done=done,
-        skipped=skipped,
-        remaining=open_to_annotator,
-        total=total,
-        campaign_votes=campaign_votes,
-        campaign_votes_target=total * campaign.overlap_target,
+        done=row["done"],
+        skipped=row["skipped"],
+        remaining=max(0, row["open_comparisons"] - row["done_open"] - row["skipped_open"]),
+        total=row["total"],
+        campaign_votes=row["campaign_votes"],
+        campaign_votes_target=row["total"] * campaign.overlap_target,
     )
+
+
+def campaign_vote_total(*, campaign_id: int) -> int:
+    """Every vote of the campaign, from the maintained counters (no scan of the votes)."""
+    total = CampaignCounter.objects.filter(campaign_id=campaign_id).aggregate(n=Sum("votes"))["n"]
+    return int(total or 0)
 
 
 def assignment_clip(*, assignment: Assignment, side: str) -> Clip | None:
