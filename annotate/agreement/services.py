@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.agreement.models import AgreementSnapshot
-from annotate.agreement.selectors import agreement_report, campaign_votes, live_max_votes
+from annotate.agreement.selectors import agreement_report, campaign_patterns, campaign_votes, live_max_votes
 from annotate.broker import task_publish, task_publish_on_commit
 from annotate.catalog.models import Campaign, Comparison
 from annotate.labeling.models import AnnotatorProfile, Vote
@@ -47,7 +47,9 @@ def agreement_snapshot_refresh(*, campaign_id: int) -> AgreementSnapshot | None:
             return None
         started = time.perf_counter()
         computed_at = timezone.now()
-        report = agreement_report(votes=campaign_votes(campaign_id=campaign_id))
+        report = agreement_report(
+            votes=campaign_votes(campaign_id=campaign_id), patterns=campaign_patterns(campaign_id=campaign_id)
+        )
         snapshot.report = report
         snapshot.vote_count = report["summary"]["vote_count"]
         snapshot.computed_at = computed_at

@@ -24,6 +24,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 SHARDS = 8
 SLOT = "labeling_comparisonslot"
 COUNTER = "labeling_campaigncounter"
+CHOICES = ("a", "b", "t")
+CHOICE_COLUMNS = tuple(f"{question}_{choice}" for question in ("alignment", "musicality") for choice in CHOICES)
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,17 @@ def _min_live_expiry(comparison: str) -> str:
     )
 
 
+def _choice_counts(row: str, sign: str) -> str:
+    """``alignment_a = alignment_a + 1`` for the row's choices (sign "+" or "-"), the other columns unchanged."""
+    return ", ".join(
+        f"{column} = {column} {sign} CASE WHEN {row}.{column[:-2]}_choice = '{column[-1]}' THEN 1 ELSE 0 END"
+        for column in CHOICE_COLUMNS
+    )
+
+
 def _vote_added(new: str = "NEW") -> tuple[str, ...]:
     return (
-        f"UPDATE {SLOT} SET votes = votes + 1 WHERE comparison_id = {new}.comparison_id",
+        f"UPDATE {SLOT} SET votes = votes + 1, {_choice_counts(new, '+')} WHERE comparison_id = {new}.comparison_id",
         # After the increment (and under the slot's row lock): the comparison closed iff it now meets the target.
         f"UPDATE {COUNTER} SET votes = votes + 1, open_comparisons = open_comparisons - COALESCE(("
         f"SELECT CASE WHEN s.votes = c.overlap_target THEN 1 ELSE 0 END FROM {SLOT} s "
@@ -56,7 +66,7 @@ def _vote_added(new: str = "NEW") -> tuple[str, ...]:
 
 def _vote_removed(old: str = "OLD") -> tuple[str, ...]:
     return (
-        f"UPDATE {SLOT} SET votes = votes - 1 WHERE comparison_id = {old}.comparison_id",
+        f"UPDATE {SLOT} SET votes = votes - 1, {_choice_counts(old, '-')} WHERE comparison_id = {old}.comparison_id",
         f"UPDATE {COUNTER} SET votes = votes - 1, open_comparisons = open_comparisons + COALESCE(("
         f"SELECT CASE WHEN s.votes = c.overlap_target - 1 THEN 1 ELSE 0 END FROM {SLOT} s "
         f"JOIN catalog_campaign c ON c.id = s.campaign_id WHERE s.comparison_id = {old}.comparison_id), 0) "
@@ -98,8 +108,9 @@ def triggers(vendor: str) -> list[Trigger]:
             "INSERT",
             None,
             (
-                f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak) "
-                f"VALUES (NEW.id, NEW.campaign_id, 0, 0, NULL, {_random_int(vendor)})",
+                f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak, "
+                f"{', '.join(CHOICE_COLUMNS)}) VALUES (NEW.id, NEW.campaign_id, 0, 0, NULL, {_random_int(vendor)}"
+                f"{', 0' * len(CHOICE_COLUMNS)})",
                 f"UPDATE {COUNTER} SET comparisons = comparisons + 1, open_comparisons = open_comparisons + 1 "
                 f"WHERE campaign_id = NEW.campaign_id AND shard = NEW.id % {SHARDS}",
             ),
@@ -136,8 +147,9 @@ def triggers(vendor: str) -> list[Trigger]:
         Trigger(
             "labeling_slot_vote_move",
             "labeling_vote",
-            "UPDATE OF comparison_id",
-            "OLD.comparison_id <> NEW.comparison_id",
+            "UPDATE OF comparison_id, alignment_choice, musicality_choice",
+            "OLD.comparison_id <> NEW.comparison_id OR OLD.alignment_choice <> NEW.alignment_choice "
+            "OR OLD.musicality_choice <> NEW.musicality_choice",
             _vote_removed() + _vote_added(),
         ),
         Trigger(
@@ -211,24 +223,41 @@ def drop_sql(vendor: str) -> list[str]:
 
 
 def backfill_sql(vendor: str) -> list[str]:
-    """Counters for the rows that exist before the triggers do (all totals go to shard 0)."""
+    """Counters for the rows that exist before the triggers do (campaign totals go to shard 0)."""
     shards = " UNION ALL ".join(f"SELECT {shard} AS shard" for shard in range(SHARDS))
+    sums = ", ".join(
+        f"SUM(CASE WHEN {column[:-2]}_choice = '{column[-1]}' THEN 1 ELSE 0 END) AS {column}"
+        for column in CHOICE_COLUMNS
+    )
+    per_comparison = f"SELECT comparison_id, COUNT(*) AS votes, {sums} FROM labeling_vote GROUP BY comparison_id"
+    live = (
+        "SELECT comparison_id, COUNT(*) AS live, MIN(expires_at) AS next_expiry FROM labeling_assignment "
+        "WHERE status = 'live' GROUP BY comparison_id"
+    )
     return [
         f"DELETE FROM {SLOT}",
         f"DELETE FROM {COUNTER}",
         f"INSERT INTO {COUNTER} (campaign_id, shard, comparisons, votes, open_comparisons) "
         f"SELECT c.id, n.shard, 0, 0, 0 FROM catalog_campaign c CROSS JOIN ({shards}) n",
-        f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak) "
-        "SELECT cmp.id, cmp.campaign_id, "
-        "(SELECT COUNT(*) FROM labeling_vote v WHERE v.comparison_id = cmp.id), "
-        "(SELECT COUNT(*) FROM labeling_assignment a WHERE a.comparison_id = cmp.id AND a.status = 'live'), "
-        f"{_min_live_expiry('cmp.id')}, {_random_int(vendor)} FROM catalog_comparison cmp",
+        f"INSERT INTO {SLOT} (comparison_id, campaign_id, votes, live, next_expiry, tiebreak, "
+        f"{', '.join(CHOICE_COLUMNS)}) "
+        f"SELECT cmp.id, cmp.campaign_id, COALESCE(v.votes, 0), COALESCE(l.live, 0), l.next_expiry, "
+        f"{_random_int(vendor)}, {', '.join(f'COALESCE(v.{column}, 0)' for column in CHOICE_COLUMNS)} "
+        f"FROM catalog_comparison cmp LEFT JOIN ({per_comparison}) v ON v.comparison_id = cmp.id "
+        f"LEFT JOIN ({live}) l ON l.comparison_id = cmp.id",
         f"UPDATE {COUNTER} SET "
         f"comparisons = (SELECT COUNT(*) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "
         f"votes = (SELECT COALESCE(SUM(s.votes), 0) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "
         f"open_comparisons = (SELECT COUNT(*) FROM {SLOT} s JOIN catalog_campaign c ON c.id = s.campaign_id "
         f"WHERE s.campaign_id = {COUNTER}.campaign_id AND s.votes < c.overlap_target) WHERE shard = 0",
     ]
+
+
+def rebuild(connection: BaseDatabaseWrapper) -> None:
+    """Recompute slots and counters from the rows, e.g. after a bulk load that bypassed the triggers."""
+    with connection.cursor() as cursor:
+        for statement in backfill_sql(connection.vendor):
+            cursor.execute(statement)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:

@@ -219,6 +219,14 @@ class ComparisonSlot(models.Model):
     next_expiry = models.DateTimeField(null=True, blank=True)
     # Fixed random order among comparisons with as many votes: spreads the queue over instructions.
     tiebreak = models.IntegerField(default=0)
+    # Votes per question and canonical choice (a = clip_a, b = clip_b, t = no preference): the
+    # ``value_counts`` rows agreement statistics read instead of scanning the votes.
+    alignment_a = models.IntegerField(default=0)
+    alignment_b = models.IntegerField(default=0)
+    alignment_t = models.IntegerField(default=0)
+    musicality_a = models.IntegerField(default=0)
+    musicality_b = models.IntegerField(default=0)
+    musicality_t = models.IntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["campaign", "votes", "live", "tiebreak"], name="slot_queue_order")]
