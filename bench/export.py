@@ -218,14 +218,13 @@ def loadavg() -> str:
 def measure(votes: int, args: argparse.Namespace) -> list[dict[str, object]]:
     database = f"{args.database}_{votes}"
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cmi-bench-export-"))) / str(votes)
-    media = workdir / "media"
     command = [sys.executable, __file__, "--seed-only", "--votes", str(votes), "--database", database]
     command += ["--per-comparison", str(args.per_comparison), "--workdir", str(workdir)]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     print(
-        f"\nseeded {votes} votes on {votes // args.per_comparison} comparisons in {time.perf_counter() - started:.1f} s "
-        f"(database {database}, files under {workdir}, media {media}); {loadavg()}"
+        f"\nseeded {votes} votes on {votes // args.per_comparison} comparisons "
+        f"in {time.perf_counter() - started:.1f} s (database {database}, files under {workdir}); {loadavg()}"
     )
     results = []
     for trace in (False, True):
