@@ -20,4 +20,5 @@ class FloorApi(APIView):
         return Response({"ok": True, "user": request.user.pk}, status=201)
 
 
-urlpatterns: list[URLPattern | URLResolver] = [path("bench/floor", FloorApi.as_view()), *app_urlpatterns]
+urlpatterns: list[URLPattern | URLResolver] = [path("bench/floor", FloorApi.as_view())]
+urlpatterns += app_urlpatterns  # type: ignore[arg-type]  # annotate.urls builds its list without a type

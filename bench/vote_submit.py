@@ -124,7 +124,6 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
         )
         for i in range(pool)
     )
-    rows = Comparison.objects.none()
     for start in range(0, comparisons, SEED_BATCH):
         stop = min(comparisons, start + SEED_BATCH)
         instructions = Instruction.objects.bulk_create(
@@ -147,9 +146,9 @@ def seed(*, name: str, comparisons: int, annotators: int, overlap: int) -> tuple
     _shared_rendition(campaign, clips)
     # History: comparison i already holds i % overlap votes from earlier annotators (below the target).
     earlier = [User.objects.create(username=f"{name}-earlier-{i}") for i in range(overlap)]
-    rows = Comparison.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)
+    ids = Comparison.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)
     batch: list[Vote] = []
-    for i, comparison_id in enumerate(rows.iterator(chunk_size=SEED_BATCH)):
+    for i, comparison_id in enumerate(ids.iterator(chunk_size=SEED_BATCH)):
         for k in range(i % overlap):
             batch.append(
                 Vote(

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -56,17 +57,20 @@ def _has_room(campaign: Campaign, now: datetime) -> Q:
 def candidates(*, campaign: Campaign, annotator: User, now: datetime, limit: int = CANDIDATES) -> list[Candidate]:
     """Up to ``limit`` comparisons the annotator may get next, fewest votes then fewest live first (one query)."""
 
-    def mine(model: type[Vote] | type[Skip] | type[Assignment]) -> Exists:
-        rows = model.objects.filter(annotator=annotator, comparison_id=OuterRef("comparison_id"))
-        if model is Assignment:
-            rows = rows.filter(status=Assignment.Status.LIVE)
-        return Exists(rows)
+    def mine(model: type[Vote] | type[Skip]) -> Exists:
+        return Exists(model.objects.filter(annotator=annotator, comparison_id=OuterRef("comparison_id")))
+
+    held = Exists(
+        Assignment.objects.filter(
+            annotator=annotator, comparison_id=OuterRef("comparison_id"), status=Assignment.Status.LIVE
+        )
+    )
 
     rows = (
         ComparisonSlot.objects.filter(campaign=campaign)
         .alias(taken=F("votes") + F("live"))
         .filter(_has_room(campaign, now))
-        .filter(~mine(Vote), ~mine(Skip), ~mine(Assignment))
+        .filter(~mine(Vote), ~mine(Skip), ~held)
         .order_by("votes", "live", "tiebreak")
         .values_list("comparison_id", "votes", "live")[:limit]
     )
@@ -183,7 +187,7 @@ def _insert_first_free(
     """
     if not ordered:
         return None
-    params = {
+    params: dict[str, Any] = {
         "ids": ordered,
         "campaign": campaign.pk,
         "overlap": campaign.overlap_target,
