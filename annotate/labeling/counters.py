@@ -24,6 +24,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 SHARDS = 8
 SLOT = "labeling_comparisonslot"
 COUNTER = "labeling_campaigncounter"
+PATTERN = "labeling_campaignpattern"
+PATTERN_COLUMNS = ("votes", "alignment_a", "alignment_t", "musicality_a", "musicality_t")
 CHOICES = ("a", "b", "t")
 CHOICE_COLUMNS = tuple(f"{question}_{choice}" for question in ("alignment", "musicality") for choice in CHOICES)
 
@@ -52,9 +54,39 @@ def _choice_counts(row: str, sign: str) -> str:
     )
 
 
-def _vote_added(new: str = "NEW") -> tuple[str, ...]:
+def _pattern_moved(row: str, vendor: str, *, added: bool) -> tuple[str, ...]:
+    """After the slot took (``added``) or gave back ``row``'s vote: move its comparison between splits.
+
+    The split before is the slot's counts less (or plus) the vote's own contribution.
+    """
+    comparison = f"{row}.comparison_id"
+    back = "-" if added else "+"
+    before = ", ".join(
+        [f"s.votes {back} 1"]
+        + [
+            f"s.{column} {back} CASE WHEN {row}.{column[:-2]}_choice = '{column[-1]}' THEN 1 ELSE 0 END"
+            for column in PATTERN_COLUMNS[1:]
+        ]
+    )
+    after = ", ".join(f"s.{column}" for column in PATTERN_COLUMNS)
+    key = f"(campaign_id, {', '.join(PATTERN_COLUMNS)})"
+    shard = f"{comparison} % {SHARDS}"
+    ignore = ("INSERT", " ON CONFLICT DO NOTHING") if vendor == "postgresql" else ("INSERT OR IGNORE", "")
+    return (
+        f"UPDATE {PATTERN} SET comparisons = comparisons - 1 WHERE shard = {shard} AND {key} = "
+        f"(SELECT s.campaign_id, {before} FROM {SLOT} s WHERE s.comparison_id = {comparison})",
+        f"{ignore[0]} INTO {PATTERN} (campaign_id, shard, {', '.join(PATTERN_COLUMNS)}, comparisons) "
+        f"SELECT s.campaign_id, {shard}, {after}, 0 FROM {SLOT} s WHERE s.comparison_id = {comparison} "
+        f"AND s.votes > 0{ignore[1]}",
+        f"UPDATE {PATTERN} SET comparisons = comparisons + 1 WHERE shard = {shard} AND {key} = "
+        f"(SELECT s.campaign_id, {after} FROM {SLOT} s WHERE s.comparison_id = {comparison} AND s.votes > 0)",
+    )
+
+
+def _vote_added(new: str = "NEW", vendor: str = "postgresql") -> tuple[str, ...]:
     return (
         f"UPDATE {SLOT} SET votes = votes + 1, {_choice_counts(new, '+')} WHERE comparison_id = {new}.comparison_id",
+        *_pattern_moved(new, vendor, added=True),
         # After the increment (and under the slot's row lock): the comparison closed iff it now meets the target.
         f"UPDATE {COUNTER} SET votes = votes + 1, open_comparisons = open_comparisons - COALESCE(("
         f"SELECT CASE WHEN s.votes = c.overlap_target THEN 1 ELSE 0 END FROM {SLOT} s "
@@ -64,9 +96,10 @@ def _vote_added(new: str = "NEW") -> tuple[str, ...]:
     )
 
 
-def _vote_removed(old: str = "OLD") -> tuple[str, ...]:
+def _vote_removed(old: str = "OLD", vendor: str = "postgresql") -> tuple[str, ...]:
     return (
         f"UPDATE {SLOT} SET votes = votes - 1, {_choice_counts(old, '-')} WHERE comparison_id = {old}.comparison_id",
+        *_pattern_moved(old, vendor, added=False),
         f"UPDATE {COUNTER} SET votes = votes - 1, open_comparisons = open_comparisons + COALESCE(("
         f"SELECT CASE WHEN s.votes = c.overlap_target - 1 THEN 1 ELSE 0 END FROM {SLOT} s "
         f"JOIN catalog_campaign c ON c.id = s.campaign_id WHERE s.comparison_id = {old}.comparison_id), 0) "
@@ -126,6 +159,9 @@ def triggers(vendor: str) -> list[Trigger]:
                 "open_comparisons = open_comparisons - COALESCE((SELECT CASE WHEN OLD.votes < c.overlap_target "
                 "THEN 1 ELSE 0 END FROM catalog_campaign c WHERE c.id = OLD.campaign_id), 0) "
                 f"WHERE campaign_id = OLD.campaign_id AND shard = OLD.comparison_id % {SHARDS}",
+                f"UPDATE {PATTERN} SET comparisons = comparisons - 1 WHERE campaign_id = OLD.campaign_id "
+                f"AND shard = OLD.comparison_id % {SHARDS} AND "
+                + " AND ".join(f"{column} = OLD.{column}" for column in PATTERN_COLUMNS),
             ),
         ),
         Trigger(
@@ -134,7 +170,7 @@ def triggers(vendor: str) -> list[Trigger]:
             "INSERT",
             None,
             (
-                *_vote_added(),
+                *_vote_added(vendor=vendor),
                 # A vote closes the voter's reservations of the comparison: its own is voted, any other live one
                 # (a newer reservation after the first lapsed) has nothing left to do. The slot's ``live``
                 # follows by the assignment trigger.
@@ -143,14 +179,14 @@ def triggers(vendor: str) -> list[Trigger]:
                 "AND comparison_id = NEW.comparison_id AND (status = 'live' OR id = NEW.assignment_id)",
             ),
         ),
-        Trigger("labeling_slot_vote_del", "labeling_vote", "DELETE", None, _vote_removed()),
+        Trigger("labeling_slot_vote_del", "labeling_vote", "DELETE", None, _vote_removed(vendor=vendor)),
         Trigger(
             "labeling_slot_vote_move",
             "labeling_vote",
             "UPDATE OF comparison_id, alignment_choice, musicality_choice",
             "OLD.comparison_id <> NEW.comparison_id OR OLD.alignment_choice <> NEW.alignment_choice "
             "OR OLD.musicality_choice <> NEW.musicality_choice",
-            _vote_removed() + _vote_added(),
+            _vote_removed(vendor=vendor) + _vote_added(vendor=vendor),
         ),
         Trigger(
             "labeling_slot_assignment_ins",
@@ -245,6 +281,10 @@ def backfill_sql(vendor: str) -> list[str]:
         f"{_random_int(vendor)}, {', '.join(f'COALESCE(v.{column}, 0)' for column in CHOICE_COLUMNS)} "
         f"FROM catalog_comparison cmp LEFT JOIN ({per_comparison}) v ON v.comparison_id = cmp.id "
         f"LEFT JOIN ({live}) l ON l.comparison_id = cmp.id",
+        f"DELETE FROM {PATTERN}",
+        f"INSERT INTO {PATTERN} (campaign_id, shard, {', '.join(PATTERN_COLUMNS)}, comparisons) "
+        f"SELECT campaign_id, comparison_id % {SHARDS}, {', '.join(PATTERN_COLUMNS)}, COUNT(*) FROM {SLOT} "
+        f"WHERE votes > 0 GROUP BY campaign_id, comparison_id % {SHARDS}, {', '.join(PATTERN_COLUMNS)}",
         f"UPDATE {COUNTER} SET "
         f"comparisons = (SELECT COUNT(*) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "
         f"votes = (SELECT COALESCE(SUM(s.votes), 0) FROM {SLOT} s WHERE s.campaign_id = {COUNTER}.campaign_id), "

@@ -252,3 +252,36 @@ class CampaignCounter(models.Model):
 
     def __str__(self) -> str:
         return f"counters of campaign {self.campaign_id} (shard {self.shard})"
+
+
+class CampaignPattern(models.Model):
+    """How many of a campaign's comparisons have each vote split: the histogram agreement statistics need.
+
+    A row per (votes, alignment a / tie, musicality a / tie) split present in the campaign (b = votes - a - tie),
+    sharded like ``CampaignCounter``. Kept by the vote triggers: a vote moves its comparison from its old
+    split to its new one. Comparisons without votes are not counted. Krippendorff's alpha, pairwise
+    agreement and their bootstrap need exactly this (``agreement.selectors.campaign_patterns``), so they
+    cost the same at any campaign size.
+    """
+
+    # No database constraint: a vote deleted while its campaign is deleted may re-add a row the cascade has
+    # already removed; it is then an orphan no campaign reads, instead of a failed delete.
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    shard = models.PositiveSmallIntegerField()
+    votes = models.IntegerField()
+    alignment_a = models.IntegerField()
+    alignment_t = models.IntegerField()
+    musicality_a = models.IntegerField()
+    musicality_t = models.IntegerField()
+    comparisons = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "shard", "votes", "alignment_a", "alignment_t", "musicality_a", "musicality_t"],
+                name="campaign_pattern_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comparisons} comparisons with {self.votes} votes in campaign {self.campaign_id}"

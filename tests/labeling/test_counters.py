@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from django.db import connection
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.counters import rebuild
-from annotate.labeling.models import Assignment, CampaignCounter, ComparisonSlot, Vote
+from annotate.labeling.models import Assignment, CampaignCounter, CampaignPattern, ComparisonSlot, Vote
 from tests import factories
 
 CHOICES = [f"{q}_{c}" for q in ("alignment", "musicality") for c in ("a", "b", "t")]
@@ -29,7 +30,11 @@ def recount(campaign: Campaign) -> dict[str, object]:
         n_live=Count("assignments", filter=Q(assignments__status="live"), distinct=True),
         first_expiry=Min("assignments__expires_at", filter=Q(assignments__status="live")),
     )
+    splits = Counter(
+        (c.n_votes, c.alignment_a, c.alignment_t, c.musicality_a, c.musicality_t) for c in comparisons if c.n_votes
+    )
     return {
+        "patterns": dict(splits),
         "slots": {c.pk: (c.n_votes, c.n_live, c.first_expiry, *(getattr(c, k) for k in CHOICES)) for c in comparisons},
         "comparisons": len(comparisons),
         "votes": Vote.objects.filter(comparison__campaign=campaign).count(),
@@ -42,7 +47,11 @@ def stored(campaign: Campaign) -> dict[str, object]:
         comparisons=Sum("comparisons"), votes=Sum("votes"), open=Sum("open_comparisons")
     )
     slots = ComparisonSlot.objects.filter(campaign=campaign)
+    patterns: Counter[tuple[int, ...]] = Counter()
+    for row in CampaignPattern.objects.filter(campaign=campaign):
+        patterns[row.votes, row.alignment_a, row.alignment_t, row.musicality_a, row.musicality_t] += row.comparisons
     return {
+        "patterns": {key: n for key, n in patterns.items() if n},
         "slots": {s.comparison_id: (s.votes, s.live, s.next_expiry, *(getattr(s, k) for k in CHOICES)) for s in slots},
         "comparisons": totals["comparisons"] or 0,
         "votes": totals["votes"] or 0,
