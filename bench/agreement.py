@@ -4,8 +4,9 @@ Creates its own PostgreSQL database (dropped and recreated each run), migrates i
 comparisons, annotators and votes with COPY (not the ORM), then times, through the platform's
 own code:
 
-* end to end from the maintained counts: ``campaign_patterns`` (one row per comparison, kept by trigger
-  with each vote) + ``alpha_nominal``, both questions: what the dashboard and snapshots now run;
+* end to end from the maintained counts: ``campaign_patterns`` (the campaign's split histogram, moved by
+  trigger with each vote: a few hundred rows) + ``alpha_nominal``, both questions: what the dashboard
+  and snapshots now run;
 * end to end from a scan of the votes: ``vote_patterns`` (GROUP BY over every vote) + ``alpha_nominal``,
   the path filtered views still take;
 * the full headline (``agreement_summary`` on the maintained counts: counts, pair agreement, alpha and

@@ -1,4 +1,5 @@
-"""Database triggers that keep ``ComparisonSlot`` and ``CampaignCounter`` in step with votes and reservations.
+"""Database triggers that keep ``ComparisonSlot``, ``CampaignCounter`` and ``CampaignPattern`` in step with
+votes and reservations.
 
 The same statements run on PostgreSQL (wrapped in PL/pgSQL trigger functions) and on SQLite (the
 development database of ``scripts/dev.sh``), so every write path counts: the services, label imports
