@@ -30,9 +30,8 @@ def recount(campaign: Campaign) -> dict[str, object]:
         n_live=Count("assignments", filter=Q(assignments__status="live"), distinct=True),
         first_expiry=Min("assignments__expires_at", filter=Q(assignments__status="live")),
     )
-    splits = Counter(
-        (c.n_votes, c.alignment_a, c.alignment_t, c.musicality_a, c.musicality_t) for c in comparisons if c.n_votes
-    )
+    split_of = ("alignment_a", "alignment_t", "musicality_a", "musicality_t")
+    splits = Counter((c.n_votes, *(getattr(c, k) for k in split_of)) for c in comparisons if c.n_votes)
     return {
         "patterns": dict(splits),
         "slots": {c.pk: (c.n_votes, c.n_live, c.first_expiry, *(getattr(c, k) for k in CHOICES)) for c in comparisons},
