@@ -280,6 +280,14 @@ else:
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_DIR / 'results'}"
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Periodic tasks, for a ``celery -A annotate beat`` process.
+CELERY_BEAT_SCHEDULE = {
+    "labeling-reclaim-expired": {
+        "task": "annotate.labeling.reclaim_expired",
+        "schedule": float(env_int("ASSIGNMENT_RECLAIM_INTERVAL_S", 60, minimum=5)),
+        "options": {"queue": "default", "expires": 55},
+    },
+}
 CELERY_TASK_ROUTES = {"rm_service.tasks.*": {"queue": "rm"}}
 # Early ack + prefetch 1: a long task is never redelivered while it runs; the job row in the
 # database is the source of truth and tasks claim their row before working (idempotent).

@@ -1,15 +1,17 @@
-"""Benchmark: export of 100,000 votes, in votes per second and peak memory.
+"""Benchmark: export of 100,000 and 1,000,000 votes side by side, in votes per second and peak memory.
 
 Usage::
 
-    .venv/bin/python bench/export.py [--votes 100000] [--database cmi_bench_export]
+    .venv/bin/python bench/export.py [--votes 100000 1000000] [--database cmi_bench_export]
 
-It (re)creates its own PostgreSQL database (never the one in DATABASE_URL), fills it with
+For each ``--votes`` size it (re)creates its own PostgreSQL database ``<database>_<votes>`` (never the
+one in DATABASE_URL), fills it with
 clips, instructions, comparisons and annotators through ``bulk_create`` and the votes through
 ``COPY``, then runs ``export_create`` + ``export_run`` (the same services as the API) in a fresh
 subprocess, twice: once timed, once under tracemalloc for the Python heap peak. Each run prints
 what it measured: wall time, votes/s, ru_maxrss of the export process before and after, and
-whether both runs wrote byte-identical votes.jsonl.
+whether both runs wrote byte-identical votes.jsonl; then a table of the sizes side by side with the
+growth of the export process's peak RSS from the smallest to the largest, and the load average.
 """
 
 from __future__ import annotations
@@ -110,16 +112,23 @@ def seed(*, votes: int, per_comparison: int, media: Path) -> None:
             batch_size=2000,
         )
         comparisons = []
+        # A clip pair appears at most once per instruction (``comparison_unordered_pair_once``): redraw repeats.
+        used: set[tuple[int, int, int]] = set()
         for i in range(n_comparisons):
-            clip_a, clip_b = rng.sample(generated, 2)
+            while True:
+                a, b = rng.sample(range(len(generated)), 2)
+                key = (i % n_instructions, min(a, b), max(a, b))
+                if key not in used:
+                    used.add(key)
+                    break
             comparisons.append(
                 Comparison(
                     campaign=campaign,
                     instruction=instructions[i % n_instructions],
-                    clip_a=clip_a,
-                    clip_b=clip_b,
-                    system_a=f"sys-{generated.index(clip_a) % 12}",
-                    system_b=f"sys-{generated.index(clip_b) % 12}",
+                    clip_a=generated[a],
+                    clip_b=generated[b],
+                    system_a=f"sys-{a % 12}",
+                    system_b=f"sys-{b % 12}",
                 )
             )
         comparisons = Comparison.objects.bulk_create(comparisons, batch_size=2000, ignore_conflicts=False)
@@ -201,35 +210,25 @@ def run_export(trace: bool) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--votes", type=int, default=100_000)
-    parser.add_argument("--per-comparison", type=int, default=5)
-    parser.add_argument("--database", default="cmi_bench_export")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cmi-bench-export-"))
-    media, exports = workdir / "media", workdir / "exports"
-    if args.export_only:
-        _django(args.database, media, exports)
-        print(json.dumps(run_export(args.trace)))
-        return
-    _recreate_database(args.database)
-    _django(args.database, media, exports)
-    from django.core.management import call_command
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
-    call_command("migrate", verbosity=0)
+
+def measure(votes: int, args: argparse.Namespace) -> list[dict[str, object]]:
+    database = f"{args.database}_{votes}"
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cmi-bench-export-"))) / str(votes)
+    command = [sys.executable, __file__, "--seed-only", "--votes", str(votes), "--database", database]
+    command += ["--per-comparison", str(args.per_comparison), "--workdir", str(workdir)]
     started = time.perf_counter()
-    seed(votes=args.votes, per_comparison=args.per_comparison, media=media)
+    subprocess.run(command, check=True)
     print(
-        f"seeded {args.votes} votes on {args.votes // args.per_comparison} comparisons "
-        f"in {time.perf_counter() - started:.1f} s (database {args.database}, files under {workdir})"
+        f"\nseeded {votes} votes on {votes // args.per_comparison} comparisons "
+        f"in {time.perf_counter() - started:.1f} s (database {database}, files under {workdir}); {loadavg()}"
     )
     results = []
     for trace in (False, True):
-        command = [sys.executable, __file__, "--export-only", "--database", args.database, "--workdir", str(workdir)]
+        command = [sys.executable, __file__, "--export-only", "--database", database, "--workdir", str(workdir)]
         output = subprocess.run(command + (["--trace"] if trace else []), check=True, capture_output=True, text=True)
         result = json.loads(output.stdout.strip().splitlines()[-1])
         results.append(result)
@@ -239,6 +238,7 @@ def main() -> None:
             f"ru_maxrss {result['maxrss_before_mib']:.0f} MiB after Django setup -> "
             f"{result['maxrss_after_mib']:.0f} MiB after export"
             + (f"; Python heap peak {result['tracemalloc_peak_mib']:.1f} MiB" if trace else "")
+            + f"; {loadavg()}"
         )
     first = results[0]
     print(
@@ -246,6 +246,48 @@ def main() -> None:
         f"test split {first['test_split']['selected']} of {first['test_split']['requested']} requested"
     )
     print(f"byte-identical votes.jsonl across the two runs: {results[0]['votes_sha256'] == results[1]['votes_sha256']}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--votes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--per-comparison", type=int, default=5)
+    parser.add_argument("--database", default="cmi_bench_export")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed_only or args.export_only:
+        workdir = args.workdir
+        media, exports = workdir / "media", workdir / "exports"
+        if args.export_only:
+            _django(args.database, media, exports)
+            print(json.dumps(run_export(args.trace)))
+            return
+        _recreate_database(args.database)
+        _django(args.database, media, exports)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        seed(votes=args.votes[0], per_comparison=args.per_comparison, media=media)
+        return
+    table = {votes: measure(votes, args) for votes in args.votes}
+    print(f"\n{'votes':>10} {'votes/s':>9} {'RSS before':>11} {'RSS after':>10} {'growth':>8} {'heap peak':>10}")
+    for votes, (timed, traced) in table.items():
+        growth = float(timed["maxrss_after_mib"]) - float(timed["maxrss_before_mib"])  # type: ignore[arg-type]
+        print(
+            f"{votes:>10,} {timed['votes_per_s']:>9,.0f} {timed['maxrss_before_mib']:>8.0f} MiB "
+            f"{timed['maxrss_after_mib']:>6.0f} MiB {growth:>4.0f} MiB {traced['tracemalloc_peak_mib']:>6.1f} MiB"
+        )
+    if len(table) > 1:
+        small, large = table[min(table)][0], table[max(table)][0]
+        growth = float(large["maxrss_after_mib"]) - float(small["maxrss_after_mib"])  # type: ignore[arg-type]
+        print(
+            f"peak RSS growth {min(table):,} -> {max(table):,} votes: {growth:.0f} MiB (target < 50 MiB); "
+            f"throughput at {max(table):,}: {large['votes_per_s']:,.0f} votes/s (target >= 20,000); {loadavg()}"
+        )
 
 
 if __name__ == "__main__":

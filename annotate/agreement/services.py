@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.agreement.models import AgreementSnapshot
-from annotate.agreement.selectors import agreement_report, campaign_votes, live_max_votes
+from annotate.agreement.selectors import agreement_report, campaign_patterns, campaign_votes, live_max_votes
 from annotate.broker import task_publish, task_publish_on_commit
 from annotate.catalog.models import Campaign, Comparison
 from annotate.labeling.models import AnnotatorProfile, Vote
@@ -47,7 +47,9 @@ def agreement_snapshot_refresh(*, campaign_id: int) -> AgreementSnapshot | None:
             return None
         started = time.perf_counter()
         computed_at = timezone.now()
-        report = agreement_report(votes=campaign_votes(campaign_id=campaign_id))
+        report = agreement_report(
+            votes=campaign_votes(campaign_id=campaign_id), patterns=campaign_patterns(campaign_id=campaign_id)
+        )
         snapshot.report = report
         snapshot.vote_count = report["summary"]["vote_count"]
         snapshot.computed_at = computed_at
@@ -57,7 +59,7 @@ def agreement_snapshot_refresh(*, campaign_id: int) -> AgreementSnapshot | None:
     return snapshot
 
 
-def agreement_snapshot_schedule(*, campaign_id: int) -> bool:
+def agreement_snapshot_schedule(*, campaign_id: int, vote_count: int | None = None) -> bool:
     """Queue a debounced snapshot refresh after new votes; True when a refresh was queued.
 
     Meant for ``transaction.on_commit`` in the vote service. At most one refresh per campaign is
@@ -68,7 +70,9 @@ def agreement_snapshot_schedule(*, campaign_id: int) -> bool:
 
     if not cache.add(_debounce_key(campaign_id), "1", timeout=debounce_seconds() * 4):
         return False
-    if campaign_votes(campaign_id=campaign_id).count() <= live_max_votes():
+    if vote_count is None:
+        vote_count = campaign_votes(campaign_id=campaign_id).count()
+    if vote_count <= live_max_votes():
         return False
     AgreementSnapshot.objects.update_or_create(
         campaign_id=campaign_id, defaults={"refresh_requested_at": timezone.now()}
@@ -77,7 +81,7 @@ def agreement_snapshot_schedule(*, campaign_id: int) -> bool:
     return True
 
 
-def agreement_snapshot_schedule_on_commit(*, campaign_id: int) -> None:
+def agreement_snapshot_schedule_on_commit(*, campaign_id: int, vote_count: int | None = None) -> None:
     """After the surrounding transaction commits, schedule a debounced snapshot refresh, best effort.
 
     The write that changed the counted votes (a vote, a withdrawal) is already stored, so a broker or
@@ -86,7 +90,10 @@ def agreement_snapshot_schedule_on_commit(*, campaign_id: int) -> None:
 
     def schedule() -> None:
         try:
-            agreement_snapshot_schedule(campaign_id=campaign_id)
+            if vote_count is None:
+                agreement_snapshot_schedule(campaign_id=campaign_id)
+            else:
+                agreement_snapshot_schedule(campaign_id=campaign_id, vote_count=vote_count)
         except Exception:  # broker or cache down
             logger.warning("could not schedule an agreement snapshot for campaign %s", campaign_id, exc_info=True)
 

@@ -225,3 +225,88 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of comparison {self.comparison_id}"
+
+
+class ComparisonSlot(models.Model):
+    """The assignment queue's view of one comparison: its votes and live reservations, kept by the database.
+
+    Triggers (``annotate/labeling/counters.py``) update this row in the same transaction as every vote,
+    reservation, release and deletion, whichever code path writes them (services, imports, admin,
+    fixtures). ``live`` counts reservations with status "live", lapsed or not; ``next_expiry`` is the
+    earliest of their deadlines, so the queue can tell a comparison whose room is only held by a lapsed
+    reservation (reclaimed by the caller that needs the slot, or by the periodic reclaim task).
+    """
+
+    comparison = models.OneToOneField(Comparison, primary_key=True, on_delete=models.CASCADE, related_name="slot")
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False)
+    votes = models.IntegerField(default=0)
+    live = models.IntegerField(default=0)
+    next_expiry = models.DateTimeField(null=True, blank=True)
+    # Fixed random order among comparisons with as many votes: spreads the queue over instructions.
+    tiebreak = models.IntegerField(default=0)
+    # Votes per question and canonical choice (a = clip_a, b = clip_b, t = no preference): the
+    # ``value_counts`` rows agreement statistics read instead of scanning the votes.
+    alignment_a = models.IntegerField(default=0)
+    alignment_b = models.IntegerField(default=0)
+    alignment_t = models.IntegerField(default=0)
+    musicality_a = models.IntegerField(default=0)
+    musicality_b = models.IntegerField(default=0)
+    musicality_t = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "votes", "live", "tiebreak"], name="slot_queue_order")]
+
+    def __str__(self) -> str:
+        return f"slot of comparison {self.comparison_id}: {self.votes} votes, {self.live} live"
+
+
+class CampaignCounter(models.Model):
+    """Per-campaign totals, kept by the same triggers; summed over a few shards so votes don't queue on one row."""
+
+    SHARDS = 8
+
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+")
+    shard = models.PositiveSmallIntegerField()
+    comparisons = models.IntegerField(default=0)
+    votes = models.IntegerField(default=0)
+    # Comparisons with fewer votes than the campaign's overlap target.
+    open_comparisons = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "shard"], name="campaign_counter_shard_once")]
+
+    def __str__(self) -> str:
+        return f"counters of campaign {self.campaign_id} (shard {self.shard})"
+
+
+class CampaignPattern(models.Model):
+    """How many of a campaign's comparisons have each vote split: the histogram agreement statistics need.
+
+    A row per (votes, alignment a / tie, musicality a / tie) split present in the campaign (b = votes - a - tie),
+    sharded like ``CampaignCounter``. Kept by the vote triggers: a vote moves its comparison from its old
+    split to its new one. Comparisons without votes are not counted. Krippendorff's alpha, pairwise
+    agreement and their bootstrap need exactly this (``agreement.selectors.campaign_patterns``), so they
+    cost the same at any campaign size.
+    """
+
+    # No database constraint: a vote deleted while its campaign is deleted may re-add a row the cascade has
+    # already removed; it is then an orphan no campaign reads, instead of a failed delete.
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    shard = models.PositiveSmallIntegerField()
+    votes = models.IntegerField()
+    alignment_a = models.IntegerField()
+    alignment_t = models.IntegerField()
+    musicality_a = models.IntegerField()
+    musicality_t = models.IntegerField()
+    comparisons = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "shard", "votes", "alignment_a", "alignment_t", "musicality_a", "musicality_t"],
+                name="campaign_pattern_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comparisons} comparisons with {self.votes} votes in campaign {self.campaign_id}"

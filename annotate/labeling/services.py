@@ -34,43 +34,38 @@ written when one is raised.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, TextField, Value
-from django.db.models.functions import MD5, Cast, Concat
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from annotate.agreement.services import agreement_snapshot_schedule_on_commit
 from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison
 from annotate.errors import ApplicationError, PermissionDeniedError
+from annotate.labeling import queue
 from annotate.labeling.models import (
     Adjudication,
     AnnotatorProfile,
     Assignment,
     AudioDelivery,
+    CampaignCounter,
     Choice,
-    ExternalAnnotator,
+    ComparisonSlot,
     Skip,
     Vote,
 )
-from annotate.labeling.selectors import (
-    assignment_current,
-    assignment_get_for_annotator,
-    assignment_lapsed_without_room,
-    slots_taken,
-)
-from annotate.labeling.strategies import candidate_pool_size, order_candidates
-from annotate.onboarding.selectors import onboarding_status, withdrawal_active
-from annotate.people.models import CampaignMembership, ServiceAccount
+from annotate.labeling.selectors import AssignmentNotFound, assignment_lapsed_without_room
+from annotate.labeling.strategies import candidate_pool_size
+from annotate.onboarding.models import Withdrawal
+from annotate.onboarding.selectors import onboarding_status
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +85,10 @@ COMPARISON_FULL_MESSAGE = (
     "Your reservation for this comparison expired and it has since received all the votes it "
     "needs. Your answer was not recorded; please continue with the next one."
 )
-# How many candidates one call tries before concluding that everything left is locked by others.
-_CANDIDATES_PER_CALL = 25
+WITHDRAWN_MESSAGE = (
+    "You withdrew from this campaign, so it hands out no more comparisons to you. "
+    "Contact the campaign staff if you want to take part again."
+)
 
 
 class LabelingError(ApplicationError):
@@ -187,82 +184,92 @@ def assignment_reclaim_expired(*, now: datetime | None = None, campaign: Campaig
     return lapsed.update(status=Assignment.Status.EXPIRED, closed_at=now)
 
 
-def _candidate_ids(*, annotator: User, campaign: Campaign, now: datetime, seed: str, limit: int) -> list[int]:
-    """Comparisons with room that the annotator hasn't done: fewest votes, then fewest live, then seeded hash."""
-    live = Q(assignments__status=Assignment.Status.LIVE, assignments__expires_at__gt=now)
-    return list(
-        Comparison.objects.filter(campaign=campaign)
-        .exclude(votes__annotator=annotator)
-        .exclude(skips__annotator=annotator)
-        .annotate(
-            n_votes=Count("votes", distinct=True),
-            n_live=Count("assignments", filter=live, distinct=True),
-            tie=MD5(Concat(Cast("pk", output_field=TextField()), Value(":" + seed), output_field=TextField())),
+# Raw SQL (portable: PostgreSQL and SQLite): this runs with every hand-out, and compiling the equivalent ORM
+# query cost several times its execution.
+_GATE_SQL = """
+SELECT
+    EXISTS (SELECT 1 FROM labeling_externalannotator WHERE user_id = %s),
+    EXISTS (SELECT 1 FROM people_serviceaccount WHERE user_id = %s),
+    EXISTS (SELECT 1 FROM people_campaignmembership WHERE campaign_id = %s)
+        AND NOT EXISTS (SELECT 1 FROM people_campaignmembership WHERE campaign_id = %s AND user_id = %s),
+    EXISTS (SELECT 1 FROM labeling_annotatorprofile WHERE user_id = %s),
+    EXISTS (SELECT 1 FROM onboarding_withdrawal WHERE annotator_id = %s AND campaign_id = %s AND restored_at IS NULL),
+    EXISTS (SELECT 1 FROM onboarding_campaignonboarding WHERE campaign_id = %s),
+    (SELECT a.id FROM labeling_assignment a JOIN catalog_comparison c ON c.id = a.comparison_id
+     WHERE a.annotator_id = %s AND c.campaign_id = %s AND a.status = %s AND a.expires_at > %s
+       AND NOT EXISTS (SELECT 1 FROM labeling_vote v WHERE v.annotator_id = a.annotator_id
+                       AND v.comparison_id = a.comparison_id)
+       AND NOT EXISTS (SELECT 1 FROM labeling_skip k WHERE k.annotator_id = a.annotator_id
+                       AND k.comparison_id = a.comparison_id)
+     ORDER BY a.created_at LIMIT 1)
+"""
+
+
+def _gate(*, annotator: User, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """Everything ``assignment_next`` must know before reserving, in one query.
+
+    Imported account? Service account? Kept out by the campaign's membership? Profile made? Withdrawn?
+    Onboarding configured? The live reservation to resume, if any.
+    """
+    me, here = annotator.pk, campaign.pk
+    moment = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GATE_SQL, [me, me, here, here, me, me, me, here, here, me, here, Assignment.Status.LIVE, moment]
         )
-        .annotate(n_taken=F("n_votes") + F("n_live"))
-        .filter(n_taken__lt=campaign.overlap_target)
-        .order_by("n_votes", "n_live", "tie")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-def _swapped(*, seed: str, comparison_id: int) -> bool:
-    # Derived from the seed so tests are deterministic; with no seed the seed itself is random.
-    digest = hashlib.md5(f"swap:{seed}:{comparison_id}".encode(), usedforsecurity=False).hexdigest()
-    return int(digest[:8], 16) % 2 == 1
-
-
-def _reserve(*, annotator: User, campaign: Campaign, comparison_id: int, now: datetime, seed: str) -> Assignment | None:
-    ttl = timedelta(minutes=settings.ASSIGNMENT_TTL_MINUTES)
-    with transaction.atomic():
-        # The row lock serialises everyone reserving this comparison; a busy row is skipped, not waited on.
-        locked = Comparison.objects.select_for_update(skip_locked=True).filter(pk=comparison_id).first()
-        if locked is None:
-            return None
-        # Recount under the lock: the candidate query's snapshot may predate a reservation just committed.
-        if slots_taken(comparison_id=comparison_id, now=now) >= campaign.overlap_target:
-            return None
-        return Assignment.objects.create(
-            annotator=annotator,
-            comparison=locked,
-            swapped=_swapped(seed=seed, comparison_id=comparison_id),
-            expires_at=now + ttl,
-        )
+        external, service, not_member, has_profile, withdrawn, onboarding, current = cursor.fetchone()
+    return {
+        "external": bool(external),
+        "service": bool(service),
+        "not_member": bool(not_member),
+        "has_profile": bool(has_profile),
+        "withdrawn": bool(withdrawn),
+        "onboarding": bool(onboarding),
+        "current": current,
+    }
 
 
 def assignment_next(
     *, annotator: User, campaign: Campaign, now: datetime | None = None, rng_seed: int | str | None = None
 ) -> Assignment | None:
+    """Resume the annotator's live reservation or reserve the next comparison (see ``annotate.labeling.queue``).
+
+    At most 5 queries whatever the campaign's size: the gate, then either the resumed reservation, or the
+    candidates, the skip-locked reservation and its insert. A campaign with onboarding adds its steps'
+    checks; an annotator's very first hand-out adds the profile.
+    """
     if campaign.status != Campaign.Status.ACTIVE:
         raise CampaignNotActive(f"Campaign '{campaign.name}' is not open for listening.")
-    if ExternalAnnotator.objects.filter(user=annotator).exists():
-        raise PermissionDeniedError("Imported annotators are never offered work.")
-    if ServiceAccount.objects.filter(user=annotator).exists():
-        raise PermissionDeniedError("Service accounts are never offered work.")
-    members = CampaignMembership.objects.filter(campaign=campaign)
-    if members.exists() and not members.filter(user=annotator).exists():
-        raise PermissionDeniedError("This campaign is open to its members only.")
-    _check_onboarded(annotator=annotator, campaign=campaign)
     now = now or timezone.now()
+    gate = _gate(annotator=annotator, campaign=campaign, now=now)
+    if gate["external"]:
+        raise PermissionDeniedError("Imported annotators are never offered work.")
+    if gate["service"]:
+        raise PermissionDeniedError("Service accounts are never offered work.")
+    if gate["not_member"]:
+        raise PermissionDeniedError("This campaign is open to its members only.")
+    if gate["onboarding"]:
+        _check_onboarded(annotator=annotator, campaign=campaign)
+    elif gate["withdrawn"]:
+        raise AnnotatorWithdrawn(WITHDRAWN_MESSAGE)
+    if not gate["has_profile"]:
+        annotator_profile_ensure(user=annotator)
+    if gate["current"] is not None:
+        return queue.assignment_with_related(gate["current"])
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
-    assignment_reclaim_expired(now=now, campaign=campaign)
-    current = assignment_current(annotator=annotator, campaign=campaign, now=now)
-    if current is not None:
-        return current
     # A few rounds, because every candidate of one round may be locked or filled by concurrent callers.
     for _ in range(3):
-        # The campaign's strategy reorders the candidates (a larger pool than balanced's); it never adds one.
-        pool = candidate_pool_size(campaign, _CANDIDATES_PER_CALL)
-        candidates = _candidate_ids(annotator=annotator, campaign=campaign, now=now, seed=seed, limit=pool)
-        candidates = order_candidates(campaign, annotator, candidates)[:_CANDIDATES_PER_CALL]
-        if not candidates:
+        pool = candidate_pool_size(campaign, queue.CANDIDATES)  # a strategy reorders a larger pool
+        found = queue.candidates(campaign=campaign, annotator=annotator, now=now, limit=pool)
+        if not found:
             return None
-        for comparison_id in candidates:
-            assignment = _reserve(
-                annotator=annotator, campaign=campaign, comparison_id=comparison_id, now=now, seed=seed
-            )
-            if assignment is not None:
-                return _with_related(assignment.pk)
+        ordered = queue.order_candidates(campaign=campaign, annotator=annotator, found=found, seed=seed)
+        lapsed = [c.comparison_id for c in found if c.votes + c.live >= campaign.overlap_target]
+        assignment = queue.reserve(
+            annotator=annotator, campaign=campaign, comparison_ids=ordered, now=now, seed=seed, lapsed=lapsed
+        )
+        if assignment is not None:
+            return assignment
     return None
 
 
@@ -270,22 +277,12 @@ def _check_onboarded(*, annotator: User, campaign: Campaign) -> None:
     """Real work only after the campaign's required onboarding steps, and never after a withdrawal."""
     status = onboarding_status(annotator=annotator, campaign=campaign)
     if status.withdrawn:
-        raise AnnotatorWithdrawn(
-            "You withdrew from this campaign, so it hands out no more comparisons to you. "
-            "Contact the campaign staff if you want to take part again."
-        )
+        raise AnnotatorWithdrawn(WITHDRAWN_MESSAGE)
     step = status.missing
     if step is not None:
         raise OnboardingIncomplete(
             f"Before real comparisons, complete the onboarding step '{step.title}'.", step=step.name, url=step.url
         )
-
-
-def _with_related(pk: int) -> Assignment:
-    # Callers render the assignment (instruction, both clips, reference): fetch them in one query.
-    return Assignment.objects.select_related(
-        "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
-    ).get(pk=pk)
 
 
 # --- vote ----------------------------------------------------------------------------------------
@@ -468,12 +465,58 @@ def _covered_seconds(
 
 
 def _check_room(assignment: Assignment, now: datetime) -> None:
-    """A lapsed reservation may still vote if the comparison has room; the row lock makes the count exact."""
+    """A lapsed reservation may still vote if the comparison has room; the slot's row lock makes the count exact."""
     if assignment.status == Assignment.Status.LIVE and assignment.expires_at > now:
         return
-    Comparison.objects.select_for_update().filter(pk=assignment.comparison_id).first()
+    ComparisonSlot.objects.select_for_update().filter(pk=assignment.comparison_id).first()
     if assignment_lapsed_without_room(assignment=assignment, now=now):
         raise ComparisonFull(COMPARISON_FULL_MESSAGE)
+
+
+def _locked_assignment(*, annotator: User, assignment_id: UUID | str, related: tuple[str, ...]) -> Assignment:
+    """The annotator's own assignment, row-locked, with ``already_voted``, ``withdrawn`` and ``has_profile``: one query.
+
+    A double submit (two tabs, a retry) queues on the lock and then sees the first one's status.
+
+    Raises:
+        AssignmentNotFound: malformed or unknown id, or someone else's assignment.
+    """
+    if not isinstance(annotator, User) or not annotator.is_authenticated:
+        raise AssignmentNotFound()
+    try:
+        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
+    except ValueError:
+        raise AssignmentNotFound() from None
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related(*related)
+        .annotate(
+            already_voted=Exists(Vote.objects.filter(annotator=annotator, comparison_id=OuterRef("comparison_id"))),
+            withdrawn=Exists(
+                Withdrawal.objects.filter(
+                    annotator=annotator, campaign_id=OuterRef("comparison__campaign_id"), restored_at__isnull=True
+                )
+            ),
+            has_profile=Exists(AnnotatorProfile.objects.filter(user=annotator)),
+            campaign_votes=Subquery(
+                CampaignCounter.objects.filter(campaign_id=OuterRef("comparison__campaign_id"))
+                .order_by()
+                .values("campaign_id")
+                .annotate(total=Sum("votes"))
+                .values("total")
+            ),
+        )
+        .filter(annotator=annotator, public_id=public_id)
+        .first()
+    )
+    if assignment is None:
+        raise AssignmentNotFound()
+    return assignment
+
+
+def _is_duplicate_vote(exc: IntegrityError) -> bool:
+    text = str(exc)
+    return "vote_once_per_annotator_comparison" in text or "labeling_vote.annotator_id" in text
 
 
 def vote_submit(
@@ -489,6 +532,11 @@ def vote_submit(
     time_on_task_s: float | None,
     now: datetime | None = None,
 ) -> Vote:
+    """Record a vote: three statements whatever the campaign's size (lock, evidence, insert) in one transaction.
+
+    The insert's triggers close the reservation and update the slot and campaign counters in the same
+    transaction.
+    """
     now = now or timezone.now()
     alignment = _parse_side(alignment, field="alignment")
     alignment_confidence = _parse_confidence(alignment_confidence, field="alignment_confidence")
@@ -496,63 +544,63 @@ def vote_submit(
     musicality_confidence = _parse_confidence(musicality_confidence, field="musicality_confidence")
     intervals = _parse_listened(listened)
     client_time_on_task = _parse_time_on_task(time_on_task_s)
-    with transaction.atomic():
-        assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
-        # Lock the reservation: a double submit (two tabs, a retry) queues here and then sees status=voted.
-        assignment = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("comparison__campaign", "comparison__clip_a", "comparison__clip_b")
-            .get(pk=assignment.pk)
-        )
-        _check_open(assignment, annotator)
-        campaign = assignment.comparison.campaign
-        _check_no_preference_allowed(campaign, alignment=alignment, musicality=musicality)
-        text = _parse_feedback(feedback, required=campaign.feedback_required)
-        covered = _covered_seconds(assignment, intervals, now)
-        _check_room(assignment, now)
-        swapped = assignment.swapped
-        try:
-            with transaction.atomic():
-                vote = Vote.objects.create(
-                    comparison=assignment.comparison,
-                    annotator=annotator,
-                    assignment=assignment,
-                    alignment_choice=_canonical(alignment, swapped=swapped),
-                    alignment_confidence=alignment_confidence,
-                    musicality_choice=_canonical(musicality, swapped=swapped),
-                    musicality_confidence=musicality_confidence,
-                    feedback=text,
-                    presented_swapped=swapped,
-                    listened_a_s=covered["B" if swapped else "A"],
-                    listened_b_s=covered["A" if swapped else "B"],
-                    time_on_task_s=max(0.0, (now - assignment.created_at).total_seconds()),
-                    client_time_on_task_s=client_time_on_task,
-                    started_at=assignment.created_at,
-                )
-        except IntegrityError:
-            raise DuplicateVote("You have already voted on this comparison; the first vote was kept.") from None
-        assignment.status = Assignment.Status.VOTED
-        assignment.closed_at = now
-        assignment.save(update_fields=["status", "closed_at"])
-        # A newer reservation of the same comparison (after this one lapsed) has nothing left to do.
-        Assignment.objects.filter(
-            annotator=annotator, comparison_id=assignment.comparison_id, status=Assignment.Status.LIVE
-        ).update(status=Assignment.Status.EXPIRED, closed_at=now)
-        annotator_profile_ensure(user=annotator)
-        agreement_snapshot_schedule_on_commit(campaign_id=campaign.pk)
+    inserting = False
+    try:
+        with transaction.atomic():
+            assignment = _locked_assignment(
+                annotator=annotator,
+                assignment_id=assignment_id,
+                related=("comparison__campaign", "comparison__clip_a", "comparison__clip_b"),
+            )
+            _check_open(assignment)
+            campaign = assignment.comparison.campaign
+            _check_no_preference_allowed(campaign, alignment=alignment, musicality=musicality)
+            text = _parse_feedback(feedback, required=campaign.feedback_required)
+            covered = _covered_seconds(assignment, intervals, now)
+            _check_room(assignment, now)
+            swapped = assignment.swapped
+            inserting = True
+            vote = Vote.objects.create(
+                comparison=assignment.comparison,
+                annotator=annotator,
+                assignment=assignment,
+                alignment_choice=_canonical(alignment, swapped=swapped),
+                alignment_confidence=alignment_confidence,
+                musicality_choice=_canonical(musicality, swapped=swapped),
+                musicality_confidence=musicality_confidence,
+                feedback=text,
+                presented_swapped=swapped,
+                listened_a_s=covered["B" if swapped else "A"],
+                listened_b_s=covered["A" if swapped else "B"],
+                time_on_task_s=max(0.0, (now - assignment.created_at).total_seconds()),
+                client_time_on_task_s=client_time_on_task,
+                started_at=assignment.created_at,
+            )
+            inserting = False
+            # The insert's trigger closed this reservation (and any newer live one of the comparison).
+            assignment.status = Assignment.Status.VOTED
+            assignment.closed_at = vote.created_at
+            if not assignment.has_profile:  # type: ignore[attr-defined]
+                annotator_profile_ensure(user=annotator)  # accounts made outside create_annotator, once
+            agreement_snapshot_schedule_on_commit(
+                campaign_id=campaign.pk,
+                vote_count=assignment.campaign_votes + 1,  # type: ignore[attr-defined]
+            )
+    except IntegrityError as exc:
+        if not (inserting and _is_duplicate_vote(exc)):
+            raise
+        raise DuplicateVote("You have already voted on this comparison; the first vote was kept.") from None
     return vote
 
 
-def _check_open(assignment: Assignment, annotator: User) -> None:
-    if (
-        assignment.status == Assignment.Status.VOTED
-        or Vote.objects.filter(annotator=annotator, comparison_id=assignment.comparison_id).exists()
-    ):
+def _check_open(assignment: Assignment) -> None:
+    """Needs the ``already_voted`` and ``withdrawn`` flags of ``_locked_assignment``."""
+    if assignment.status == Assignment.Status.VOTED or assignment.already_voted:  # type: ignore[attr-defined]
         raise DuplicateVote("You have already voted on this comparison; the first vote was kept.")
     if assignment.status == Assignment.Status.SKIPPED:
         raise AssignmentClosed("You skipped this comparison, so it can't take a vote any more.")
     # A reservation released by a withdrawal looks like a lapsed one: it must not take a vote either.
-    if withdrawal_active(annotator=annotator, campaign=assignment.comparison.campaign) is not None:
+    if assignment.withdrawn:  # type: ignore[attr-defined]
         raise AnnotatorWithdrawn("You withdrew from this campaign, so it takes no more votes from you.")
 
 
@@ -571,9 +619,8 @@ def skip_submit(
     # A note is welcome but optional for every reason: the schema can't express "required for other only",
     # and a skip must never be refused for a missing explanation.
     with transaction.atomic():
-        assignment = assignment_get_for_annotator(annotator=annotator, assignment_id=assignment_id)
-        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        _check_open(assignment, annotator)
+        assignment = _locked_assignment(annotator=annotator, assignment_id=assignment_id, related=())
+        _check_open(assignment)
         try:
             with transaction.atomic():
                 skip = Skip.objects.create(

@@ -5,6 +5,7 @@ from typing import Any
 import krippendorff
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from annotate.agreement import metrics
 from annotate.agreement.selectors import (
@@ -208,3 +209,34 @@ def test_it_filters_by_modality_vocal_and_date(campaign, annotators):
     assert count(vocal=False) == 1
     assert count(since=timezone.now() - dt.timedelta(days=1)) == 1
     assert count(until=timezone.now() - dt.timedelta(days=1)) == 1
+
+
+def _sorted_patterns(patterns):  # type: ignore[no-untyped-def]
+    return {
+        question: sorted(map(tuple, metrics.expand_patterns(*getattr(patterns, question)).tolist()))
+        for question in ("alignment", "musicality")
+    }
+
+
+def test_it_reads_the_same_value_counts_from_the_maintained_table(campaign, comparisons, annotators):
+    """``campaign_patterns`` (kept by trigger with each vote) equals the scan of the counted votes, alpha to 1e-9."""
+    from annotate.agreement.selectors import campaign_patterns
+    from annotate.onboarding.models import Withdrawal
+
+    rows = ["aab.bta.a", "abba.b.ab", "at.abb..b", "bbaa.ab..", "tabab.b.a"]
+    items = comparisons(9)
+    vote_matrix(items, annotators, rows)
+    # Votes of an annotator with an active withdrawal don't count, in either path.
+    Withdrawal.objects.create(annotator=annotators[4], campaign=campaign, withdrawn_at=timezone.now())
+    counted = campaign_votes(campaign_id=campaign.pk)
+
+    scanned, maintained = vote_patterns(votes=counted), campaign_patterns(campaign_id=campaign.pk)
+
+    assert _sorted_patterns(maintained) == _sorted_patterns(scanned)
+    assert (maintained.vote_count, maintained.comparison_count) == (scanned.vote_count, scanned.comparison_count)
+    reliability = np.array([[{"a": 0, "b": 1, "t": 2}.get(c, np.nan) for c in row] for row in rows[:4]], dtype=float)
+    expected = krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal")
+    for question in ("alignment", "musicality"):
+        assert abs(metrics.alpha_nominal(*getattr(maintained, question)) - expected) < 1e-9
+    summary = agreement_summary(votes=counted, bootstrap_samples=0)
+    assert abs(summary["alignment"]["alpha"]["value"] - metrics.alpha_nominal(*maintained.alignment)) < 1e-12

@@ -146,3 +146,16 @@ def test_it_never_gives_the_last_slot_twice_under_concurrency() -> None:
         assert len(results) == callers
         assert len(granted) == 1, f"round {round_number}: {len(granted)} annotators got the last slot"
         assert Assignment.objects.filter(comparison=last_slot, status=Assignment.Status.LIVE).count() == 1
+
+
+def test_the_periodic_task_frees_lapsed_slots(small_campaign, bob) -> None:
+    from annotate.labeling.models import ComparisonSlot
+    from annotate.labeling.tasks import assignment_reclaim_expired_task
+
+    comparison = factories.make_comparison(small_campaign)
+    held = assignment_next(annotator=bob, campaign=small_campaign)
+    assert held is not None
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert ComparisonSlot.objects.get(pk=comparison.pk).live == 1
+    assert assignment_reclaim_expired_task() == 1
+    assert ComparisonSlot.objects.get(pk=comparison.pk).live == 0

@@ -283,7 +283,7 @@ def test_it_schedules_an_agreement_snapshot_after_the_vote_commits(
 
     scheduled: list[int] = []
     monkeypatch.setattr(
-        agreement_services, "agreement_snapshot_schedule", lambda *, campaign_id: scheduled.append(campaign_id)
+        agreement_services, "agreement_snapshot_schedule", lambda *, campaign_id, **_: scheduled.append(campaign_id)
     )
     with django_capture_on_commit_callbacks(execute=True):
         vote_submit(**vote_kwargs(assignment))
@@ -295,7 +295,7 @@ def test_it_keeps_the_vote_when_scheduling_the_snapshot_fails(
 ) -> None:
     from annotate.agreement import services as agreement_services
 
-    def broker_down(*, campaign_id: int) -> None:
+    def broker_down(*, campaign_id: int, **_: object) -> None:
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(agreement_services, "agreement_snapshot_schedule", broker_down)
