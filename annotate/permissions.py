@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
@@ -66,9 +66,13 @@ def token_scope(request: object) -> str | None:
 
 
 def is_service_account(user: object) -> bool:
-    from annotate.people.models import ServiceAccount
-
-    return bool(getattr(user, "is_authenticated", False)) and ServiceAccount.objects.filter(user_id=user.pk).exists()  # type: ignore[attr-defined]
+    """Whether ``user`` is a pipeline's service account (no query when token authentication loaded it)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    try:
+        return user.service_account is not None  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return False
 
 
 class CanAnnotate(BasePermission):
@@ -78,6 +82,6 @@ class CanAnnotate(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         scope = token_scope(request)
-        if scope is not None and scope != "annotating":
-            return False
+        if scope is not None:
+            return scope == "annotating"  # never a service account's: refused when the token is made
         return bool(request.user and request.user.is_authenticated) and not is_service_account(request.user)

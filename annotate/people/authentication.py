@@ -6,19 +6,23 @@ from typing import Any
 
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
-from annotate.people.models import ApiToken, token_digest
+from annotate.people.models import SCOPED_KEY_PREFIX, ApiToken, token_digest
 
 
 class ScopedTokenAuthentication(TokenAuthentication):
-    """A scoped token authenticates as its account with ``request.auth`` set to the ``ApiToken`` (scope checks read
-    it); a revoked one is refused. Other keys go to DRF's ``Token`` table as before."""
+    """A scoped token (``cmi_…``) authenticates as its account with ``request.auth`` set to the ``ApiToken``
+    (scope checks read it); a revoked one is refused. Other keys go to DRF's ``Token`` table as before. Either
+    way one query, which also loads whether the account is a service account (``is_service_account``)."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if not key.startswith(SCOPED_KEY_PREFIX):
+            return self._legacy(key)
         token = ApiToken.objects.select_related("user").filter(key_sha256=token_digest(key)).first()
         if token is None:
-            return super().authenticate_credentials(key)
+            raise AuthenticationFailed("Invalid token.")
         if token.revoked_at is not None:
             raise AuthenticationFailed("This token was revoked.")
         if not token.user.is_active:
@@ -27,4 +31,12 @@ class ScopedTokenAuthentication(TokenAuthentication):
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+    def _legacy(self, key: str) -> tuple[Any, Any]:
+        token = Token.objects.select_related("user", "user__service_account").filter(key=key).first()
+        if token is None:
+            raise AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
         return token.user, token

@@ -13,6 +13,9 @@ from django.db.models import Q
 
 from annotate.catalog.models import Campaign
 
+# Scoped keys start with this, so authentication knows which table to look in (one query per request).
+SCOPED_KEY_PREFIX = "cmi_"
+
 
 def token_digest(key: str) -> str:
     """What is stored of a token key or an invitation link token."""
@@ -43,7 +46,7 @@ class ApiToken(models.Model):
     scope = models.CharField(max_length=20, choices=Scope.choices)
     name = models.CharField(max_length=200, blank=True)
     key_sha256 = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=8, help_text="The key's first characters, to recognise it in lists.")
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it in lists.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,15 @@ from django.utils import timezone
 from annotate.catalog.models import Campaign
 from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import AnnotatorProfile
-from annotate.people.models import ApiToken, CampaignMembership, Invitation, Scope, ServiceAccount, token_digest
+from annotate.people.models import (
+    SCOPED_KEY_PREFIX,
+    ApiToken,
+    CampaignMembership,
+    Invitation,
+    Scope,
+    ServiceAccount,
+    token_digest,
+)
 
 _USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
 
@@ -66,9 +74,9 @@ def api_token_create(*, user: User, scope: str, name: str = "", created_by: User
         raise PeopleConflict(
             "Annotating tokens are for active annotators (not service or staff accounts).", field="user"
         )
-    key = secrets.token_urlsafe(32)
+    key = SCOPED_KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, scope=scope, name=name[:200], key_sha256=token_digest(key), prefix=key[:8], created_by=created_by
+        user=user, scope=scope, name=name[:200], key_sha256=token_digest(key), prefix=key[:12], created_by=created_by
     )
     return token, key
 

@@ -36,10 +36,12 @@ def test_it_creates_lists_and_revokes_tokens(client: Client, alice) -> None:  # 
     assert account.status_code == 201 and created.status_code == 201
     key = created.json()["key"]
     token = ApiToken.objects.get(pk=created.json()["id"])
-    assert token.key_sha256 != key and key not in token.key_sha256 and token.prefix == key[:8]  # only a hash stored
+    assert (
+        token.key_sha256 != key and key not in token.key_sha256 and token.prefix == key[:12] and key.startswith("cmi_")
+    )  # only a hash stored
     user = User.objects.get(username="ranker")
     assert not user.is_staff and not user.has_usable_password() and ServiceAccount.objects.filter(user=user).exists()
-    assert [t["prefix"] for t in client.get("/api/v1/tokens").json()] == [key[:8]]
+    assert [t["prefix"] for t in client.get("/api/v1/tokens").json()] == [key[:12]]
     assert "key" not in client.get("/api/v1/tokens").json()[0]
     revoked = client.delete(f"/api/v1/tokens/{token.pk}")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('scoring', 'Scoring (reward-model API)'), ('annotating', 'Annotating (hand-out, vote, skip)')], max_length=20)),
                 ('name', models.CharField(blank=True, max_length=200)),
                 ('key_sha256', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(help_text="The key's first characters, to recognise it in lists.", max_length=8)),
+                ('prefix', models.CharField(help_text="The key's first characters, to recognise it in lists.", max_length=12)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('last_used_at', models.DateTimeField(blank=True, null=True)),
                 ('revoked_at', models.DateTimeField(blank=True, db_index=True, null=True)),
