@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotate.agreement.selectors import annotator_quality, campaign_votes
 from annotate.catalog.models import Campaign
 from annotate.errors import NotFoundError, PermissionDeniedError
-from annotate.labeling.models import ExternalAnnotator, Skip, Vote
+from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Skip, Vote
 from annotate.people.models import ApiToken, CampaignMembership, Invitation, ServiceAccount
 from annotate.permissions import user_is_staff
 
@@ -33,6 +33,16 @@ def annotators() -> QuerySet[User]:
         .exclude(Exists(ExternalAnnotator.objects.filter(user=OuterRef("pk"))))
         .order_by("username")
     )
+
+
+def password_change_required(*, user: User) -> bool:
+    """Whether staff chose this account's password and its owner hasn't changed it yet.
+
+    No query when the annotator profile was loaded with the user (token authentication joins it)."""
+    if User.annotator.is_cached(user):  # type: ignore[attr-defined]
+        profile = getattr(user, "annotator", None)  # None: the account has no annotator profile
+        return bool(profile is not None and profile.must_change_password)
+    return AnnotatorProfile.objects.filter(user=user, must_change_password=True).exists()
 
 
 def user_get_for_staff(*, staff: User, user_id: int) -> User:
