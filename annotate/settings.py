@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
         "DisplayedSideEnum": ["A", "B"],
         "DisplayedAnswerEnum": ["A", "B", "tie"],
         "CanonicalSideEnum": ["a", "b"],
+        # A stored answer in canonical orientation: clip_a, clip_b or no preference (adjudication, dispute votes).
+        "CanonicalAnswerEnum": ["a", "b", "t"],
         "ScoringJobStatusEnum": "rm_service.models.JobStatus",
         "CampaignStatusEnum": "annotate.catalog.models.Campaign.Status",
         # Exports and imports: queued -> running -> succeeded | failed.
