@@ -36,12 +36,8 @@ def annotators() -> QuerySet[User]:
 
 
 def password_change_required(*, user: User) -> bool:
-    """Whether staff chose this account's password and its owner hasn't changed it yet.
-
-    No query when the annotator profile was loaded with the user (token authentication joins it)."""
-    if User.annotator.is_cached(user):  # type: ignore[attr-defined]
-        profile = getattr(user, "annotator", None)  # None: the account has no annotator profile
-        return bool(profile is not None and profile.must_change_password)
+    """Whether staff chose this account's password and its owner hasn't changed it yet (read once, at login: the
+    middleware keeps the answer in the session; token authentication reads the profile it joins)."""
     return AnnotatorProfile.objects.filter(user=user, must_change_password=True).exists()
 
 

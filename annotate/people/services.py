@@ -154,8 +154,7 @@ def password_change_require(*, user: User) -> bool:
     Returns whether the account is now flagged."""
     if user.is_staff or not user.has_usable_password() or ServiceAccount.objects.filter(user=user).exists():
         return False
-    profile, _ = AnnotatorProfile.objects.get_or_create(user=user)
-    AnnotatorProfile.objects.filter(pk=profile.pk).update(must_change_password=True)
+    AnnotatorProfile.objects.update_or_create(user=user, defaults={"must_change_password": True})
     return True
 
 

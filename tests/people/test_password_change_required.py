@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
 
 from annotate.labeling.models import AnnotatorProfile
 from annotate.people.services import api_token_create, invitation_create
@@ -63,6 +64,7 @@ def test_it_sends_a_flagged_annotator_to_the_password_change_page_until_changed(
     password = _create_annotator("dana")
     dana = User.objects.get(username="dana")
     _, key = api_token_create(user=dana, scope="annotating", created_by=alice)
+    legacy_key = Token.objects.create(user=dana).key
     client = _login("dana", password)
     listen = f"/campaigns/{campaign.pk}/listen/"
     next_assignment = f"/api/v1/campaigns/{campaign.pk}/next-assignment"
@@ -73,6 +75,7 @@ def test_it_sends_a_flagged_annotator_to_the_password_change_page_until_changed(
     assert _refused(client.get(next_assignment))
     assert _refused(client.get("/api/v1/campaigns"))
     assert _refused(Client().get(next_assignment, HTTP_AUTHORIZATION=f"Token {key}"))
+    assert _refused(Client().get(next_assignment, HTTP_AUTHORIZATION=f"Token {legacy_key}"))
     change_page = client.get("/accounts/password_change/")
     assert change_page.status_code == 200 and b"Staff set your current password" in change_page.content
 
@@ -87,6 +90,7 @@ def test_it_sends_a_flagged_annotator_to_the_password_change_page_until_changed(
     assert client.get(listen).status_code == 200
     assert client.get(next_assignment).status_code == 200
     assert Client().get(next_assignment, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    assert Client().get(next_assignment, HTTP_AUTHORIZATION=f"Token {legacy_key}").status_code == 200
     assert _login("dana", NEW_PASSWORD).get("/").status_code == 200
 
 
