@@ -172,7 +172,10 @@ CLOSED_REQUEST_BODIES = ("ExportParameters",)
 _STANDARD_ERRORS = {
     "400": "Invalid input (`invalid`, with per-field details) or a request the operation refuses.",
     "401": "No or bad credentials (`not_authenticated`, `authentication_failed`).",
-    "403": "Not allowed for this account (`permission_denied`), or a missing CSRF token on a session request.",
+    "403": (
+        "Not allowed for this account (`permission_denied`), or a missing CSRF token on a session request; "
+        "`password_change_required` until the account's owner replaces a password staff set."
+    ),
     "404": "No such object, or not one this account may see (`not_found`).",
     "405": "Method not allowed on this path (`method_not_allowed`).",
     "406": "The Accept header asks for a type this operation does not produce (`not_acceptable`).",

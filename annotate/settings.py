@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: a password staff chose must be changed first (annotate/people/middleware.py).
+    "annotate.people.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotate.middleware.SecurityHeadersMiddleware",
 ]
@@ -217,6 +219,8 @@ SPECTACULAR_SETTINGS = {
         "DisplayedSideEnum": ["A", "B"],
         "DisplayedAnswerEnum": ["A", "B", "tie"],
         "CanonicalSideEnum": ["a", "b"],
+        # A stored answer in canonical orientation: clip_a, clip_b or no preference (adjudication, dispute votes).
+        "CanonicalAnswerEnum": ["a", "b", "t"],
         "ScoringJobStatusEnum": "rm_service.models.JobStatus",
         "CampaignStatusEnum": "annotate.catalog.models.Campaign.Status",
         # Exports and imports: queued -> running -> succeeded | failed.

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotate import views
 from annotate.middleware import with_inline_styles
+from annotate.people import views as people_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +13,13 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Password change and reset (Django's views, this site's templates; reset mail goes to EMAIL_BACKEND).
+    # These two also lift "must change password" (a password staff chose; annotate/people/middleware.py).
+    path("accounts/password_change/", people_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        people_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

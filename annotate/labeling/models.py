@@ -26,6 +26,8 @@ class AnnotatorProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotator")
     # Stable, pseudonymous id written into exports instead of the username.
     pseudonym = models.CharField(max_length=32, unique=True, default=_new_pseudonym, editable=False)
+    # Set when staff (or create_annotator) chose the password; cleared when the annotator picks their own.
+    must_change_password = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

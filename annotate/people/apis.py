@@ -231,7 +231,7 @@ class CampaignProgressApi(APIView):
 
     permission_classes = [IsStaff]
 
-    @extend_schema_serializer(component_name="CampaignProgress")
+    @extend_schema_serializer(component_name="CampaignProgressDetail")
     class OutputSerializer(serializers.Serializer):
         comparisons = serializers.IntegerField()
         overlap_target = serializers.IntegerField()

@@ -16,6 +16,11 @@ from annotate.catalog.models import Campaign
 # Scoped keys start with this, so authentication knows which table to look in (one query per request).
 SCOPED_KEY_PREFIX = "cmi_"
 
+# The error code (and message) of a request refused because staff chose the account's password and its owner hasn't
+# changed it yet (``AnnotatorProfile.must_change_password``; annotate/people/middleware.py).
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
+PASSWORD_CHANGE_MESSAGE = "Staff set this account's password: change it at /accounts/password_change/ to continue."
+
 
 def token_digest(key: str) -> str:
     """What is stored of a token key or an invitation link token."""

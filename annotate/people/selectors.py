@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotate.agreement.selectors import annotator_quality, campaign_votes
 from annotate.catalog.models import Campaign
 from annotate.errors import NotFoundError, PermissionDeniedError
-from annotate.labeling.models import ExternalAnnotator, Skip, Vote
+from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Skip, Vote
 from annotate.people.models import ApiToken, CampaignMembership, Invitation, ServiceAccount
 from annotate.permissions import user_is_staff
 
@@ -33,6 +33,12 @@ def annotators() -> QuerySet[User]:
         .exclude(Exists(ExternalAnnotator.objects.filter(user=OuterRef("pk"))))
         .order_by("username")
     )
+
+
+def password_change_required(*, user: User) -> bool:
+    """Whether staff chose this account's password and its owner hasn't changed it yet (read once, at login: the
+    middleware keeps the answer in the session; token authentication reads the profile it joins)."""
+    return AnnotatorProfile.objects.filter(user=user, must_change_password=True).exists()
 
 
 def user_get_for_staff(*, staff: User, user_id: int) -> User:

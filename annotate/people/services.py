@@ -1,4 +1,5 @@
-"""Writes for people: service accounts and scoped tokens, invitations, deactivation, campaign membership."""
+"""Writes for people: service accounts and scoped tokens, invitations, passwords that must be changed, deactivation,
+campaign membership."""
 
 from __future__ import annotations
 
@@ -143,7 +144,23 @@ def invitation_accept(*, token: str, password: str) -> User:
     user.set_password(password)
     user.is_active = True
     user.save(update_fields=["password", "is_active"])
+    password_change_complete(user=user)  # they chose it themselves
     return user
+
+
+def password_change_require(*, user: User) -> bool:
+    """Staff chose this account's password (create_annotator, the Django admin): it must be changed at the next
+    login. Only for annotators; staff, service accounts and accounts without a usable password are left alone.
+    Returns whether the account is now flagged."""
+    if user.is_staff or not user.has_usable_password() or ServiceAccount.objects.filter(user=user).exists():
+        return False
+    AnnotatorProfile.objects.update_or_create(user=user, defaults={"must_change_password": True})
+    return True
+
+
+def password_change_complete(*, user: User) -> None:
+    """The account's owner set their own password (password change or reset page, invitation link)."""
+    AnnotatorProfile.objects.filter(user=user, must_change_password=True).update(must_change_password=False)
 
 
 def annotator_set_active(*, user: User, active: bool, by: User | None = None) -> User:

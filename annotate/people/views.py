@@ -3,9 +3,13 @@ and the invitation page a new annotator opens."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.catalog.selectors import campaign_get_for_staff
 from annotate.errors import ApplicationError
-from annotate.people import selectors, services
+from annotate.people import middleware, selectors, services
 from annotate.people.models import Scope
 from annotate.permissions import request_user, staff_required
 
@@ -164,3 +168,28 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             messages.info(request, "Welcome! Your password is set.")
             return redirect("home")
     return render(request, "people/invitation.html", {"form": form, "invited": invite.user})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's page; changing the password here also lifts "must change password" (staff chose the old one)."""
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        services.password_change_complete(user=form.user)
+        middleware.forget(self.request)
+        return response
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["password_change_required"] = bool(self.request.session.get(middleware.SESSION_KEY))
+        return context
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's page; a password set through a reset link is the owner's own, so the flag is lifted too."""
+
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)
+        services.password_change_complete(user=form.user)
+        middleware.forget(self.request)
+        return response

@@ -1,4 +1,5 @@
-"""``manage.py create_annotator <username>``: an annotator account with a one-time password printed once."""
+"""``manage.py create_annotator <username>``: an annotator account with a one-time password printed once, which
+must be changed at first login."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from annotate.labeling.services import annotator_profile_ensure
+from annotate.people.services import password_change_require
 
 
 class Command(BaseCommand):
     help = (
         "Create an annotator (non-staff) account and print its one-time password. The password is not stored "
-        "anywhere in clear text: hand it over, then it can't be shown again (rerun with --reset for a new one)."
+        "anywhere in clear text: hand it over, then it can't be shown again (rerun with --reset for a new one). The "
+        "annotator must change it at first login."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,4 +41,8 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save(update_fields=["password"])
             profile = annotator_profile_ensure(user=user)
-        self.stdout.write(f"annotator: {username}\npseudonym: {profile.pseudonym}\none-time password: {password}")
+            password_change_require(user=user)
+        self.stdout.write(
+            f"annotator: {username}\npseudonym: {profile.pseudonym}\none-time password: {password}\n"
+            "It must be changed at first login: the annotator is sent to the password change page until then."
+        )
