@@ -15,9 +15,9 @@ $PY manage.py collectstatic --noinput -v0
 $PY manage.py demo
 
 mkdir -p var/log
-echo "==> starting a Celery worker (queues default, rm, rm-batch) — log: var/log/worker.log"
+echo "==> starting a Celery worker (queues default, rm, rm-batch; with beat for periodic tasks) — log: var/log/worker.log"
 $PY -m celery -A annotate worker -Q default,rm,rm-batch --pool=solo --concurrency=1 --prefetch-multiplier=1 \
-  --loglevel=INFO >var/log/worker.log 2>&1 &
+  -B --schedule var/celerybeat-schedule --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER=$!
 # In the background, one after the other: a tiny model trained on the demo's simulated votes, activated with
 # its predictions (about two minutes; the staff pages then show a model), and the offline starter model

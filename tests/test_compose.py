@@ -21,7 +21,8 @@ def _settings_variables() -> set[str]:
 
 def test_it_defines_the_production_services() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker-default", "worker-rm", "worker-rm-batch"}
+    assert set(services) == {"postgres", "redis", "web", "worker-default", "worker-rm", "worker-rm-batch", "beat"}
+    assert services["beat"]["command"][:4] == ["celery", "-A", "annotate", "beat"]  # CELERY_BEAT_SCHEDULE runs
     assert "gunicorn" in " ".join(services["web"]["command"])
     default = services["worker-default"]["command"]
     assert default[default.index("-Q") + 1] == "default"
