@@ -37,6 +37,7 @@ from rm_service.services.serving import ALIVE_KEY, ALIVE_TTL_S, REPLY_KEY_PREFIX
 
 logger = logging.getLogger(__name__)
 
+POLL_S = 0.0005  # between polls for more requests inside the batching window
 POP_TIMEOUT_S = 1.0  # how long one blocking pop waits for a first request before the loop refreshes ALIVE_KEY
 
 
@@ -96,12 +97,17 @@ class ScoringServer:
         return batch
 
     def _pop_until(self, deadline: float) -> bytes | None:
-        """The next waiting request, waiting for one until ``deadline`` (monotonic) at most."""
-        left = deadline - time.monotonic()
-        if left < 0.001:  # the window is over (and BLPOP's timeout 0 would mean "forever"): take only what waits
-            return cast("bytes | None", self.client.lpop(REQUESTS_KEY))  # without a count: one value or None
-        got = cast("tuple[bytes, bytes] | None", self.client.blpop([REQUESTS_KEY], timeout=left))
-        return None if got is None else got[1]
+        """The next waiting request, polling for one until ``deadline`` (monotonic) at most.
+
+        Not a BLPOP with the window as its timeout: Redis checks blocked clients' timeouts in its cron, every
+        1/hz s (100 ms by default), so a 2 ms window would hold a lone request for up to 100 ms.
+        """
+        while True:
+            raw = cast("bytes | None", self.client.lpop(REQUESTS_KEY))  # without a count: one value or None
+            left = deadline - time.monotonic()
+            if raw is not None or left <= 0:
+                return raw
+            time.sleep(min(POLL_S, left))
 
     def serve(self, batch: list[dict[str, Any]]) -> None:
         now = time.time()
