@@ -29,7 +29,6 @@ FACTS = ComparisonFacts(
     gold_alignment="a",
     gold_musicality="",
     is_attention_check=False,
-    vote_count=1,
 )
 VOTE = rows.VoteValues(
     7, 3, "b", "a", 4, 2, "ça sonne", True, 9.5, 10.0, 31.0, dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)

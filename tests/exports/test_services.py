@@ -372,7 +372,7 @@ def test_it_encodes_each_line_exactly_as_the_row_dict_would_be(dataset: Dataset)
     from annotate.exports.rows import VoteLines, dumps, vote_row
     from annotate.exports.selectors import export_comparison_facts, export_vote_values
 
-    facts = export_comparison_facts(votes=Vote.objects.all())
+    facts = {f.comparison_id: f for f in export_comparison_facts(votes=Vote.objects.all())}
     lines = VoteLines()
     votes = list(export_vote_values(votes=Vote.objects.all()))
     assert len(votes) == Vote.objects.count() > 0

@@ -46,7 +46,7 @@ def test_it_keeps_every_prompt_in_one_split() -> None:
     for item in data:
         splits_per_prompt.setdefault(item.prompt_key, set()).add(plan.split_of[item.comparison_id])
     assert all(len(s) == 1 for s in splits_per_prompt.values())
-    assert plan.counts() == {"train": 36, "validation": 12, "test": 12}
+    assert plan.counts(data) == {"train": 36, "validation": 12, "test": 12}
 
 
 def test_it_balances_the_test_split_exactly_when_data_allows() -> None:
@@ -80,7 +80,7 @@ def test_it_makes_up_a_missing_vocal_half_within_the_modality_and_reports_it() -
 def test_it_reports_a_modality_that_cannot_be_filled() -> None:
     data = items({("T", False): 10, ("T", True): 10, ("L", False): 10, ("L", True): 10})
     plan = assign_splits(data, seed=0, test_target=20, validation_target=0, balance_test=True, group_by_reference=False)
-    assert plan.counts()["test"] == 10
+    assert plan.counts(data)["test"] == 10
     assert plan.shortfall["selected"] == 10 and plan.shortfall["requested"] == 20
     assert "modality A: 5 requested, 0 available" in plan.shortfall["messages"]
 
@@ -88,7 +88,7 @@ def test_it_reports_a_modality_that_cannot_be_filled() -> None:
 def test_it_counts_unknown_vocal_items_only_toward_their_modality() -> None:
     data = items({("T", None): 8})
     plan = assign_splits(data, seed=0, test_target=4, validation_target=0, balance_test=True, group_by_reference=False)
-    assert plan.counts()["test"] == 1  # T's quota is 1 of 4; other modalities are empty
+    assert plan.counts(data)["test"] == 1  # T's quota is 1 of 4; other modalities are empty
     assert plan.shortfall["by_modality"]["T"]["vocal"]["unknown"] == {"requested": 0, "selected": 1}
 
 
@@ -103,3 +103,19 @@ def test_it_groups_prompts_sharing_a_reference_clip_when_asked() -> None:
             by_reference.setdefault(item.reference_key, set()).add(plan.split_of[item.comparison_id])
         together = all(len(s) == 1 for s in by_reference.values())
         assert together is grouped
+
+
+def test_it_splits_compact_rows_exactly_as_one_item_per_comparison() -> None:
+    data = items({(m, v): 12 for m in "TLAC" for v in (False, True, None)}, per_prompt=3)
+    rows: Counter[tuple[str, str, str, bool | None]] = Counter(
+        (item.prompt_key, item.reference_key, item.modality, item.vocal) for item in data
+    )
+    compact = [SplitItem(i, *key, count=n) for i, (key, n) in enumerate(sorted(rows.items(), key=str))]
+    assert len(compact) < len(data)
+    for balance in (True, False):
+        options = dict(seed=4, test_target=30, validation_target=20, balance_test=balance, group_by_reference=False)
+        one_each, grouped = assign_splits(data, **options), assign_splits(compact, **options)  # type: ignore[arg-type]
+        assert grouped.split_of_prompt == one_each.split_of_prompt
+        assert grouped.counts(compact) == one_each.counts(data)
+        assert grouped.shortfall == one_each.shortfall
+        assert {item.prompt_key: one_each.split_of[item.comparison_id] for item in data} == one_each.split_of_prompt
