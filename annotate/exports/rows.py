@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
@@ -159,7 +161,7 @@ def vote_extras(vote: VoteValues) -> VoteExtras:
         # Display order, left first: which canonical clip the annotator saw as "A".
         "presented_order": ["model_b", "model_a"] if vote.presented_swapped else ["model_a", "model_b"],
         "time_on_task_s": vote.time_on_task_s,
-        "vote_time": vote.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "vote_time": _vote_time(vote),
     }
 
 
@@ -196,6 +198,8 @@ def comparison_row(
 
 # ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+# The encoder's own string escaper (C), for the fields written into the vote line's template.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def dumps(row: object) -> bytes:
@@ -203,17 +207,48 @@ def dumps(row: object) -> bytes:
     return (_ENCODER.encode(row) + "\n").encode("utf-8")
 
 
+def _json_float(value: float | None) -> str:
+    """A float as ``json.dumps`` writes it (allow_nan: NaN and the infinities as JavaScript names)."""
+    if value is None:
+        return "null"
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+_ORDER = {False: '["model_a", "model_b"]', True: '["model_b", "model_a"]'}
+
+
 class VoteLines:
     """Encodes vote rows as JSONL lines, byte-identical to ``dumps(vote_row(...))``, but serialising the
-    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison)."""
+    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison),
+    each pseudonym once, and the vote's own fields into a fixed template rather than through a dict."""
 
     def __init__(self) -> None:
         self.comparison_id: int | None = None
         self.head = ""
+        self.users: dict[str, str] = {}
 
     def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> bytes:
         if facts.comparison_id != self.comparison_id:
             self.comparison_id = facts.comparison_id
             self.head = _ENCODER.encode({**comparison_fields(facts), **comparison_tail(facts, split)})[:-1]
-        body = _ENCODER.encode({**vote_answers(pseudonym, vote), **vote_extras(vote)})
-        return f"{self.head}, {body[1:]}\n".encode()
+        user = self.users.get(pseudonym)
+        if user is None:
+            user = self.users[pseudonym] = _encode_str(pseudonym)
+        return (
+            f'{self.head}, "user id": {user}, "preference-alignment": "{PREFERENCE[vote.alignment_choice]}", '
+            f'"preference-musicality": "{PREFERENCE[vote.musicality_choice]}", '
+            f'"confidence_preference-alignment": {int.__repr__(vote.alignment_confidence)}, '
+            f'"confidence_preference-musicality": {int.__repr__(vote.musicality_confidence)}, '
+            f'"feedback": {_encode_str(vote.feedback)}, "listened_seconds_a": {_json_float(vote.listened_a_s)}, '
+            f'"listened_seconds_b": {_json_float(vote.listened_b_s)}, '
+            f'"presented_order": {_ORDER[vote.presented_swapped]}, '
+            f'"time_on_task_s": {_json_float(vote.time_on_task_s)}, "vote_time": {_encode_str(_vote_time(vote))}}}\n'
+        ).encode()
+
+
+def _vote_time(vote: VoteValues) -> str:
+    return vote.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

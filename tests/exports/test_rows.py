@@ -56,3 +56,19 @@ def test_it_encodes_a_line_exactly_as_the_row_dict_would_be() -> None:
         line = lines.line(FACTS, split, "ann-1", VOTE)
         assert line == rows.dumps(rows.vote_row(FACTS, split, "ann-1", VOTE))
     assert json.loads(line)["feedback"] == "ça sonne" and "\\u00e7" not in line.decode()
+
+
+def test_it_encodes_awkward_values_exactly_as_json_dumps_would() -> None:
+    lines = rows.VoteLines()
+    paris = dt.timezone(dt.timedelta(hours=2))
+    awkward = [
+        VOTE._replace(feedback='quote " back\\slash\nnew line\ttab \x01 ♪ \u2028', time_on_task_s=None),
+        VOTE._replace(listened_a_s=float("nan"), listened_b_s=float("inf"), time_on_task_s=-float("inf")),
+        VOTE._replace(listened_a_s=0.1 + 0.2, listened_b_s=1e-7, time_on_task_s=1e22, presented_swapped=False),
+        VOTE._replace(created_at=dt.datetime(2026, 5, 1, 23, 59, 59, 120, tzinfo=paris), alignment_choice="t"),
+    ]
+    for vote in awkward:
+        for pseudonym in ("ann-1", 'ann "2"'):
+            assert lines.line(FACTS, "train", pseudonym, vote) == rows.dumps(
+                rows.vote_row(FACTS, "train", pseudonym, vote)
+            )
