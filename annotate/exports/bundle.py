@@ -101,17 +101,18 @@ def write_rows(
             comparison = _facts_of(comparisons, comparison_id)
             split = split_of_prompt[comparison.prompt_key]
             cell = (split, comparison.modality, vocal_label(comparison.vocal))
+            fields, tail = lines.start(comparison, split)
             comparison_votes = list(group)
             chunk = b"".join(lines.line(comparison, split, pseudonyms[v.annotator_id], v) for v in comparison_votes)
             writers["votes"].write(chunk)
             writers[split].write(chunk)
             label = comparison_label(comparison_id, comparison_votes)
             writers["comparisons"].write(
-                rows.dumps(rows.comparison_row(comparison, split, label, adjudicated.get(comparison_id)))
+                rows.dumps(rows.labelled_row(fields, tail, label, adjudicated.get(comparison_id)))
             )
             written.votes[cell] += len(comparison_votes)
             written.comparisons[cell] += 1
-            _add_audio(written.audio, comparison)
+            _add_audio(written.audio, comparison, fields)
             done += len(comparison_votes)
             if written.comparisons.total() % 500 == 0:
                 progress(0.02 + 0.78 * done / max(total, 1), f"writing votes: {done} of {total}")
@@ -157,15 +158,12 @@ def write_text(path: Path, text: str, files: FileDigests, name: str) -> None:
 # --- Audio ------------------------------------------------------------------------------
 
 
-def _add_audio(sources: AudioSources, f: ComparisonFacts) -> None:
-    """Record every clip a comparison's rows point at."""
-    for sha, file in (
-        (f.clip_a_sha, f.clip_a_file),
-        (f.clip_b_sha, f.clip_b_file),
-        (f.reference_sha, f.reference_file),
-    ):
-        if sha:
-            sources[rows.audio_name(sha, file)] = (sha, file)
+def _add_audio(sources: AudioSources, f: ComparisonFacts, fields: rows.ComparisonFields) -> None:
+    """Record every clip a comparison's rows point at (``fields`` holds their names inside the export)."""
+    sources[fields["audio-path"]] = (f.clip_a_sha, f.clip_a_file)
+    sources[fields["audio2"]] = (f.clip_b_sha, f.clip_b_file)
+    if f.reference_sha:
+        sources[fields["ref-audio-path"]] = (f.reference_sha, f.reference_file)
 
 
 def write_audio(out: Path, sources: AudioSources, *, mode: str, files: FileDigests, progress: Progress) -> None:

@@ -41,10 +41,10 @@ class VoteValues(NamedTuple):
     listened_a_s: float
     listened_b_s: float
     time_on_task_s: float | None
-    created_at: dt.datetime
+    vote_time: str  # created_at as ``iso_time`` writes it
 
 
-VOTE_FIELDS = VoteValues._fields  # the Vote columns an export reads, named as on the model
+VOTE_FIELDS = VoteValues._fields[:-1]  # the Vote columns an export reads, named as on the model; then vote_time
 
 
 # The schema, block by block, in key order. Functional syntax because the names have hyphens and spaces.
@@ -161,7 +161,7 @@ def vote_extras(vote: VoteValues) -> VoteExtras:
         # Display order, left first: which canonical clip the annotator saw as "A".
         "presented_order": ["model_b", "model_a"] if vote.presented_swapped else ["model_a", "model_b"],
         "time_on_task_s": vote.time_on_task_s,
-        "vote_time": _vote_time(vote),
+        "vote_time": vote.vote_time,
     }
 
 
@@ -183,7 +183,14 @@ def comparison_row(
     The label is staff's adjudication where there is one (``adjudicated``: canonical choices per question),
     else the votes' majority; ``label_source`` says which, and the vote counts are kept either way.
     """
-    row: dict[str, object] = {**comparison_fields(facts), "vote_count": label.vote_count}
+    return labelled_row(comparison_fields(facts), comparison_tail(facts, split), label, adjudicated)
+
+
+def labelled_row(
+    fields: ComparisonFields, tail: ComparisonTail, label: ComparisonLabel, adjudicated: dict[str, str] | None
+) -> dict[str, object]:
+    """``comparison_row`` from the comparison's fields and tail, when the caller has them already."""
+    row: dict[str, object] = {**fields, "vote_count": label.vote_count}
     for question in ("alignment", "musicality"):
         answer = getattr(label, question)
         row[f"preference-{question}"] = PREFERENCE[adjudicated[question] if adjudicated else answer.majority]
@@ -193,7 +200,7 @@ def comparison_row(
         row[f"votes_b-{question}"] = answer.votes_b
         row[f"votes_tie-{question}"] = answer.votes_tie
     row["label_source"] = "adjudicated" if adjudicated else "majority"
-    return {**row, **comparison_tail(facts, split)}
+    return {**row, **tail}
 
 
 # ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
@@ -231,10 +238,16 @@ class VoteLines:
         self.head = ""
         self.users: dict[str, str] = {}
 
+    def start(self, facts: ComparisonFacts, split: str) -> tuple[ComparisonFields, ComparisonTail]:
+        """Serialise a comparison's part of its vote lines; returns its fields and tail for the caller to reuse."""
+        fields, tail = comparison_fields(facts), comparison_tail(facts, split)
+        self.comparison_id = facts.comparison_id
+        self.head = _ENCODER.encode({**fields, **tail})[:-1]
+        return fields, tail
+
     def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> bytes:
         if facts.comparison_id != self.comparison_id:
-            self.comparison_id = facts.comparison_id
-            self.head = _ENCODER.encode({**comparison_fields(facts), **comparison_tail(facts, split)})[:-1]
+            self.start(facts, split)
         user = self.users.get(pseudonym)
         if user is None:
             user = self.users[pseudonym] = _encode_str(pseudonym)
@@ -246,9 +259,11 @@ class VoteLines:
             f'"feedback": {_encode_str(vote.feedback)}, "listened_seconds_a": {_json_float(vote.listened_a_s)}, '
             f'"listened_seconds_b": {_json_float(vote.listened_b_s)}, '
             f'"presented_order": {_ORDER[vote.presented_swapped]}, '
-            f'"time_on_task_s": {_json_float(vote.time_on_task_s)}, "vote_time": {_encode_str(_vote_time(vote))}}}\n'
+            f'"time_on_task_s": {_json_float(vote.time_on_task_s)}, "vote_time": "{vote.vote_time}"}}\n'
         ).encode()
 
 
-def _vote_time(vote: VoteValues) -> str:
-    return vote.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+def iso_time(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with a "Z": what ``vote_time`` holds (``selectors.export_vote_values`` has PostgreSQL
+    write the same text, which saves parsing a datetime per vote only to format it again)."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, Value, When
+from django.db import connections
+from django.db.models import BooleanField, Case, CharField, Count, F, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Concat
 
 from annotate.catalog.models import Campaign, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.exports.models import Export
-from annotate.exports.rows import VOTE_FIELDS, VoteValues
+from annotate.exports.rows import VOTE_FIELDS, VoteValues, iso_time
 from annotate.exports.splits import SplitItem
 from annotate.labeling.models import Vote
 from annotate.onboarding.selectors import counted_votes
@@ -203,7 +204,20 @@ def export_split_items(*, votes: QuerySet[Vote]) -> list[SplitItem]:
     ]
 
 
+class _IsoTime(Func):
+    """``rows.iso_time`` in SQL: UTC, microseconds only when there are any (as ``isoformat``), then "Z"."""
+
+    template = (
+        """replace(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    )
+    output_field = CharField()
+
+
 def export_vote_values(*, votes: QuerySet[Vote]) -> Iterator[VoteValues]:
     """The votes' exported columns, grouped by comparison, in a stable order (so the JSONL is reproducible)."""
-    rows = votes.order_by("comparison_id", "id").values_list(*VOTE_FIELDS).iterator(chunk_size=_CHUNK)
-    return map(VoteValues._make, rows)
+    ordered = votes.order_by("comparison_id", "id")
+    if connections[votes.db].vendor == "postgresql":
+        rows = ordered.annotate(vote_time=_IsoTime("created_at")).values_list(*VOTE_FIELDS, "vote_time")
+        return map(VoteValues._make, rows.iterator(chunk_size=_CHUNK))
+    rows = ordered.values_list(*VOTE_FIELDS, "created_at")
+    return (VoteValues(*row[:-1], iso_time(row[-1])) for row in rows.iterator(chunk_size=_CHUNK))
