@@ -217,7 +217,7 @@ def export_vote_values(*, votes: QuerySet[Vote]) -> Iterator[VoteValues]:
     """The votes' exported columns, grouped by comparison, in a stable order (so the JSONL is reproducible)."""
     ordered = votes.order_by("comparison_id", "id")
     if connections[votes.db].vendor == "postgresql":
-        rows = ordered.annotate(vote_time=_IsoTime("created_at")).values_list(*VOTE_FIELDS, "vote_time")
-        return map(VoteValues._make, rows.iterator(chunk_size=_CHUNK))
-    rows = ordered.values_list(*VOTE_FIELDS, "created_at")
-    return (VoteValues(*row[:-1], iso_time(row[-1])) for row in rows.iterator(chunk_size=_CHUNK))
+        timed = ordered.annotate(vote_time=_IsoTime("created_at")).values_list(*VOTE_FIELDS, "vote_time")
+        return map(VoteValues._make, timed.iterator(chunk_size=_CHUNK))
+    rows = ordered.values_list(*VOTE_FIELDS, "created_at").iterator(chunk_size=_CHUNK)
+    return (VoteValues._make((*row[:-1], iso_time(row[-1]))) for row in rows)
