@@ -101,15 +101,13 @@ def write_rows(
             comparison = _facts_of(comparisons, comparison_id)
             split = split_of_prompt[comparison.prompt_key]
             cell = (split, comparison.modality, vocal_label(comparison.vocal))
-            fields, tail = lines.start(comparison, split)
+            fields, _ = lines.start(comparison, split)
             comparison_votes = list(group)
             chunk = b"".join(lines.line(comparison, split, pseudonyms[v.annotator_id], v) for v in comparison_votes)
             writers["votes"].write(chunk)
             writers[split].write(chunk)
             label = comparison_label(comparison_id, comparison_votes)
-            writers["comparisons"].write(
-                rows.dumps(rows.labelled_row(fields, tail, label, adjudicated.get(comparison_id)))
-            )
+            writers["comparisons"].write(lines.comparison_line(label, adjudicated.get(comparison_id)))
             written.votes[cell] += len(comparison_votes)
             written.comparisons[cell] += 1
             _add_audio(written.audio, comparison, fields)

@@ -183,14 +183,7 @@ def comparison_row(
     The label is staff's adjudication where there is one (``adjudicated``: canonical choices per question),
     else the votes' majority; ``label_source`` says which, and the vote counts are kept either way.
     """
-    return labelled_row(comparison_fields(facts), comparison_tail(facts, split), label, adjudicated)
-
-
-def labelled_row(
-    fields: ComparisonFields, tail: ComparisonTail, label: ComparisonLabel, adjudicated: dict[str, str] | None
-) -> dict[str, object]:
-    """``comparison_row`` from the comparison's fields and tail, when the caller has them already."""
-    row: dict[str, object] = {**fields, "vote_count": label.vote_count}
+    row: dict[str, object] = {**comparison_fields(facts), "vote_count": label.vote_count}
     for question in ("alignment", "musicality"):
         answer = getattr(label, question)
         row[f"preference-{question}"] = PREFERENCE[adjudicated[question] if adjudicated else answer.majority]
@@ -200,7 +193,7 @@ def labelled_row(
         row[f"votes_b-{question}"] = answer.votes_b
         row[f"votes_tie-{question}"] = answer.votes_tie
     row["label_source"] = "adjudicated" if adjudicated else "majority"
-    return {**row, **tail}
+    return {**row, **comparison_tail(facts, split)}
 
 
 # ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
@@ -235,15 +228,33 @@ class VoteLines:
 
     def __init__(self) -> None:
         self.comparison_id: int | None = None
-        self.head = ""
+        self.head = self.fields_json = self.tail_json = ""
         self.users: dict[str, str] = {}
 
     def start(self, facts: ComparisonFacts, split: str) -> tuple[ComparisonFields, ComparisonTail]:
-        """Serialise a comparison's part of its vote lines; returns its fields and tail for the caller to reuse."""
+        """Serialise a comparison's part of its lines; returns its fields and tail for the caller to reuse."""
         fields, tail = comparison_fields(facts), comparison_tail(facts, split)
         self.comparison_id = facts.comparison_id
-        self.head = _ENCODER.encode({**fields, **tail})[:-1]
+        self.fields_json = _ENCODER.encode(fields)[:-1]  # '{"audio-path": …, "model_b": …' (no closing brace)
+        self.tail_json = _ENCODER.encode(tail)[1:]  # '"source": …, "attention_check": …}' (no opening brace)
+        self.head = f"{self.fields_json}, {self.tail_json[:-1]}"
         return fields, tail
+
+    def comparison_line(self, label: ComparisonLabel, adjudicated: dict[str, str] | None) -> bytes:
+        """The comparisons.jsonl line of the comparison last started: ``dumps(comparison_row(...))``, byte for byte."""
+        parts = [self.fields_json, f', "vote_count": {int.__repr__(label.vote_count)}']
+        for question, answer in (("alignment", label.alignment), ("musicality", label.musicality)):
+            preference = PREFERENCE[adjudicated[question] if adjudicated else answer.majority]
+            parts.append(
+                f', "preference-{question}": "{preference}", '
+                f'"confidence_preference-{question}": {_json_float(round(answer.mean_confidence, 6))}, '
+                f'"soft_label-{question}": {_json_float(round(answer.soft_label, 6))}, '
+                f'"votes_a-{question}": {int.__repr__(answer.votes_a)}, '
+                f'"votes_b-{question}": {int.__repr__(answer.votes_b)}, '
+                f'"votes_tie-{question}": {int.__repr__(answer.votes_tie)}'
+            )
+        parts.append(f', "label_source": "{"adjudicated" if adjudicated else "majority"}", {self.tail_json}\n')
+        return "".join(parts).encode()
 
     def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> bytes:
         if facts.comparison_id != self.comparison_id:

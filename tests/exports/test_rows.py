@@ -77,3 +77,16 @@ def test_it_writes_vote_times_in_utc_with_microseconds_only_when_there_are_some(
     paris = dt.timezone(dt.timedelta(hours=2))
     assert rows.iso_time(dt.datetime(2026, 5, 1, 23, 59, 59, 120, tzinfo=paris)) == "2026-05-01T21:59:59.000120Z"
     assert rows.iso_time(dt.datetime(2026, 5, 2, 0, 30, tzinfo=paris)) == "2026-05-01T22:30:00Z"
+
+
+def test_it_encodes_a_comparison_line_exactly_as_the_row_dict_would_be() -> None:
+    from annotate.exports.bundle import comparison_label
+
+    lines = rows.VoteLines()
+    votes = [VOTE, VOTE._replace(alignment_choice="a", alignment_confidence=5), VOTE._replace(musicality_choice="t")]
+    for split, count, adjudicated in (("test", 3, None), ("train", 2, {"alignment": "t", "musicality": "b"})):
+        label = comparison_label(FACTS.comparison_id, votes[:count])
+        lines.start(FACTS, split)
+        expected = rows.dumps(rows.comparison_row(FACTS, split, label, adjudicated))
+        assert lines.comparison_line(label, adjudicated) == expected
+    assert json.loads(expected)["confidence_preference-alignment"] == 4.5
