@@ -9,6 +9,7 @@ JSONL. Pure: no queries, no files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -100,6 +101,7 @@ class VoteRow(ComparisonFields, ComparisonTail, VoteAnswers, VoteExtras):
     """One votes.jsonl line (and the same line in train/validation/test.jsonl)."""
 
 
+@functools.lru_cache(maxsize=4096)  # each clip appears in many comparisons; memory stays bounded
 def audio_name(sha: str, file: str) -> str:
     """A clip's path inside the export: named by content, keeping the original extension."""
     return f"audio/{sha}{os.path.splitext(file)[1].lower()}"
