@@ -198,8 +198,9 @@ def export_split_items(*, votes: QuerySet[Vote]) -> list[SplitItem]:
         .values_list("prompt_key", "reference_key", "instruction__modality", "vocal")
         .annotate(n=Count("id"))
     )
+    references: dict[str, str] = {}  # one string per reference clip, not one per row (memory at 1M votes)
     return [
-        SplitItem(index, prompt_key, reference_key, modality, vocal, count)
+        SplitItem(index, prompt_key, references.setdefault(reference_key, reference_key), modality, vocal, count)
         for index, (prompt_key, reference_key, modality, vocal, count) in enumerate(rows.iterator(chunk_size=_CHUNK))
     ]
 
