@@ -200,8 +200,8 @@ def export_split_items(*, votes: QuerySet[Vote]) -> list[SplitItem]:
     )
     references: dict[str, str] = {}  # one string per reference clip, not one per row (memory at 1M votes)
     return [
-        SplitItem(index, prompt_key, references.setdefault(reference_key, reference_key), modality, vocal, count)
-        for index, (prompt_key, reference_key, modality, vocal, count) in enumerate(rows.iterator(chunk_size=_CHUNK))
+        SplitItem(prompt_key, references.setdefault(reference_key, reference_key), modality, vocal, count)
+        for prompt_key, reference_key, modality, vocal, count in rows.iterator(chunk_size=_CHUNK)
     ]
 
 

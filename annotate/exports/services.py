@@ -266,7 +266,7 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     plan = _plan(export.campaign, params)
     progress(0.01, "selecting comparisons", force=True)
     split_plan = _split(params, export_split_items(votes=plan.votes))
-    if not split_plan.split_of:
+    if not split_plan.split_of_prompt:
         raise ExportError("no vote matches the filters any more")
     out = workdir / export_dir_for(export).name
     out.mkdir()

@@ -23,9 +23,8 @@ VOCAL_KEYS = ("instrumental", "vocal")
 
 @dataclass(frozen=True, slots=True)
 class SplitItem:
-    """One comparison, or ``count`` comparisons of one prompt that share every field below (a compact row)."""
+    """``count`` comparisons of one prompt that share every field below (one row of the compact table)."""
 
-    comparison_id: int  # the item's id in ``SplitPlan.split_of``
     prompt_key: str
     reference_key: str  # "" when the instruction has no reference clip
     modality: str
@@ -39,7 +38,6 @@ class SplitItem:
 
 @dataclass
 class SplitPlan:
-    split_of: dict[int, str]  # item id -> split
     split_of_prompt: dict[str, str]  # prompt key -> split: every comparison of a prompt is in its split
     test_requested: int
     validation_requested: int
@@ -50,7 +48,7 @@ class SplitPlan:
         """Comparisons per split."""
         counter: Counter[str] = Counter()
         for item in items:
-            counter[self.split_of[item.comparison_id]] += item.count
+            counter[self.split_of_prompt[item.prompt_key]] += item.count
         return {name: counter.get(name, 0) for name in SPLITS}
 
 
@@ -82,14 +80,12 @@ def assign_splits(
         shortfall = _plain_shortfall(test_target, sum(_size(groups[k]) for k in test_keys))
     remaining = [key for key in order if key not in test_keys]
     validation_keys = _draw_up_to(remaining, groups, validation_target)
-    split_of: dict[int, str] = {}
     split_of_prompt: dict[str, str] = {}
     for key, members in groups.items():
         name = "test" if key in test_keys else "validation" if key in validation_keys else "train"
         for item in members:
-            split_of[item.comparison_id] = name
             split_of_prompt[item.prompt_key] = name
-    return SplitPlan(split_of, split_of_prompt, test_target, validation_target, shortfall)
+    return SplitPlan(split_of_prompt, test_target, validation_target, shortfall)
 
 
 def _size(members: list[SplitItem]) -> int:
