@@ -14,14 +14,18 @@ import subprocess
 import tarfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from django.conf import settings
 
-from annotate.agreement.report import ComparisonLabel
+from annotate.agreement.metrics import question_label
+from annotate.agreement.report import ComparisonLabel, QuestionLabel
 from annotate.errors import ApplicationError
 from annotate.exports import rows
 from annotate.exports.selectors import ComparisonFacts
@@ -62,62 +66,85 @@ class HashingFile:
         return {"sha256": self.digest.hexdigest(), "bytes": self.size}
 
 
-def write_votes(
+AudioSources = dict[str, tuple[str, str]]  # name inside the export -> (sha256, file under MEDIA_ROOT)
+
+
+@dataclass
+class RowCounts:
+    """What ``write_rows`` wrote, per (split, modality, vocal), and the clips its rows point at."""
+
+    votes: Counts = field(default_factory=Counter)
+    comparisons: Counts = field(default_factory=Counter)
+    audio: AudioSources = field(default_factory=dict)
+
+
+def write_rows(
     out: Path,
+    *,
+    comparisons: Iterator[ComparisonFacts],
     votes: Iterable[rows.VoteValues],
-    facts: dict[int, ComparisonFacts],
-    split_of: dict[int, str],
+    split_of_prompt: dict[str, str],
     pseudonyms: dict[int, str],
+    adjudicated: dict[int, dict[str, str]],
+    total: int,
     files: FileDigests,
     progress: Progress,
-) -> Counts:
-    """Stream votes into votes.jsonl and the per-split files; return counts per (split, modality, vocal)."""
-    total = sum(f.vote_count for f in facts.values())
-    writers = {name: HashingFile(out / f"{name}.jsonl") for name in ("votes", *SPLITS)}
-    counts: Counts = Counter()
+) -> RowCounts:
+    """One pass over both streams (each in comparison id order): each comparison's votes go to votes.jsonl and
+    its split's file, then its label, computed from those same votes, to comparisons.jsonl."""
+    writers = {name: HashingFile(out / f"{name}.jsonl") for name in ("votes", *SPLITS, "comparisons")}
+    written = RowCounts()
     lines = rows.VoteLines()
+    done = 0
     try:
-        for index, vote in enumerate(votes, start=1):
-            comparison = facts[vote.comparison_id]
-            split = split_of[comparison.comparison_id]
-            line = lines.line(comparison, split, pseudonyms[vote.annotator_id], vote)
-            writers["votes"].write(line)
-            writers[split].write(line)
-            counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
-            if index % 1000 == 0:
-                progress(0.02 + 0.73 * index / total, f"writing votes: {index} of {total}")
+        for comparison_id, group in groupby(votes, key=attrgetter("comparison_id")):
+            comparison = _facts_of(comparisons, comparison_id)
+            split = split_of_prompt[comparison.prompt_key]
+            cell = (split, comparison.modality, vocal_label(comparison.vocal))
+            fields, _ = lines.start(comparison, split)
+            comparison_votes = list(group)
+            chunk = b"".join(lines.line(comparison, split, pseudonyms[v.annotator_id], v) for v in comparison_votes)
+            writers["votes"].write(chunk)
+            writers[split].write(chunk)
+            label = comparison_label(comparison_id, comparison_votes)
+            writers["comparisons"].write(lines.comparison_line(label, adjudicated.get(comparison_id)))
+            written.votes[cell] += len(comparison_votes)
+            written.comparisons[cell] += 1
+            _add_audio(written.audio, comparison, fields)
+            done += len(comparison_votes)
+            if written.comparisons.total() % 500 == 0:
+                progress(0.02 + 0.78 * done / max(total, 1), f"writing votes: {done} of {total}")
     finally:
         for name, writer in writers.items():
             files[f"{name}.jsonl"] = writer.close()
-    if sum(counts.values()) != total:
-        raise ExportError(f"votes changed during the export ({sum(counts.values())} written, {total} planned)")
-    return counts
+    if done != total:
+        raise ExportError(f"votes changed during the export ({done} written, {total} planned)")
+    return written
 
 
-def write_comparisons(
-    out: Path,
-    facts: dict[int, ComparisonFacts],
-    split_of: dict[int, str],
-    labels: dict[int, ComparisonLabel],
-    files: FileDigests,
-    adjudicated: dict[int, dict[str, str]] | None = None,
-) -> Counts:
-    writer = HashingFile(out / "comparisons.jsonl")
-    counts: Counts = Counter()
-    try:
-        for comparison_id in sorted(facts):
-            comparison, split = facts[comparison_id], split_of[comparison_id]
-            writer.write(
-                rows.dumps(
-                    rows.comparison_row(
-                        comparison, split, labels[comparison_id], (adjudicated or {}).get(comparison_id)
-                    )
-                )
-            )
-            counts[split, comparison.modality, vocal_label(comparison.vocal)] += 1
-    finally:
-        files["comparisons.jsonl"] = writer.close()
-    return counts
+def _facts_of(comparisons: Iterator[ComparisonFacts], comparison_id: int) -> ComparisonFacts:
+    """Advance the facts stream to ``comparison_id`` (a comparison whose votes went since it was listed is skipped)."""
+    for facts in comparisons:
+        if facts.comparison_id == comparison_id:
+            return facts
+        if facts.comparison_id > comparison_id:
+            break
+    raise ExportError(f"votes changed during the export (comparison {comparison_id} was not planned)")
+
+
+def comparison_label(comparison_id: int, votes: list[rows.VoteValues]) -> ComparisonLabel:
+    """Majority, counts, mean confidence and soft label per question, from one comparison's votes."""
+    total = len(votes)
+
+    def question(choices: list[str], confidences: list[int]) -> QuestionLabel:
+        return question_label(choices.count("a"), total, sum(confidences) / total, votes_tie=choices.count("t"))
+
+    return ComparisonLabel(
+        comparison_id=comparison_id,
+        vote_count=total,
+        alignment=question([v.alignment_choice for v in votes], [v.alignment_confidence for v in votes]),
+        musicality=question([v.musicality_choice for v in votes], [v.musicality_confidence for v in votes]),
+    )
 
 
 def write_text(path: Path, text: str, files: FileDigests, name: str) -> None:
@@ -129,27 +156,18 @@ def write_text(path: Path, text: str, files: FileDigests, name: str) -> None:
 # --- Audio ------------------------------------------------------------------------------
 
 
-def audio_sources(facts: dict[int, ComparisonFacts]) -> dict[str, tuple[str, str]]:
-    """Every clip the rows point at: export name -> (sha256, file under MEDIA_ROOT)."""
-    sources: dict[str, tuple[str, str]] = {}
-    for f in facts.values():
-        for sha, file in (
-            (f.clip_a_sha, f.clip_a_file),
-            (f.clip_b_sha, f.clip_b_file),
-            (f.reference_sha, f.reference_file),
-        ):
-            if sha:
-                sources[rows.audio_name(sha, file)] = (sha, file)
-    return sources
+def _add_audio(sources: AudioSources, f: ComparisonFacts, fields: rows.ComparisonFields) -> None:
+    """Record every clip a comparison's rows point at (``fields`` holds their names inside the export)."""
+    sources[fields["audio-path"]] = (f.clip_a_sha, f.clip_a_file)
+    sources[fields["audio2"]] = (f.clip_b_sha, f.clip_b_file)
+    if f.reference_sha:
+        sources[fields["ref-audio-path"]] = (f.reference_sha, f.reference_file)
 
 
-def write_audio(
-    out: Path, facts: dict[int, ComparisonFacts], *, mode: str, files: FileDigests, progress: Progress
-) -> None:
+def write_audio(out: Path, sources: AudioSources, *, mode: str, files: FileDigests, progress: Progress) -> None:
     """Hard-link (falling back to a copy across filesystems) or copy each clip, then verify its hash."""
     (out / "audio").mkdir()
     media = Path(settings.MEDIA_ROOT)
-    sources = audio_sources(facts)
     for index, name in enumerate(sorted(sources), start=1):
         sha, file = sources[name]
         source, destination = media / file, out / name

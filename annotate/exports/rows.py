@@ -9,9 +9,12 @@ JSONL. Pure: no queries, no files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
@@ -39,10 +42,10 @@ class VoteValues(NamedTuple):
     listened_a_s: float
     listened_b_s: float
     time_on_task_s: float | None
-    created_at: dt.datetime
+    vote_time: str  # created_at as ``iso_time`` writes it
 
 
-VOTE_FIELDS = VoteValues._fields  # the Vote columns an export reads, named as on the model
+VOTE_FIELDS = VoteValues._fields[:-1]  # the Vote columns an export reads, named as on the model; then vote_time
 
 
 # The schema, block by block, in key order. Functional syntax because the names have hyphens and spaces.
@@ -98,6 +101,7 @@ class VoteRow(ComparisonFields, ComparisonTail, VoteAnswers, VoteExtras):
     """One votes.jsonl line (and the same line in train/validation/test.jsonl)."""
 
 
+@functools.lru_cache(maxsize=4096)  # each clip appears in many comparisons; memory stays bounded
 def audio_name(sha: str, file: str) -> str:
     """A clip's path inside the export: named by content, keeping the original extension."""
     return f"audio/{sha}{os.path.splitext(file)[1].lower()}"
@@ -159,7 +163,7 @@ def vote_extras(vote: VoteValues) -> VoteExtras:
         # Display order, left first: which canonical clip the annotator saw as "A".
         "presented_order": ["model_b", "model_a"] if vote.presented_swapped else ["model_a", "model_b"],
         "time_on_task_s": vote.time_on_task_s,
-        "vote_time": vote.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "vote_time": vote.vote_time,
     }
 
 
@@ -196,6 +200,8 @@ def comparison_row(
 
 # ensure_ascii=False keeps lyrics and feedback readable; one encoder, not one per row as json.dumps would build.
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+# The encoder's own string escaper (C), for the fields written into the vote line's template.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def dumps(row: object) -> bytes:
@@ -203,17 +209,74 @@ def dumps(row: object) -> bytes:
     return (_ENCODER.encode(row) + "\n").encode("utf-8")
 
 
+def _json_float(value: float | None) -> str:
+    """A float as ``json.dumps`` writes it (allow_nan: NaN and the infinities as JavaScript names)."""
+    if value is None:
+        return "null"
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+_ORDER = {False: '["model_a", "model_b"]', True: '["model_b", "model_a"]'}
+
+
 class VoteLines:
     """Encodes vote rows as JSONL lines, byte-identical to ``dumps(vote_row(...))``, but serialising the
-    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison)."""
+    comparison's fields once per comparison instead of once per vote (votes arrive grouped by comparison),
+    each pseudonym once, and the vote's own fields into a fixed template rather than through a dict."""
 
     def __init__(self) -> None:
         self.comparison_id: int | None = None
-        self.head = ""
+        self.head = self.fields_json = self.tail_json = ""
+        self.users: dict[str, str] = {}
+
+    def start(self, facts: ComparisonFacts, split: str) -> tuple[ComparisonFields, ComparisonTail]:
+        """Serialise a comparison's part of its lines; returns its fields and tail for the caller to reuse."""
+        fields, tail = comparison_fields(facts), comparison_tail(facts, split)
+        self.comparison_id = facts.comparison_id
+        self.fields_json = _ENCODER.encode(fields)[:-1]  # '{"audio-path": …, "model_b": …' (no closing brace)
+        self.tail_json = _ENCODER.encode(tail)[1:]  # '"source": …, "attention_check": …}' (no opening brace)
+        self.head = f"{self.fields_json}, {self.tail_json[:-1]}"
+        return fields, tail
+
+    def comparison_line(self, label: ComparisonLabel, adjudicated: dict[str, str] | None) -> bytes:
+        """The comparisons.jsonl line of the comparison last started: ``dumps(comparison_row(...))``, byte for byte."""
+        parts = [self.fields_json, f', "vote_count": {int.__repr__(label.vote_count)}']
+        for question, answer in (("alignment", label.alignment), ("musicality", label.musicality)):
+            preference = PREFERENCE[adjudicated[question] if adjudicated else answer.majority]
+            parts.append(
+                f', "preference-{question}": "{preference}", '
+                f'"confidence_preference-{question}": {_json_float(round(answer.mean_confidence, 6))}, '
+                f'"soft_label-{question}": {_json_float(round(answer.soft_label, 6))}, '
+                f'"votes_a-{question}": {int.__repr__(answer.votes_a)}, '
+                f'"votes_b-{question}": {int.__repr__(answer.votes_b)}, '
+                f'"votes_tie-{question}": {int.__repr__(answer.votes_tie)}'
+            )
+        parts.append(f', "label_source": "{"adjudicated" if adjudicated else "majority"}", {self.tail_json}\n')
+        return "".join(parts).encode()
 
     def line(self, facts: ComparisonFacts, split: str, pseudonym: str, vote: VoteValues) -> bytes:
         if facts.comparison_id != self.comparison_id:
-            self.comparison_id = facts.comparison_id
-            self.head = _ENCODER.encode({**comparison_fields(facts), **comparison_tail(facts, split)})[:-1]
-        body = _ENCODER.encode({**vote_answers(pseudonym, vote), **vote_extras(vote)})
-        return f"{self.head}, {body[1:]}\n".encode()
+            self.start(facts, split)
+        user = self.users.get(pseudonym)
+        if user is None:
+            user = self.users[pseudonym] = _encode_str(pseudonym)
+        return (
+            f'{self.head}, "user id": {user}, "preference-alignment": "{PREFERENCE[vote.alignment_choice]}", '
+            f'"preference-musicality": "{PREFERENCE[vote.musicality_choice]}", '
+            f'"confidence_preference-alignment": {int.__repr__(vote.alignment_confidence)}, '
+            f'"confidence_preference-musicality": {int.__repr__(vote.musicality_confidence)}, '
+            f'"feedback": {_encode_str(vote.feedback)}, "listened_seconds_a": {_json_float(vote.listened_a_s)}, '
+            f'"listened_seconds_b": {_json_float(vote.listened_b_s)}, '
+            f'"presented_order": {_ORDER[vote.presented_swapped]}, '
+            f'"time_on_task_s": {_json_float(vote.time_on_task_s)}, "vote_time": "{vote.vote_time}"}}\n'
+        ).encode()
+
+
+def iso_time(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with a "Z": what ``vote_time`` holds (``selectors.export_vote_values`` has PostgreSQL
+    write the same text, which saves parsing a datetime per vote only to format it again)."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

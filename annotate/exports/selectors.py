@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db import connections
+from django.db.models import BooleanField, Case, CharField, Count, F, Func, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Concat
 
 from annotate.catalog.models import Campaign, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
 from annotate.exports.models import Export
-from annotate.exports.rows import VOTE_FIELDS, VoteValues
+from annotate.exports.rows import VOTE_FIELDS, VoteValues, iso_time
+from annotate.exports.splits import SplitItem
 from annotate.labeling.models import Vote
 from annotate.onboarding.selectors import counted_votes
 from annotate.permissions import user_is_staff
@@ -114,7 +117,6 @@ class ComparisonFacts:
     gold_alignment: str
     gold_musicality: str
     is_attention_check: bool
-    vote_count: int
 
     @property
     def prompt_key(self) -> str:
@@ -153,29 +155,70 @@ _FACT_FIELDS = (
 )
 
 
-# ComparisonFacts' fields in _FACT_FIELDS order (all but vote_count).
-_FACT_NAMES = [f.name for f in dataclasses.fields(ComparisonFacts)][:-1]
+# ComparisonFacts' fields, in _FACT_FIELDS order.
+_FACT_NAMES = [f.name for f in dataclasses.fields(ComparisonFacts)]
+_CHUNK = 5000  # rows per fetch from a server-side cursor: memory stays flat whatever the campaign's size
 
 
-def export_comparison_facts(*, votes: QuerySet[Vote]) -> dict[int, ComparisonFacts]:
-    """Facts for every comparison that has at least one of ``votes``, keyed by comparison id, in id order."""
-    counts = dict(votes.order_by().values("comparison_id").annotate(n=Count("id")).values_list("comparison_id", "n"))
-    rows = (
-        Comparison.objects.filter(pk__in=votes.order_by().values("comparison_id"))
-        .order_by("pk")
-        .values_list(*_FACT_FIELDS)
-    )
-    facts: dict[int, ComparisonFacts] = {}
-    for row in rows.iterator(chunk_size=5000):
+def _voted(votes: QuerySet[Vote]) -> QuerySet[Comparison]:
+    return Comparison.objects.filter(pk__in=votes.order_by().values("comparison_id"))
+
+
+def export_comparison_facts(*, votes: QuerySet[Vote]) -> Iterator[ComparisonFacts]:
+    """Facts for every comparison that has at least one of ``votes``, in id order, streamed from the database."""
+    for row in _voted(votes).order_by("pk").values_list(*_FACT_FIELDS).iterator(chunk_size=_CHUNK):
         values: dict[str, Any] = dict(zip(_FACT_NAMES, row, strict=True))
         # No reference clip: "" rather than None, like the other text fields.
         values["reference_sha"] = values["reference_sha"] or ""
         values["reference_file"] = values["reference_file"] or ""
-        facts[row[0]] = ComparisonFacts(**values, vote_count=counts[row[0]])
-    return facts
+        yield ComparisonFacts(**values)
+
+
+def export_split_items(*, votes: QuerySet[Vote]) -> list[SplitItem]:
+    """The split planner's compact table: comparisons with at least one of ``votes`` counted per prompt key,
+    reference clip, modality and vocal flag (``ComparisonFacts.prompt_key`` and ``.vocal``, computed in SQL)."""
+    clip_a, clip_b = Q(clip_a__is_vocal=True), Q(clip_b__is_vocal=True)
+    rows = (
+        _voted(votes)
+        .order_by()
+        .annotate(
+            prompt_key=Case(
+                When(instruction__prompt_id="", then=Concat(Value("instruction:"), F("instruction__content_hash"))),
+                default=F("instruction__prompt_id"),
+                output_field=CharField(),
+            ),
+            reference_key=Coalesce(F("instruction__reference_clip__sha256"), Value("")),
+            vocal=Case(
+                When(clip_a | clip_b, then=Value(True)),
+                When(Q(clip_a__is_vocal=False, clip_b__is_vocal=False), then=Value(False)),
+                default=Value(None),
+                output_field=BooleanField(null=True),
+            ),
+        )
+        .values_list("prompt_key", "reference_key", "instruction__modality", "vocal")
+        .annotate(n=Count("id"))
+    )
+    references: dict[str, str] = {}  # one string per reference clip, not one per row (memory at 1M votes)
+    return [
+        SplitItem(prompt_key, references.setdefault(reference_key, reference_key), modality, vocal, count)
+        for prompt_key, reference_key, modality, vocal, count in rows.iterator(chunk_size=_CHUNK)
+    ]
+
+
+class _IsoTime(Func):
+    """``rows.iso_time`` in SQL: UTC, microseconds only when there are any (as ``isoformat``), then "Z"."""
+
+    template = (
+        """replace(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    )
+    output_field = CharField()
 
 
 def export_vote_values(*, votes: QuerySet[Vote]) -> Iterator[VoteValues]:
     """The votes' exported columns, grouped by comparison, in a stable order (so the JSONL is reproducible)."""
-    rows = votes.order_by("comparison_id", "id").values_list(*VOTE_FIELDS).iterator(chunk_size=5000)
-    return map(VoteValues._make, rows)
+    ordered = votes.order_by("comparison_id", "id")
+    if connections[votes.db].vendor == "postgresql":
+        timed = ordered.annotate(vote_time=_IsoTime("created_at")).values_list(*VOTE_FIELDS, "vote_time")
+        return map(VoteValues._make, timed.iterator(chunk_size=_CHUNK))
+    rows = ordered.values_list(*VOTE_FIELDS, "created_at").iterator(chunk_size=_CHUNK)
+    return (VoteValues._make((*row[:-1], iso_time(row[-1]))) for row in rows)

@@ -44,14 +44,20 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotate.agreement.selectors import agreement_summary, comparison_labels, flagged_annotator_ids
+from annotate.agreement.selectors import agreement_summary, flagged_annotator_ids
 from annotate.broker import task_publish_on_commit
 from annotate.catalog.models import Campaign
 from annotate.exports import bundle, datacard, rows
 from annotate.exports.bundle import Counts, ExportError, FileDigests
 from annotate.exports.models import Export
 from annotate.exports.params import ExportParameterError, ExportParameters
-from annotate.exports.selectors import export_comparison_facts, export_dir_for, export_vote_values, export_votes
+from annotate.exports.selectors import (
+    export_comparison_facts,
+    export_dir_for,
+    export_split_items,
+    export_vote_values,
+    export_votes,
+)
 from annotate.exports.splits import SPLITS, SplitItem, SplitPlan, assign_splits
 from annotate.labeling.models import AnnotatorProfile, Vote
 from annotate.labeling.selectors import adjudicated_labels
@@ -259,24 +265,27 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     params = ExportParameters.from_dict(export.parameters)
     plan = _plan(export.campaign, params)
     progress(0.01, "selecting comparisons", force=True)
-    facts = export_comparison_facts(votes=plan.votes)
-    if not facts:
+    split_plan = _split(params, export_split_items(votes=plan.votes))
+    if not split_plan.split_of_prompt:
         raise ExportError("no vote matches the filters any more")
-    split_plan = _split(params, facts)
     out = workdir / export_dir_for(export).name
     out.mkdir()
     files: FileDigests = {}
-    votes = export_vote_values(votes=plan.votes)
-    split_of = split_plan.split_of
-    vote_counts = bundle.write_votes(out, votes, facts, split_of, _pseudonyms(plan.votes), files, progress)
-    progress(0.75, "writing comparisons.jsonl", force=True)
-    labels = comparison_labels(votes=plan.votes)
-    adjudicated = adjudicated_labels(comparison_ids=facts)
-    comparison_counts = bundle.write_comparisons(out, facts, split_of, labels, files, adjudicated)
+    written = bundle.write_rows(
+        out,
+        comparisons=export_comparison_facts(votes=plan.votes),
+        votes=export_vote_values(votes=plan.votes),
+        split_of_prompt=split_plan.split_of_prompt,
+        pseudonyms=_pseudonyms(plan.votes),
+        adjudicated=adjudicated_labels(campaign=export.campaign),
+        total=plan.votes.count(),
+        files=files,
+        progress=progress,
+    )
     progress(0.8, "copying audio", force=True)
-    bundle.write_audio(out, facts, mode=params.audio, files=files, progress=progress)
+    bundle.write_audio(out, written.audio, mode=params.audio, files=files, progress=progress)
     progress(0.95, "writing manifest", force=True)
-    summary = _summary(params, split_plan, vote_counts, comparison_counts, len(plan.flagged))
+    summary = _summary(params, split_plan, written.votes, written.comparisons, len(plan.flagged))
     manifest = _manifest(export, params, summary, plan, files)
     bundle.write_text(out / "README.md", datacard.render(export.campaign, manifest), files, "README.md")
     manifest["files"] = dict(sorted(files.items()))
@@ -284,10 +293,10 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     return summary, bundle.write_archive(workdir, out, params.archive)
 
 
-def _split(params: ExportParameters, facts: dict[int, Any]) -> SplitPlan:
-    test_target, validation_target = _targets(params, len(facts))
+def _split(params: ExportParameters, items: list[SplitItem]) -> SplitPlan:
+    test_target, validation_target = _targets(params, sum(item.count for item in items))
     return assign_splits(
-        [SplitItem(f.comparison_id, f.prompt_key, f.reference_sha, f.modality, f.vocal) for f in facts.values()],
+        items,
         seed=params.seed,
         test_target=test_target,
         validation_target=validation_target,

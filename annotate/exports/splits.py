@@ -21,13 +21,15 @@ MODALITIES = ("T", "L", "A", "C")
 VOCAL_KEYS = ("instrumental", "vocal")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SplitItem:
-    comparison_id: int
+    """``count`` comparisons of one prompt that share every field below (one row of the compact table)."""
+
     prompt_key: str
     reference_key: str  # "" when the instruction has no reference clip
     modality: str
     vocal: bool | None  # None: unknown
+    count: int = 1
 
     @property
     def cell(self) -> tuple[str, str]:
@@ -36,14 +38,17 @@ class SplitItem:
 
 @dataclass
 class SplitPlan:
-    split_of: dict[int, str]
+    split_of_prompt: dict[str, str]  # prompt key -> split: every comparison of a prompt is in its split
     test_requested: int
     validation_requested: int
     # Empty when the test split got everything asked of it; otherwise what is missing, and why.
     shortfall: dict[str, Any] = field(default_factory=dict)  # JSON: requested, selected, messages, by_modality
 
-    def counts(self) -> dict[str, int]:
-        counter = Counter(self.split_of.values())
+    def counts(self, items: Iterable[SplitItem]) -> dict[str, int]:
+        """Comparisons per split."""
+        counter: Counter[str] = Counter()
+        for item in items:
+            counter[self.split_of_prompt[item.prompt_key]] += item.count
         return {name: counter.get(name, 0) for name in SPLITS}
 
 
@@ -60,7 +65,7 @@ def assign_splits(
     balance_test: bool,
     group_by_reference: bool,
 ) -> SplitPlan:
-    """Assign every item a split; targets count comparisons.
+    """Assign every item a split; targets count comparisons (an item stands for ``item.count`` of them).
 
     A group is never split, so a split can end a little under its target when groups are
     large; the balanced test split reports what it could not fill in ``shortfall``.
@@ -72,15 +77,26 @@ def assign_splits(
         test_keys, shortfall = _draw_balanced(order, groups, test_target)
     else:
         test_keys = _draw_up_to(order, groups, test_target)
-        shortfall = _plain_shortfall(test_target, sum(len(groups[k]) for k in test_keys))
+        shortfall = _plain_shortfall(test_target, sum(_size(groups[k]) for k in test_keys))
     remaining = [key for key in order if key not in test_keys]
     validation_keys = _draw_up_to(remaining, groups, validation_target)
-    split_of: dict[int, str] = {}
+    split_of_prompt: dict[str, str] = {}
     for key, members in groups.items():
         name = "test" if key in test_keys else "validation" if key in validation_keys else "train"
         for item in members:
-            split_of[item.comparison_id] = name
-    return SplitPlan(split_of, test_target, validation_target, shortfall)
+            split_of_prompt[item.prompt_key] = name
+    return SplitPlan(split_of_prompt, test_target, validation_target, shortfall)
+
+
+def _size(members: list[SplitItem]) -> int:
+    return sum(item.count for item in members)
+
+
+def _cells(members: list[SplitItem]) -> Counter[tuple[str, str]]:
+    cells: Counter[tuple[str, str]] = Counter()
+    for item in members:
+        cells[item.cell] += item.count
+    return cells
 
 
 def _groups(items: Iterable[SplitItem], *, group_by_reference: bool) -> dict[str, list[SplitItem]]:
@@ -118,7 +134,7 @@ def _draw_up_to(order: Sequence[str], groups: dict[str, list[SplitItem]], target
     for key in order:
         if taken >= target:
             break
-        size = len(groups[key])
+        size = _size(groups[key])
         if taken + size <= target:
             chosen.add(key)
             taken += size
@@ -148,7 +164,7 @@ def _draw_balanced(
         for key in order:
             if key in chosen:
                 continue
-            cells = Counter(item.cell for item in groups[key])
+            cells = _cells(groups[key])
             if strict and _fits_cells(cells, cell_taken, quotas):
                 chosen.add(key)
                 cell_taken.update(cells)

@@ -29,10 +29,9 @@ FACTS = ComparisonFacts(
     gold_alignment="a",
     gold_musicality="",
     is_attention_check=False,
-    vote_count=1,
 )
 VOTE = rows.VoteValues(
-    7, 3, "b", "a", 4, 2, "ça sonne", True, 9.5, 10.0, 31.0, dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+    7, 3, "b", "a", 4, 2, "ça sonne", True, 9.5, 10.0, 31.0, rows.iso_time(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC))
 )
 
 
@@ -57,3 +56,37 @@ def test_it_encodes_a_line_exactly_as_the_row_dict_would_be() -> None:
         line = lines.line(FACTS, split, "ann-1", VOTE)
         assert line == rows.dumps(rows.vote_row(FACTS, split, "ann-1", VOTE))
     assert json.loads(line)["feedback"] == "ça sonne" and "\\u00e7" not in line.decode()
+
+
+def test_it_encodes_awkward_values_exactly_as_json_dumps_would() -> None:
+    lines = rows.VoteLines()
+    awkward = [
+        VOTE._replace(feedback='quote " back\\slash\nnew line\ttab \x01 ♪ \u2028', time_on_task_s=None),
+        VOTE._replace(listened_a_s=float("nan"), listened_b_s=float("inf"), time_on_task_s=-float("inf")),
+        VOTE._replace(listened_a_s=0.1 + 0.2, listened_b_s=1e-7, time_on_task_s=1e22, presented_swapped=False),
+        VOTE._replace(alignment_choice="t", musicality_choice="t", presented_swapped=False),
+    ]
+    for vote in awkward:
+        for pseudonym in ("ann-1", 'ann "2"'):
+            assert lines.line(FACTS, "train", pseudonym, vote) == rows.dumps(
+                rows.vote_row(FACTS, "train", pseudonym, vote)
+            )
+
+
+def test_it_writes_vote_times_in_utc_with_microseconds_only_when_there_are_some() -> None:
+    paris = dt.timezone(dt.timedelta(hours=2))
+    assert rows.iso_time(dt.datetime(2026, 5, 1, 23, 59, 59, 120, tzinfo=paris)) == "2026-05-01T21:59:59.000120Z"
+    assert rows.iso_time(dt.datetime(2026, 5, 2, 0, 30, tzinfo=paris)) == "2026-05-01T22:30:00Z"
+
+
+def test_it_encodes_a_comparison_line_exactly_as_the_row_dict_would_be() -> None:
+    from annotate.exports.bundle import comparison_label
+
+    lines = rows.VoteLines()
+    votes = [VOTE, VOTE._replace(alignment_choice="a", alignment_confidence=5), VOTE._replace(musicality_choice="t")]
+    for split, count, adjudicated in (("test", 3, None), ("train", 2, {"alignment": "t", "musicality": "b"})):
+        label = comparison_label(FACTS.comparison_id, votes[:count])
+        lines.start(FACTS, split)
+        expected = rows.dumps(rows.comparison_row(FACTS, split, label, adjudicated))
+        assert lines.comparison_line(label, adjudicated) == expected
+    assert json.loads(expected)["confidence_preference-alignment"] == 4.5

@@ -372,13 +372,31 @@ def test_it_encodes_each_line_exactly_as_the_row_dict_would_be(dataset: Dataset)
     from annotate.exports.rows import VoteLines, dumps, vote_row
     from annotate.exports.selectors import export_comparison_facts, export_vote_values
 
-    facts = export_comparison_facts(votes=Vote.objects.all())
+    facts = {f.comparison_id: f for f in export_comparison_facts(votes=Vote.objects.all())}
     lines = VoteLines()
     votes = list(export_vote_values(votes=Vote.objects.all()))
     assert len(votes) == Vote.objects.count() > 0
     for vote in votes:
         comparison = facts[vote.comparison_id]
         assert lines.line(comparison, "train", "ann-x", vote) == dumps(vote_row(comparison, "train", "ann-x", vote))
+
+
+def test_it_reads_vote_times_exactly_as_python_formats_them(dataset: Dataset) -> None:
+    from annotate.exports.rows import iso_time
+    from annotate.exports.selectors import export_vote_values
+
+    moments = [
+        dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 1, 12, 0, 0, 120, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 6, 1, 1, 30, 0, 500000, tzinfo=dt.timezone(dt.timedelta(hours=5))),
+    ]
+    votes = list(Vote.objects.order_by("comparison_id", "id"))[: len(moments)]
+    for vote, moment in zip(votes, moments, strict=True):
+        Vote.objects.filter(pk=vote.pk).update(created_at=moment)
+    written = {v.vote_time for v in export_vote_values(votes=Vote.objects.filter(pk__in=[v.pk for v in votes]))}
+    assert written == {iso_time(moment) for moment in moments}
+    assert "2026-03-01T12:00:00Z" in written and "2026-05-31T20:30:00.500000Z" in written
 
 
 def test_it_shows_progress_on_the_row_while_running(dataset: Dataset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
