@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.catalog.models import Campaign, CampaignImport, Comparison
+from annotate.catalog.models import AssignmentStrategy, Campaign, CampaignImport, Comparison
 from annotate.catalog.selectors import (
     CampaignProgress,
     campaign_get_for_staff,
@@ -95,6 +95,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "min_listen_fraction",
             "feedback_required",
             "allow_no_preference",
+            "assignment_strategy",
             "license",
             "presentation_loudness_lufs",
             "presentation_true_peak_dbtp",
@@ -135,6 +136,9 @@ class CampaignListApi(APIView):
         min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
         feedback_required = serializers.BooleanField(required=False)
         allow_no_preference = serializers.BooleanField(required=False)
+        assignment_strategy = serializers.ChoiceField(
+            choices=AssignmentStrategy.choices, required=False, help_text="Which comparison a hand-out prefers."
+        )
         license = _text(required=False, max_length=100)
         presentation_loudness_lufs = serializers.FloatField(required=False, min_value=-40, max_value=-8)
         presentation_true_peak_dbtp = serializers.FloatField(required=False, min_value=-12, max_value=0)
@@ -179,6 +183,9 @@ class CampaignDetailApi(APIView):
         min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
         feedback_required = serializers.BooleanField(required=False)
         allow_no_preference = serializers.BooleanField(required=False)
+        assignment_strategy = serializers.ChoiceField(
+            choices=AssignmentStrategy.choices, required=False, help_text="Which comparison a hand-out prefers."
+        )
         license = _text(required=False, max_length=100)
         onboarding = OnboardingStepsSerializer(required=False)
         status = serializers.ChoiceField(

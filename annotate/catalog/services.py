@@ -36,7 +36,15 @@ from annotate.catalog.audio import (
     render_presentation,
 )
 from annotate.catalog.labels import RowLabels, parse_labels
-from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison, Instruction
+from annotate.catalog.models import (
+    AssignmentStrategy,
+    Campaign,
+    CampaignImport,
+    Clip,
+    ClipRendition,
+    Comparison,
+    Instruction,
+)
 from annotate.catalog.selectors import campaign_clips, clip_rendition_for
 from annotate.errors import ApplicationError, NotFoundError
 from annotate.labeling.models import AnnotatorProfile, ExternalAnnotator, Vote
@@ -713,6 +721,7 @@ CAMPAIGN_SETTINGS = (
     "min_listen_fraction",
     "feedback_required",
     "allow_no_preference",
+    "assignment_strategy",
     "license",
 )
 
@@ -740,6 +749,8 @@ def _campaign_check(campaign: Campaign) -> None:
         refuse("presentation_loudness_lufs", "The presentation loudness must be between -40 and -8 LUFS.")
     if not -12 <= campaign.presentation_true_peak_dbtp <= 0:
         refuse("presentation_true_peak_dbtp", "The true-peak ceiling must be between -12 and 0 dBTP.")
+    if campaign.assignment_strategy not in AssignmentStrategy.values:
+        refuse("assignment_strategy", f"The assignment strategy must be one of {', '.join(AssignmentStrategy.values)}.")
     for text_field in ("description", "license"):
         if "\x00" in getattr(campaign, text_field):
             refuse(text_field, "The text contains a NUL character.")
@@ -764,6 +775,7 @@ def campaign_create(
     min_listen_fraction: float | None = 0.5,
     feedback_required: bool = True,
     allow_no_preference: bool = False,
+    assignment_strategy: str = AssignmentStrategy.BALANCED,
     license: str = "CC-BY-NC-SA-4.0",
     presentation_loudness_lufs: float = -18.0,
     presentation_true_peak_dbtp: float = -1.0,
@@ -781,6 +793,7 @@ def campaign_create(
         min_listen_fraction=min_listen_fraction,
         feedback_required=feedback_required,
         allow_no_preference=allow_no_preference,
+        assignment_strategy=assignment_strategy,
         license=license,
         presentation_loudness_lufs=presentation_loudness_lufs,
         presentation_true_peak_dbtp=presentation_true_peak_dbtp,

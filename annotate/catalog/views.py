@@ -19,7 +19,7 @@ from annotate.catalog.apis import (
     CampaignListApi,
     OnboardingStepsSerializer,
 )
-from annotate.catalog.models import Campaign
+from annotate.catalog.models import AssignmentStrategy, Campaign
 from annotate.catalog.selectors import (
     campaign_get_for_staff,
     campaign_import_list,
@@ -80,7 +80,12 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
                 return redirect("catalog:campaign-import", campaign_id=campaign.pk)
         else:
             errors = _serializer_errors({**serializer.errors, **steps.errors})
-    context = {"campaign": Campaign(), "onboarding": CampaignOnboarding(), "form": request.POST or None}
+    context = {
+        "campaign": Campaign(),
+        "onboarding": CampaignOnboarding(),
+        "form": request.POST or None,
+        "strategies": AssignmentStrategy.choices,
+    }
     return render(request, "catalog/campaign_form.html", {**context, "errors": errors}, status=400 if errors else 200)
 
 
@@ -100,6 +105,7 @@ def campaign_settings(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "progress": campaign_progress(campaigns=[campaign])[campaign.pk],
         "form": request.POST if errors else None,
         "errors": errors,
+        "strategies": AssignmentStrategy.choices,
     }
     return render(request, "catalog/campaign_form.html", context, status=400 if errors else 200)
 

@@ -143,6 +143,17 @@ def test_it_changes_only_the_settings_given(alice: User, campaign: Campaign) -> 
     assert response.json()["onboarding"]["consent_required"] is False
 
 
+def test_it_sets_the_assignment_strategy_and_refuses_an_unknown_one(alice: User, campaign: Campaign) -> None:
+    client = client_for(alice)
+    url = f"/api/v1/campaigns/{campaign.pk}"
+    changed = client.patch(url, {"assignment_strategy": "informative"}, format="json")
+    unknown = client.patch(url, {"assignment_strategy": "loudest"}, format="json")
+    assert changed.status_code == 200 and changed.json()["assignment_strategy"] == "informative"
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "assignment_strategy"
+    campaign.refresh_from_db()
+    assert campaign.assignment_strategy == "informative"
+
+
 def test_it_refuses_to_change_the_loudness_target_after_creation(alice: User, campaign: Campaign) -> None:
     response = client_for(alice).patch(
         f"/api/v1/campaigns/{campaign.pk}", {"presentation_loudness_lufs": -23}, format="json"

@@ -99,10 +99,17 @@ def test_it_saves_settings_and_changes_the_status(alice: User, comparison: Compa
     client = client_for(alice)
     url = f"/campaigns/{comparison.campaign_id}/settings/"
     assert client.get(url).status_code == 200
-    response = client.post(url, _settings_form(name="Renamed", feedback_required="on", allow_no_preference="on"))
+    assert 'value="informative"' in client.get(url).content.decode()
+    response = client.post(
+        url,
+        _settings_form(
+            name="Renamed", feedback_required="on", allow_no_preference="on", assignment_strategy="uncertain"
+        ),
+    )
     assert response.status_code == 302
     campaign = Campaign.objects.get(pk=comparison.campaign_id)
     assert (campaign.name, campaign.overlap_target, campaign.feedback_required) == ("Renamed", 4, True)
+    assert campaign.assignment_strategy == "uncertain"
     assert campaign.presentation_loudness_lufs == -18.0  # fixed once created
     assert client.post(url, {"action": "status", "status": "closed"}).status_code == 302
     campaign.refresh_from_db()
