@@ -121,6 +121,22 @@ class CampaignSerializer(serializers.ModelSerializer):
         }
 
 
+class CampaignSettingsInput(serializers.Serializer):
+    """The settings both creating and editing a campaign accept (each optional)."""
+
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    min_listen_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=3600)
+    min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    feedback_required = serializers.BooleanField(required=False)
+    allow_no_preference = serializers.BooleanField(required=False)
+    assignment_strategy = serializers.ChoiceField(
+        choices=AssignmentStrategy.choices, required=False, help_text="Which comparison a hand-out prefers."
+    )
+    license = _text(required=False, max_length=100)
+    onboarding = OnboardingStepsSerializer(required=False)
+
+
 class CampaignListApi(APIView):
     """Every campaign with its settings and progress (GET); create a draft campaign (POST)."""
 
@@ -128,21 +144,10 @@ class CampaignListApi(APIView):
     OutputSerializer = CampaignSerializer
 
     @extend_schema_serializer(component_name="CampaignCreateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CampaignSettingsInput):
         name = _text(max_length=200)
-        description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-        overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-        min_listen_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=3600)
-        min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-        feedback_required = serializers.BooleanField(required=False)
-        allow_no_preference = serializers.BooleanField(required=False)
-        assignment_strategy = serializers.ChoiceField(
-            choices=AssignmentStrategy.choices, required=False, help_text="Which comparison a hand-out prefers."
-        )
-        license = _text(required=False, max_length=100)
         presentation_loudness_lufs = serializers.FloatField(required=False, min_value=-40, max_value=-8)
         presentation_true_peak_dbtp = serializers.FloatField(required=False, min_value=-12, max_value=0)
-        onboarding = OnboardingStepsSerializer(required=False)
 
     @extend_schema(operation_id="campaign_list", responses={200: CampaignSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -175,19 +180,8 @@ class CampaignDetailApi(APIView):
     OutputSerializer = CampaignSerializer
 
     @extend_schema_serializer(component_name="CampaignUpdateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CampaignSettingsInput):
         name = _text(required=False, max_length=200)
-        description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-        overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-        min_listen_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=3600)
-        min_listen_fraction = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-        feedback_required = serializers.BooleanField(required=False)
-        allow_no_preference = serializers.BooleanField(required=False)
-        assignment_strategy = serializers.ChoiceField(
-            choices=AssignmentStrategy.choices, required=False, help_text="Which comparison a hand-out prefers."
-        )
-        license = _text(required=False, max_length=100)
-        onboarding = OnboardingStepsSerializer(required=False)
         status = serializers.ChoiceField(
             choices=Campaign.Status.choices,
             required=False,
