@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign, Comparison
 from annotate.labeling.models import Assignment
+from annotate.labeling.services import assignment_next
 from tests import factories
 
 
@@ -62,3 +65,28 @@ def make_assignment(
     if delivered:
         factories.deliver_audio(assignment)
     return assignment
+
+
+def ask_at_once(
+    campaign: Campaign, annotators: list[User], *, timeout_s: float = 30
+) -> tuple[list[Assignment | None], list[BaseException]]:
+    """Every annotator asks for their next assignment at the same moment, each on its own connection."""
+    barrier = threading.Barrier(len(annotators))
+    results: list[Assignment | None] = []
+    errors: list[BaseException] = []
+
+    def ask(annotator: User) -> None:
+        try:
+            barrier.wait()
+            results.append(assignment_next(annotator=annotator, campaign=campaign))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(a,)) for a in annotators]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout_s)
+    return results, errors

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Assignment, Skip
 from annotate.labeling.services import CampaignNotActive, assignment_next, assignment_reclaim_expired
 from tests import factories
+from tests.labeling.conftest import ask_at_once
 
 
 def test_it_hands_out_the_comparison_with_fewest_votes_first(small_campaign, bob) -> None:
@@ -123,24 +122,7 @@ def test_it_never_gives_the_last_slot_twice_under_concurrency() -> None:
         last_slot = factories.make_comparison(campaign)
         factories.make_vote(last_slot, factories.make_annotator())
         annotators = [factories.make_annotator() for _ in range(callers)]
-        barrier = threading.Barrier(callers)
-        results: list[Assignment | None] = []
-        errors: list[BaseException] = []
-
-        def ask(annotator, campaign=campaign, barrier=barrier, results=results, errors=errors) -> None:  # type: ignore[no-untyped-def]
-            try:
-                barrier.wait()
-                results.append(assignment_next(annotator=annotator, campaign=campaign))
-            except BaseException as exc:  # noqa: BLE001 - surfaced below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=ask, args=(a,)) for a in annotators]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        results, errors = ask_at_once(campaign, annotators)
         assert not errors, errors
         granted = [r for r in results if r is not None]
         assert len(results) == callers

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import connection
 
 from annotate.catalog.models import AssignmentStrategy, Campaign, Comparison
 from annotate.labeling.models import Assignment
@@ -22,6 +20,7 @@ from annotate.labeling.strategies import (
 )
 from rm_service.models import ModelVersion, Prediction
 from tests import factories
+from tests.labeling.conftest import ask_at_once
 
 
 def _predict(comparison: Comparison, version: ModelVersion, prob_a: float) -> None:
@@ -135,24 +134,7 @@ def test_it_never_exceeds_the_overlap_target_under_concurrency(strategy: str) ->
         _predict(comparison, version, prob)
     factories.make_vote(comparisons[0], factories.make_annotator(), alignment="a", musicality="a")
     annotators = [factories.make_annotator() for _ in range(12)]
-    barrier = threading.Barrier(len(annotators))
-    results: list[Assignment | None] = []
-    errors: list[BaseException] = []
-
-    def ask(annotator: User) -> None:
-        try:
-            barrier.wait()
-            results.append(assignment_next(annotator=annotator, campaign=campaign))
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ask, args=(a,)) for a in annotators]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results, errors = ask_at_once(campaign, annotators, timeout_s=60)
     assert not errors, errors
     assert len(results) == len(annotators)
     for comparison in comparisons:
