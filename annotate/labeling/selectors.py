@@ -15,8 +15,9 @@ from django.db import connection
 from django.db.models import Sum
 from django.urls import reverse
 
-from annotate.catalog.audio import AudioError, probe_audio
-from annotate.catalog.models import Campaign, Clip, Comparison
+from annotate import joins
+from annotate.catalog.audio import PRESENTATION_PROFILE, AudioError, probe_audio
+from annotate.catalog.models import Campaign, Clip, ClipRendition, Comparison, Instruction
 from annotate.errors import NotFoundError
 from annotate.labeling.models import Adjudication, Assignment, CampaignCounter, Vote
 from annotate.permissions import user_is_staff
@@ -52,6 +53,86 @@ def assignment_get_for_annotator(
     if assignment is None:
         raise AssignmentNotFound()
     return assignment
+
+
+_AUDIO_TABLES = (
+    joins.Table(Assignment, "a", ("annotator", "comparison", "swapped", "status", "expires_at")),
+    joins.Table(Comparison, "c", ("campaign", "instruction", "clip_a", "clip_b")),
+    joins.Table(Campaign, "p", ("presentation_loudness_lufs", "presentation_true_peak_dbtp")),
+    joins.Table(Instruction, "i", ("reference_clip",)),
+    joins.Table(ClipRendition, "r"),
+)
+# The clip shown as the requested side, and its presentation rendition for the campaign (if made yet).
+_AUDIO_SQL = f"""
+SELECT {joins.select_list(*_AUDIO_TABLES)},
+       CASE %(side)s WHEN 'R' THEN i.reference_clip_id
+                     WHEN 'A' THEN CASE WHEN a.swapped THEN c.clip_b_id ELSE c.clip_a_id END
+                     ELSE CASE WHEN a.swapped THEN c.clip_a_id ELSE c.clip_b_id END END
+FROM labeling_assignment a
+JOIN catalog_comparison c ON c.id = a.comparison_id
+JOIN catalog_campaign p ON p.id = c.campaign_id
+JOIN catalog_instruction i ON i.id = c.instruction_id
+LEFT JOIN catalog_cliprendition r
+       ON r.clip_id = CASE %(side)s WHEN 'R' THEN i.reference_clip_id
+                                    WHEN 'A' THEN CASE WHEN a.swapped THEN c.clip_b_id ELSE c.clip_a_id END
+                                    ELSE CASE WHEN a.swapped THEN c.clip_a_id ELSE c.clip_b_id END END
+      AND r.profile = %(profile)s AND r.target_lufs = p.presentation_loudness_lufs
+      AND r.ceiling_dbtp = p.presentation_true_peak_dbtp
+WHERE a.public_id = %(public_id)s AND (a.annotator_id = %(user)s OR %(staff)s)
+"""
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """What serving one side of an assignment needs: the assignment (with comparison, campaign, instruction
+    cached; clips and text not loaded), the id of the clip shown as that side (None: no such clip) and its
+    presentation rendition (None: not made yet)."""
+
+    assignment: Assignment
+    clip_id: int | None
+    rendition: ClipRendition | None
+
+
+def assignment_audio_source(
+    *, annotator: User | AnonymousUser, assignment_id: UUID | str, side: str, allow_staff: bool = False
+) -> AudioSource:
+    """One query for the audio view: ``assignment_get_for_annotator``'s rules, plus the side's clip and rendition.
+
+    ``side`` is "A" (left), "B" (right) or "R" (the reference); any other value gives no clip.
+
+    Raises:
+        AssignmentNotFound: the id is malformed or unknown, or the assignment belongs to someone else.
+    """
+    if not isinstance(annotator, User) or not annotator.is_authenticated:
+        raise AssignmentNotFound()
+    try:
+        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
+    except ValueError:
+        raise AssignmentNotFound() from None
+    params = {
+        "side": side,
+        "profile": PRESENTATION_PROFILE,
+        "public_id": joins.param(Assignment, "public_id", public_id),
+        "user": annotator.pk,
+        "staff": bool(allow_staff and user_is_staff(annotator)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_AUDIO_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise AssignmentNotFound()
+    (assignment, comparison, campaign, instruction, rendition), (clip_id,) = joins.instances(
+        row, *_AUDIO_TABLES, extra=1
+    )
+    assert isinstance(assignment, Assignment) and comparison is not None
+    joins.link(comparison, "campaign", campaign)
+    joins.link(comparison, "instruction", instruction)
+    joins.link(assignment, "comparison", comparison)
+    return AudioSource(
+        assignment=assignment,
+        clip_id=clip_id if side in ("A", "B", "R") else None,
+        rendition=rendition,  # type: ignore[arg-type]
+    )
 
 
 def slots_taken(*, comparison_id: int, now: datetime, annotator: User | None = None) -> int:

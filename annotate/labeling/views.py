@@ -29,12 +29,12 @@ from annotate.catalog.models import Campaign, Clip, ClipRendition
 from annotate.catalog.selectors import campaign_get_for_annotator, clip_rendition_for, comparison_get_for_staff
 from annotate.catalog.services import clip_rendition_ensure
 from annotate.errors import ApplicationError, NotFoundError
-from annotate.labeling.models import Assignment, AudioDelivery, Skip
+from annotate.labeling.models import Assignment, Skip
 from annotate.labeling.selectors import (
     AssignmentNotFound,
     annotator_progress,
     assignment_audio_allowed,
-    assignment_clip,
+    assignment_audio_source,
     assignment_current,
     assignment_get_for_annotator,
     assignment_lapsed_without_room,
@@ -44,12 +44,12 @@ from annotate.labeling.selectors import (
 from annotate.labeling.services import (
     COMPARISON_FULL_MESSAGE,
     AnnotatorWithdrawn,
+    AudioDeliveryLog,
     CampaignNotActive,
     OnboardingIncomplete,
     adjudication_delete,
     adjudication_set,
     assignment_next,
-    audio_delivery_extend,
     audio_delivery_record,
 )
 from annotate.onboarding.selectors import onboarding_status, withdrawal_active
@@ -173,15 +173,19 @@ def assignment_audio(request: HttpRequest, assignment_id: UUID, side: str) -> Ht
     annotator is recorded as listening evidence (staff previews are not).
     """
     try:
-        assignment = assignment_get_for_annotator(annotator=request.user, assignment_id=assignment_id, allow_staff=True)
+        source = assignment_audio_source(
+            annotator=request.user, assignment_id=assignment_id, side=side, allow_staff=True
+        )
     except AssignmentNotFound:
         raise Http404("No such assignment for you.") from None
+    assignment = source.assignment
     if not assignment_audio_allowed(user=_annotator(request), assignment=assignment):
         raise PermissionDenied("This comparison is closed; its audio is no longer available to you.")
-    clip = assignment_clip(assignment=assignment, side=side)
-    if clip is None:
+    if source.clip_id is None:
         raise Http404("No such clip.")
-    rendition = _rendition(clip, assignment.comparison.campaign)
+    rendition = source.rendition or _rendition(
+        Clip.objects.get(pk=source.clip_id), Campaign.objects.get(pk=assignment.comparison.campaign_id)
+    )
     evidence_for = assignment if assignment.annotator_id == request.user.pk else None
     return _serve_rendition(request, rendition, assignment=evidence_for, side=side)
 
@@ -239,12 +243,10 @@ def _serve_rendition(
         refused["Content-Range"] = f"bytes */{size}"
         return _audio_headers(refused)
     start, end = byte_range
-    delivery = None
+    log = None
     if assignment is not None:
-        delivery = audio_delivery_record(
-            assignment=assignment, side=side, rendition=rendition, first_byte=start, length=0
-        )
-    stream = _read(path, start, end - start + 1, delivery)
+        log = AudioDeliveryLog(assignment=assignment, side=side, rendition=rendition, first_byte=start)
+    stream = _read(path, start, end - start + 1, log)
     response: StreamingHttpResponse
     if header:
         response = StreamingHttpResponse(stream, status=206, content_type=PRESENTATION_CONTENT_TYPE)
@@ -273,7 +275,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read(path: Path, start: int, length: int, delivery: AudioDelivery | None) -> Iterator[bytes]:
+def _read(path: Path, start: int, length: int, log: AudioDeliveryLog | None) -> Iterator[bytes]:
     """The bytes of ``path`` from ``start``, recording each chunk as delivered when it is handed out.
 
     A chunk counts once it is handed to the server to send, so an honest player is never short of credit;
@@ -287,8 +289,8 @@ def _read(path: Path, start: int, length: int, delivery: AudioDelivery | None) -
             if not chunk:
                 return
             sent += len(chunk)
-            if delivery is not None:
-                audio_delivery_extend(delivery=delivery, bytes_delivered=sent)
+            if log is not None:
+                log.handed_out(sent)
             yield chunk
 
 
