@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import Assignment, ComparisonSlot, Skip, Vote
+from annotate.labeling.selectors import assignment_with_related
 
 # How many candidates one query fetches: enough that concurrent callers rarely all want the same rows.
 CANDIDATES = 25
@@ -146,13 +147,6 @@ def reserve(
             return assignment_with_related(assignment_id)
         ordered = [cid for cid in ordered if cid in lapsed_ids]
     return _reserve_locked(annotator=annotator, campaign=campaign, ordered=ordered, now=now, seed=seed)
-
-
-def assignment_with_related(pk: int) -> Assignment:
-    # Callers render the assignment (instruction, both clips, reference): fetch them in one query.
-    return Assignment.objects.select_related(
-        "comparison__campaign", "comparison__instruction__reference_clip", "comparison__clip_a", "comparison__clip_b"
-    ).get(pk=pk)
 
 
 _INSERT_FIRST_FREE = """

@@ -63,7 +63,7 @@ from annotate.labeling.models import (
     Skip,
     Vote,
 )
-from annotate.labeling.selectors import AssignmentNotFound, assignment_lapsed_without_room
+from annotate.labeling.selectors import AssignmentNotFound, assignment_lapsed_without_room, assignment_with_related
 from annotate.labeling.strategies import candidate_pool_size
 from annotate.onboarding.models import Withdrawal
 from annotate.onboarding.selectors import onboarding_status
@@ -256,7 +256,7 @@ def assignment_next(
     if not gate["has_profile"]:
         annotator_profile_ensure(user=annotator)
     if gate["current"] is not None:
-        return queue.assignment_with_related(gate["current"])
+        return assignment_with_related(gate["current"])
     seed = str(rng_seed) if rng_seed is not None else secrets.token_hex(8)
     # A few rounds, because every candidate of one round may be locked or filled by concurrent callers.
     for _ in range(3):
