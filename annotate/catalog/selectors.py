@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from annotate import joins
 from annotate.catalog.audio import PRESENTATION_PROFILE
 from annotate.catalog.models import Campaign, CampaignImport, Clip, ClipRendition, Comparison
 from annotate.errors import NotFoundError, PermissionDeniedError
@@ -51,16 +53,41 @@ def campaign_get_for_staff(*, user: User, campaign_id: int) -> Campaign:
     return campaign
 
 
+_CAMPAIGN_TABLE = joins.Table(Campaign, "p")
+
+
 def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
     """An active campaign open to this account (no members, or the account is one; staff always).
+
+    Every hand-out starts here, so it is plain SQL (``annotate.joins``) with ``_open_to``'s rule written out.
 
     Raises:
         NotFoundError: draft, closed, unknown, not open to the account, or an anonymous user; all look the same.
     """
-    campaigns = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE)
-    campaign = (campaigns if user_is_staff(user) else campaigns.filter(_open_to(user))).first()
-    if campaign is None or not getattr(user, "is_authenticated", False):
+    from annotate.people.models import CampaignMembership
+
+    if not getattr(user, "is_authenticated", False):
         raise NotFoundError("No such campaign open for listening.")
+    members = CampaignMembership._meta.db_table
+    sql = (
+        f"SELECT {joins.select_list(_CAMPAIGN_TABLE)} FROM {Campaign._meta.db_table} p "
+        "WHERE p.id = %(campaign)s AND p.status = %(active)s AND (%(staff)s "
+        f"OR NOT EXISTS (SELECT 1 FROM {members} m WHERE m.campaign_id = p.id) "
+        f"OR EXISTS (SELECT 1 FROM {members} m WHERE m.campaign_id = p.id AND m.user_id = %(user)s))"
+    )
+    params = {
+        "campaign": campaign_id,
+        "active": Campaign.Status.ACTIVE,
+        "staff": user_is_staff(user),
+        "user": getattr(user, "pk", None),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFoundError("No such campaign open for listening.")
+    (campaign,), _ = joins.instances(row, _CAMPAIGN_TABLE)
+    assert isinstance(campaign, Campaign)
     return campaign
 
 

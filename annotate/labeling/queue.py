@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from annotate.catalog.models import Campaign
@@ -52,27 +52,39 @@ def _has_room(campaign: Campaign, now: datetime) -> Q:
     return Q(votes__lt=campaign.overlap_target) & (Q(taken__lt=campaign.overlap_target) | Q(next_expiry__lte=now))
 
 
+# The same rule as ``_has_room``, in SQL.
+_CANDIDATES_SQL = f"""
+SELECT s.comparison_id, s.votes, s.live FROM {ComparisonSlot._meta.db_table} s
+WHERE s.campaign_id = %(campaign)s AND s.votes < %(overlap)s
+  AND (s.votes + s.live < %(overlap)s OR s.next_expiry <= %(now)s)
+  AND NOT EXISTS (SELECT 1 FROM {Vote._meta.db_table} v
+                  WHERE v.annotator_id = %(annotator)s AND v.comparison_id = s.comparison_id)
+  AND NOT EXISTS (SELECT 1 FROM {Skip._meta.db_table} k
+                  WHERE k.annotator_id = %(annotator)s AND k.comparison_id = s.comparison_id)
+  AND NOT EXISTS (SELECT 1 FROM {Assignment._meta.db_table} a
+                  WHERE a.annotator_id = %(annotator)s AND a.comparison_id = s.comparison_id AND a.status = %(live)s)
+ORDER BY s.votes, s.live, s.tiebreak
+LIMIT %(limit)s
+"""
+
+
 def candidates(*, campaign: Campaign, annotator: User, now: datetime, limit: int = CANDIDATES) -> list[Candidate]:
-    """Up to ``limit`` comparisons the annotator may get next, fewest votes then fewest live first (one query)."""
+    """Up to ``limit`` comparisons the annotator may get next, fewest votes then fewest live first (one query).
 
-    def mine(model: type[Vote] | type[Skip]) -> Exists:
-        return Exists(model.objects.filter(annotator=annotator, comparison_id=OuterRef("comparison_id")))
-
-    held = Exists(
-        Assignment.objects.filter(
-            annotator=annotator, comparison_id=OuterRef("comparison_id"), status=Assignment.Status.LIVE
-        )
-    )
-
-    rows = (
-        ComparisonSlot.objects.filter(campaign=campaign)
-        .alias(taken=F("votes") + F("live"))
-        .filter(_has_room(campaign, now))
-        .filter(~mine(Vote), ~mine(Skip), ~held)
-        .order_by("votes", "live", "tiebreak")
-        .values_list("comparison_id", "votes", "live")[:limit]
-    )
-    return [Candidate(comparison_id=cid, votes=votes, live=live) for cid, votes, live in rows]
+    A slot has room now, or room held only by a reservation that has lapsed (reclaimed when reserved); the
+    annotator's own votes, skips and live reservations are left out. Plain SQL along the ``slot_queue_order``
+    index: building it with the ORM cost more CPU than running it."""
+    params = {
+        "campaign": campaign.pk,
+        "overlap": campaign.overlap_target,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "annotator": annotator.pk,
+        "live": Assignment.Status.LIVE,
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATES_SQL, params)
+        return [Candidate(comparison_id=cid, votes=votes, live=live) for cid, votes, live in cursor.fetchall()]
 
 
 def seeded_hash(seed: str, comparison_id: int) -> str:

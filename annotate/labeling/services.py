@@ -44,7 +44,6 @@ from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotate import joins
@@ -419,9 +418,14 @@ def _canonical(side: str, *, swapped: bool) -> str:
 def _delivered(assignment: Assignment) -> dict[str, list[tuple[float, float]]]:
     """Seconds of each displayed side's rendition that the server delivered to this assignment, merged."""
     delivered: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
-    rows = AudioDelivery.objects.filter(assignment=assignment, side__in=SIDES, end_s__gt=F("start_s"))
-    for side, start, end in rows.values_list("side", "start_s", "end_s"):
-        delivered[side].append((start, end))
+    with connection.cursor() as cursor:  # plain SQL: every vote reads it
+        cursor.execute(
+            f"SELECT side, start_s, end_s FROM {AudioDelivery._meta.db_table} "
+            "WHERE assignment_id = %s AND side IN ('A', 'B') AND end_s > start_s",
+            [assignment.pk],
+        )
+        for side, start, end in cursor.fetchall():
+            delivered[side].append((start, end))
     return {side: union_intervals(spans, duration_s=math.inf) for side, spans in delivered.items()}
 
 
