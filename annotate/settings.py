@@ -93,6 +93,11 @@ if _database_url:
             connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT_S", 2, minimum=1),
         )
     }
+    # Server-side parameters and prepared statements: a statement run 5 times on a connection is planned once
+    # (planning the hot joins cost PostgreSQL more than running them; bench/vote_submit.py). Turn it off
+    # behind a pooler in transaction mode (e.g. pgbouncer < 1.21), where a prepared statement can't follow.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True) and str(DATABASES["default"]["ENGINE"]).endswith("postgresql"):
+        DATABASES["default"]["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})  # type: ignore[attr-defined]
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
