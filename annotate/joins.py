@@ -27,13 +27,15 @@ class Table:
     alias: str
     names: tuple[str, ...] = ()  # field names; empty: every concrete field
     fields: tuple[Field[Any, Any], ...] = field(init=False)
+    attnames: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         meta = self.model._meta
-        chosen = [meta.get_field(name) for name in self.names] if self.names else list(meta.concrete_fields)
-        if meta.pk not in chosen:
+        chosen = [_concrete(meta.get_field(name)) for name in self.names] if self.names else list(meta.concrete_fields)
+        if meta.pk is not None and meta.pk not in chosen:
             chosen.insert(0, meta.pk)  # from_db needs the key
-        object.__setattr__(self, "fields", tuple(chosen))  # type: ignore[arg-type]
+        object.__setattr__(self, "fields", tuple(chosen))
+        object.__setattr__(self, "attnames", [f.attname for f in chosen])
 
     def converters(self) -> list[tuple[int, list[tuple[Any, Any]]]]:
         """(position, [(converter, column)]) for the fields that need converting on this database, cached."""
@@ -50,7 +52,13 @@ class Table:
 
     def columns(self) -> str:
         quote = connection.ops.quote_name
-        return ", ".join(f"{quote(self.alias)}.{quote(f.column)}" for f in self.fields)  # type: ignore[attr-defined]
+        return ", ".join(f"{quote(self.alias)}.{quote(str(f.column))}" for f in self.fields)
+
+
+def _concrete(found: object) -> Field[Any, Any]:
+    if not isinstance(found, Field) or found not in found.model._meta.concrete_fields:  # not many-to-many
+        raise TypeError(f"{found!r} is not a column")
+    return found
 
 
 def select_list(*tables: Table) -> str:
@@ -74,7 +82,7 @@ def instances(row: Sequence[Any], *tables: Table, extra: int = 0) -> tuple[list[
         for index, converters in table.converters():
             for convert, col in converters:
                 values[index] = convert(values[index], col, connection)
-        out.append(table.model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in table.fields], values))  # type: ignore[attr-defined]
+        out.append(table.model.from_db(DEFAULT_DB_ALIAS, table.attnames, values))  # type: ignore[attr-defined]
     return out, row[position : position + extra]
 
 
