@@ -85,7 +85,7 @@ def _export_dir(root: Path, *, chunk: int = 1) -> tuple[Path, bundle.FileDigests
     pipeline = bundle.TarGzPipeline(root, block_bytes=BLOCK)
     files: bundle.FileDigests = {}
     for name, seed in (("votes.jsonl", 0), ("test.jsonl", 1), ("validation.jsonl", None)):
-        writer = bundle.HashingFile(out / name, blocks=pipeline.blocks(name))
+        writer = bundle.HashingFile(out / name, blocks=pipeline.blocks(name, out / name))
         lines = _lines(seed) if seed is not None else []  # validation.jsonl stays empty
         for start in range(0, len(lines), chunk):
             writer.write(b"".join(lines[start : start + chunk]))
@@ -150,15 +150,14 @@ def test_it_cuts_blocks_at_fixed_offsets_of_the_file(tmp_path: Path) -> None:
     pieces = []
     for chunk in (1, 13, len(data)):
         with bundle.TarGzPipeline(tmp_path, block_bytes=BLOCK) as pipeline:
-            writer = bundle.HashingFile(tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl"))
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
             for start in range(0, len(data), chunk):
                 writer.write(data[start : start + chunk])
             writer.close()
-            blocks = pipeline.pieces["votes.jsonl"]
-            blocks.close()
-            pipeline.compressor.drain()
-            blocks.handle.close()
-            pieces.append(blocks.piece.read_bytes())
+            pipeline.finish_pieces()
+            pieces.append(pipeline.pieces["votes.jsonl"].piece.read_bytes())
     assert pieces[0] == pieces[1] == pieces[2]
     members = _gzip_members(pieces[0])
     assert [len(m) for m in members] == [BLOCK] * (len(data) // BLOCK) + [len(data) % BLOCK]
@@ -189,7 +188,9 @@ def test_it_stops_its_thread_and_removes_its_pieces_when_the_export_fails(tmp_pa
     with pytest.raises(RuntimeError, match="database went away"):
         with bundle.archive_pipeline(tmp_path, "tar.gz") as pipeline:
             assert pipeline is not None
-            writer = bundle.HashingFile(tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl"))
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
             writer.write(os.urandom(3 * bundle.ARCHIVE_BLOCK_BYTES))  # blocks queued and in compression
             assert _export_threads()
             raise RuntimeError("database went away")
@@ -206,7 +207,9 @@ def test_an_error_in_the_compressor_fails_the_writer_instead_of_hanging(
     monkeypatch.setattr(bundle, "gzip_member", broken)
     with pytest.raises(MemoryError, match="no room"):
         with bundle.TarGzPipeline(tmp_path, block_bytes=BLOCK, in_flight=2) as pipeline:
-            writer = bundle.HashingFile(tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl"))
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
             for line in _lines():
                 writer.write(line)
     assert _export_threads() == []
