@@ -450,7 +450,7 @@ class _TarStream:
 class TarGzPipeline:
     """A reproducible tar.gz of an export directory, compressed on a background thread as far as possible.
 
-    ``blocks(name)`` compresses a file while it is written (the JSONL files, through ``HashingFile``).
+    ``blocks(name, path)`` compresses a file while it is written (the JSONL files, through ``HashingFile``).
     ``write_tar_gz`` then assembles the archive, members in sorted order: each member's tar header,
     its data and its padding to 512 bytes, and at the end the two zero blocks and the zeros up to a
     whole tar record, exactly as ``tarfile`` writes them, cut into gzip members: the pieces compressed
