@@ -270,6 +270,24 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
         raise ExportError("no vote matches the filters any more")
     out = workdir / export_dir_for(export).name
     out.mkdir()
+    # A tar.gz is compressed on another thread while the rows are written; leaving this block, on
+    # success or failure, stops that thread and removes its temporary files.
+    with bundle.archive_pipeline(workdir, params.archive) as pipeline:
+        summary = _write_files(export, params, plan, split_plan, out, progress, pipeline)
+        progress(0.96, "writing archive", force=True)
+        return summary, bundle.write_archive(workdir, out, params.archive, pipeline=pipeline)
+
+
+def _write_files(
+    export: Export,
+    params: ExportParameters,
+    plan: _Plan,
+    split_plan: SplitPlan,
+    out: Path,
+    progress: _Progress,
+    pipeline: bundle.TarGzPipeline | None,
+) -> dict[str, Any]:
+    """Write the export directory (rows, audio, data card, manifest); returns the summary."""
     files: FileDigests = {}
     written = bundle.write_rows(
         out,
@@ -281,6 +299,7 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
         total=plan.votes.count(),
         files=files,
         progress=progress,
+        pipeline=pipeline,
     )
     progress(0.8, "copying audio", force=True)
     bundle.write_audio(out, written.audio, mode=params.audio, files=files, progress=progress)
@@ -290,7 +309,7 @@ def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     bundle.write_text(out / "README.md", datacard.render(export.campaign, manifest), files, "README.md")
     manifest["files"] = dict(sorted(files.items()))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return summary, bundle.write_archive(workdir, out, params.archive)
+    return summary
 
 
 def _split(params: ExportParameters, items: list[SplitItem]) -> SplitPlan:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
 import tarfile
+import threading
+import zlib
 from importlib import metadata
 from pathlib import Path
 
@@ -56,3 +65,181 @@ def test_it_falls_back_to_the_package_version_without_git(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(bundle.subprocess, "run", no_git)
     assert bundle.code_version() == f"cmi-annotate {metadata.version('cmi-annotate')}"
+
+
+# --- tar.gz compressed while writing ------------------------------------------------------------
+
+BLOCK = 1000  # bytes: small, so a few kilobytes of rows span several blocks
+
+
+def _lines(seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    return [json.dumps({"i": i, "x": rng.random()}).encode() + b"\n" for i in range(300)]
+
+
+def _export_dir(root: Path, *, chunk: int = 1) -> tuple[Path, bundle.FileDigests, bundle.TarGzPipeline]:
+    """An export directory whose JSONL files were written through a pipeline (``chunk`` lines per write),
+    audio both smaller and larger than a block, and a manifest; the caller closes the pipeline."""
+    out = root / "export-7"
+    (out / "audio").mkdir(parents=True)
+    pipeline = bundle.TarGzPipeline(root, block_bytes=BLOCK)
+    files: bundle.FileDigests = {}
+    for name, seed in (("votes.jsonl", 0), ("test.jsonl", 1), ("validation.jsonl", None)):
+        writer = bundle.HashingFile(out / name, blocks=pipeline.blocks(name, out / name))
+        lines = _lines(seed) if seed is not None else []  # validation.jsonl stays empty
+        for start in range(0, len(lines), chunk):
+            writer.write(b"".join(lines[start : start + chunk]))
+        files[name] = writer.close()
+    rng = random.Random(2)
+    for name, size in (("audio/a.wav", 3 * BLOCK + 17), ("audio/b.wav", 512), ("audio/c.wav", BLOCK)):
+        data = rng.randbytes(size)
+        (out / name).write_bytes(data)
+        files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": size}
+    bundle.write_text(out / "README.md", "# Données\n", files, "README.md")
+    (out / "manifest.json").write_text(json.dumps({"files": dict(sorted(files.items()))}))
+    return out, files, pipeline
+
+
+def _archive(root: Path, *, chunk: int = 1) -> bytes:
+    out, _, pipeline = _export_dir(root, chunk=chunk)
+    with pipeline:
+        name = bundle.write_archive(root, out, "tar.gz", pipeline=pipeline)
+    return (root / name).read_bytes()
+
+
+def _gzip_members(data: bytes) -> list[bytes]:
+    """The decompressed contents of each gzip member, in order."""
+    members = []
+    while data:
+        member = zlib.decompressobj(wbits=31)
+        members.append(member.decompress(data))
+        data = member.unused_data
+    return members
+
+
+def _tarfile_reference(out: Path) -> bytes:
+    """The uncompressed tar that ``tarfile`` itself writes for the directory (how exports were archived before)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in out.rglob("*") if p.is_file()):
+            info = tar.gettarinfo(str(path), arcname=f"{out.name}/{path.relative_to(out).as_posix()}")
+            info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
+    return buffer.getvalue()
+
+
+def _export_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("export-gzip")]
+
+
+def test_the_pipelined_tar_gz_holds_exactly_the_tar_that_tarfile_writes(tmp_path: Path) -> None:
+    data = _archive(tmp_path)
+    assert len(_gzip_members(data)) > 10  # header, blocks and padding members, concatenated
+    assert gzip.decompress(data) == _tarfile_reference(tmp_path / "export-7")
+
+
+def test_the_pipelined_tar_gz_is_byte_identical_whatever_the_writes_and_timing(tmp_path: Path) -> None:
+    runs = enumerate((1, 1, 7, 300))  # lines per write: the cut points must not depend on them
+    archives = {_archive(tmp_path / f"run-{index}", chunk=chunk) for index, chunk in runs}
+    assert len(archives) == 1
+
+
+def test_it_cuts_blocks_at_fixed_offsets_of_the_file(tmp_path: Path) -> None:
+    data = b"".join(_lines())
+    pieces = []
+    for chunk in (1, 13, len(data)):
+        with bundle.TarGzPipeline(tmp_path, block_bytes=BLOCK) as pipeline:
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
+            for start in range(0, len(data), chunk):
+                writer.write(data[start : start + chunk])
+            writer.close()
+            pipeline.finish_pieces()
+            pieces.append(pipeline.pieces["votes.jsonl"].piece.read_bytes())
+    assert pieces[0] == pieces[1] == pieces[2]
+    members = _gzip_members(pieces[0])
+    assert [len(m) for m in members] == [BLOCK] * (len(data) // BLOCK) + [len(data) % BLOCK]
+    assert b"".join(members) == data
+
+
+def test_the_extracted_archive_is_the_directory(tmp_path: Path) -> None:
+    out, files, pipeline = _export_dir(tmp_path / "build")
+    with pipeline:
+        archive = tmp_path / "build" / bundle.write_archive(tmp_path / "build", out, "tar.gz", pipeline=pipeline)
+    expected = {f"export-7/{name}": digest["sha256"] for name, digest in files.items()}
+    expected["export-7/manifest.json"] = hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest()
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(tmp_path / "tarfile", filter="data")
+    (tmp_path / "tar").mkdir()
+    subprocess.run(["tar", "xzf", str(archive), "-C", str(tmp_path / "tar")], check=True)
+    for extracted in (tmp_path / "tarfile", tmp_path / "tar"):
+        found = {
+            p.relative_to(extracted).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in extracted.rglob("*")
+            if p.is_file()
+        }
+        assert found == expected
+    assert json.loads((tmp_path / "tar" / "export-7" / "manifest.json").read_text())["files"] == files
+
+
+def test_it_stops_its_thread_and_removes_its_pieces_when_the_export_fails(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="database went away"):
+        with bundle.archive_pipeline(tmp_path, "tar.gz") as pipeline:
+            assert pipeline is not None
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
+            writer.write(os.urandom(3 * bundle.ARCHIVE_BLOCK_BYTES))  # blocks queued and in compression
+            assert _export_threads()
+            raise RuntimeError("database went away")
+    assert _export_threads() == []
+    assert [p.name for p in tmp_path.iterdir()] == ["votes.jsonl"]
+
+
+def test_an_error_in_the_compressor_fails_the_writer_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(data: bytes, level: int = 6) -> bytes:
+        raise MemoryError("no room to compress")
+
+    monkeypatch.setattr(bundle, "gzip_member", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        with bundle.TarGzPipeline(tmp_path, block_bytes=BLOCK, in_flight=2) as pipeline:
+            writer = bundle.HashingFile(
+                tmp_path / "votes.jsonl", blocks=pipeline.blocks("votes.jsonl", tmp_path / "votes.jsonl")
+            )
+            for line in _lines():
+                writer.write(line)
+    assert _export_threads() == []
+
+
+def test_it_uses_no_pipeline_for_other_archives(tmp_path: Path) -> None:
+    for archive in ("zip", "none"):
+        with bundle.archive_pipeline(tmp_path, archive) as pipeline:
+            assert pipeline is None
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs tar")
+def test_tar_lists_the_members_in_sorted_order(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(_archive(tmp_path / "build"))
+    listing = subprocess.run(["tar", "tzf", str(archive)], check=True, capture_output=True, text=True).stdout
+    assert listing.split() == [
+        f"export-7/{name}"
+        for name in sorted(
+            [
+                "README.md",
+                "manifest.json",
+                "votes.jsonl",
+                "test.jsonl",
+                "validation.jsonl",
+                "audio/a.wav",
+                "audio/b.wav",
+                "audio/c.wav",
+            ],
+            key=lambda n: Path(n),
+        )
+    ]

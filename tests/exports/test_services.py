@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import json
 import tarfile
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -312,6 +313,8 @@ def test_it_fails_without_publishing_anything_when_audio_is_missing(dataset: Dat
     assert export.result_path == "" and not export_dir_for(export).exists()
     leftovers = [p.name for p in Path(settings.EXPORT_ROOT).iterdir() if p.name.startswith(f".tmp-export-{export.pk}-")]
     assert leftovers == [] and not list(Path(settings.EXPORT_ROOT).glob(f"export-{export.pk}.*"))
+    # The tar.gz (the default archive) was being compressed while the rows were written: its thread is gone.
+    assert [t.name for t in threading.enumerate() if t.name.startswith("export-gzip")] == []
 
 
 def test_it_fails_without_publishing_when_the_archive_step_breaks(dataset: Dataset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
