@@ -254,6 +254,32 @@ def test_it_answers_400_naming_the_malformed_field(served, field, value) -> None
     assert Vote.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("listened", "path"),
+    [
+        ({"A": [[0, 2]], "B": [[0, 2], [-1, 3]]}, "listened.B.1"),
+        ({"A": [[0, "2"]], "B": [[0, 2]]}, "listened.A.0"),
+        ({"A": [[0, 2, 3]], "B": [[0, 2]]}, "listened.A.0"),
+        ({"A": "0-2", "B": [[0, 2]]}, "listened.A"),
+        (["A", "B"], "listened"),
+    ],
+)
+def test_a_malformed_listening_claim_names_the_interval(served, listened, path) -> None:
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(listened=listened))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["field"] == "listened" and path in error["details"], error
+    assert Vote.objects.count() == 0
+
+
+def test_unknown_sides_in_a_listening_claim_are_ignored(served) -> None:
+    fetch_audio(served["client"], served["body"]["assignment"], "A")
+    fetch_audio(served["client"], served["body"]["assignment"], "B")
+    claims = {"A": [[0, 2]], "B": [[0, 2]], "C": "anything"}
+    response = post(served["client"], served["body"]["assignment"]["vote_url"], vote_body(listened=claims))
+    assert response.status_code == 201, response.json()
+
+
 def test_it_records_a_skip(served, bob) -> None:
     response = post(served["client"], served["body"]["assignment"]["skip_url"], {"reason": "broken_audio"})
     assert response.status_code == 201
