@@ -64,9 +64,11 @@ def counted_votes(votes: QuerySet[Vote]) -> QuerySet[Vote]:
 
 def withdrawn_votes_summary(*, campaign_id: int) -> dict[str, Any]:
     """How many of a campaign's votes are left out because their annotators withdrew, and why."""
+    # The complement of ``counted_votes`` written as the EXISTS itself: a ``NOT IN`` over every counted id
+    # becomes a per-row scan once the ids outgrow work_mem (minutes at 1M votes after ANALYZE).
     row = (
         Vote.objects.filter(comparison__campaign_id=campaign_id)
-        .exclude(pk__in=counted_votes(Vote.objects.filter(comparison__campaign_id=campaign_id)).values("pk"))
+        .filter(vote_withdrawn())
         .aggregate(votes=Count("pk"), annotators=Count("annotator_id", distinct=True))
     )
     return {"votes": row["votes"], "annotators": row["annotators"], "reason": WITHDRAWAL_REASON}
