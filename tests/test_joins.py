@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -27,7 +30,7 @@ WHERE c.id = %s
 """
 
 
-def _fetch(pk: int) -> tuple[list, object]:
+def _fetch(pk: int) -> tuple[list, Sequence[Any]]:
     with connection.cursor() as cursor:
         cursor.execute(_SQL, [pk])
         instances, extra = joins.instances(cursor.fetchone(), *_TABLES, extra=1)
@@ -60,7 +63,7 @@ def test_linked_relations_cost_no_query_and_unlisted_fields_are_deferred() -> No
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {lean.columns()} FROM catalog_clip a WHERE a.id = %s", [comparison.clip_a_id])
         (clip,), _ = joins.instances(cursor.fetchone(), lean)
-    assert clip.get_deferred_fields() >= {"sha256", "peaks"}
+    assert clip is not None and clip.get_deferred_fields() >= {"sha256", "peaks"}
 
 
 def test_a_table_refuses_a_name_that_is_not_a_column() -> None:
