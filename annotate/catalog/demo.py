@@ -177,7 +177,9 @@ def demo_campaign_create(*, out_dir: Path | None = None) -> ImportReport:
             "Sixteen synthesised pairs across all four instruction types (text, lyrics, reference audio, "
             "and all three). Listen to both clips, then judge alignment and musicality."
         )
-        campaign.overlap_target = 2
+        # ``manage.py demo`` adds six simulated votes per comparison; two more slots leave every comparison
+        # to each demo annotator (a target of 2 was full before anyone logged in).
+        campaign.overlap_target = 8
         campaign.save(update_fields=["description", "overlap_target"])
     demo_accounts_ensure()
     return report

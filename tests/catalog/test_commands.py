@@ -72,6 +72,12 @@ def test_it_builds_the_demo_campaign_deterministically(settings, tmp_path: Path)
     assert votes.count() == 96 and votes.values("annotator").distinct().count() == 8
     assert set(votes.values_list("feedback", flat=True)) == {SYNTHETIC_FEEDBACK}
     assert "Simulated votes: 96 added" in out.getvalue()
+    # The simulated votes leave room: each demo annotator is handed work.
+    from annotate.labeling.services import assignment_next
+
+    for account in (a for a in ACCOUNTS if not a.is_staff):
+        given = assignment_next(annotator=User.objects.get(username=account.username), campaign=campaign)
+        assert given is not None and given.comparison.campaign_id == campaign.pk
     # A second run changes nothing.
     call_command("demo", stdout=StringIO())
     assert sorted(Clip.objects.values_list("sha256", flat=True)) == hashes
