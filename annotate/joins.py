@@ -86,6 +86,16 @@ def instances(row: Sequence[Any], *tables: Table, extra: int = 0) -> tuple[list[
     return out, row[position : position + extra]
 
 
+def first(
+    sql: str, params: Sequence[Any] | dict[str, Any], *tables: Table, extra: int = 0
+) -> tuple[list[Model | None], Sequence[Any]] | None:
+    """Run ``sql`` and return ``instances`` of its first row, or None when it found nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else instances(row, *tables, extra=extra)
+
+
 def param(model: type[Model], name: str, value: Any) -> Any:
     """``value`` as the database takes it for ``model.<name>`` (a UUID is text on SQLite)."""
     return model._meta.get_field(name).get_db_prep_value(value, connection)  # type: ignore[union-attr]

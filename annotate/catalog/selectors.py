@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from annotate import joins
@@ -81,12 +80,10 @@ def campaign_get_for_annotator(*, user: User, campaign_id: int) -> Campaign:
         "staff": user_is_staff(user),
         "user": getattr(user, "pk", None),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    found = joins.first(sql, params, _CAMPAIGN_TABLE)
+    if found is None:
         raise NotFoundError("No such campaign open for listening.")
-    (campaign,), _ = joins.instances(row, _CAMPAIGN_TABLE)
+    (campaign,), _ = found
     assert isinstance(campaign, Campaign)
     return campaign
 

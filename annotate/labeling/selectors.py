@@ -30,6 +30,21 @@ class AssignmentNotFound(NotFoundError):
         super().__init__("No such assignment for you.")
 
 
+def assignment_public_id(*, annotator: User | AnonymousUser, assignment_id: UUID | str) -> Any:
+    """``assignment_id`` as the database takes ``Assignment.public_id``, for a signed-in account.
+
+    Raises:
+        AssignmentNotFound: an anonymous caller or a malformed id (both look like an unknown assignment).
+    """
+    if not isinstance(annotator, User) or not annotator.is_authenticated:
+        raise AssignmentNotFound()
+    try:
+        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
+    except ValueError:
+        raise AssignmentNotFound() from None
+    return joins.param(Assignment, "public_id", public_id)
+
+
 def assignment_get_for_annotator(
     *, annotator: User | AnonymousUser, assignment_id: UUID | str, allow_staff: bool = False
 ) -> Assignment:
@@ -38,16 +53,11 @@ def assignment_get_for_annotator(
     Raises:
         AssignmentNotFound: the id is malformed or unknown, or the assignment belongs to someone else.
     """
-    if not isinstance(annotator, User) or not annotator.is_authenticated:
-        raise AssignmentNotFound()
-    try:
-        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
-    except ValueError:
-        raise AssignmentNotFound() from None
+    public_id = assignment_public_id(annotator=annotator, assignment_id=assignment_id)
     staff = bool(allow_staff and user_is_staff(annotator))
     found = _assignments_with_related(
         "a.public_id = %(public_id)s AND (a.annotator_id = %(user)s OR %(staff)s)",
-        {"public_id": joins.param(Assignment, "public_id", public_id), "user": annotator.pk, "staff": staff},
+        {"public_id": public_id, "user": annotator.pk, "staff": staff},
     )
     if found is None:
         raise AssignmentNotFound()
@@ -78,14 +88,10 @@ WHERE """
 def _assignments_with_related(where: str, params: dict[str, Any]) -> Assignment | None:
     """The assignment matching ``where`` with everything a page or payload shows (comparison, campaign,
     instruction, reference and both clips) cached: ``select_related`` of all five, written once."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RELATED_SQL + where, params)
-        row = cursor.fetchone()
-    if row is None:
+    found = joins.first(_RELATED_SQL + where, params, *_RELATED_TABLES)
+    if found is None:
         return None
-    (assignment, comparison, campaign, instruction, reference, clip_a, clip_b), _ = joins.instances(
-        row, *_RELATED_TABLES
-    )
+    (assignment, comparison, campaign, instruction, reference, clip_a, clip_b), _ = found
     assert isinstance(assignment, Assignment) and comparison is not None and instruction is not None
     joins.link(instruction, "reference_clip", reference)
     for name, related in (("campaign", campaign), ("instruction", instruction), ("clip_a", clip_a), ("clip_b", clip_b)):
@@ -150,27 +156,18 @@ def assignment_audio_source(
     Raises:
         AssignmentNotFound: the id is malformed or unknown, or the assignment belongs to someone else.
     """
-    if not isinstance(annotator, User) or not annotator.is_authenticated:
-        raise AssignmentNotFound()
-    try:
-        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
-    except ValueError:
-        raise AssignmentNotFound() from None
+    public_id = assignment_public_id(annotator=annotator, assignment_id=assignment_id)
     params = {
         "side": side,
         "profile": PRESENTATION_PROFILE,
-        "public_id": joins.param(Assignment, "public_id", public_id),
+        "public_id": public_id,
         "user": annotator.pk,
         "staff": bool(allow_staff and user_is_staff(annotator)),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_AUDIO_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
+    found = joins.first(_AUDIO_SQL, params, *_AUDIO_TABLES, extra=1)
+    if found is None:
         raise AssignmentNotFound()
-    (assignment, comparison, campaign, instruction, rendition), (clip_id,) = joins.instances(
-        row, *_AUDIO_TABLES, extra=1
-    )
+    (assignment, comparison, campaign, instruction, rendition), (clip_id,) = found
     assert isinstance(assignment, Assignment) and comparison is not None
     joins.link(comparison, "campaign", campaign)
     joins.link(comparison, "instruction", instruction)

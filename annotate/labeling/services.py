@@ -62,7 +62,12 @@ from annotate.labeling.models import (
     Skip,
     Vote,
 )
-from annotate.labeling.selectors import AssignmentNotFound, assignment_lapsed_without_room, assignment_with_related
+from annotate.labeling.selectors import (
+    AssignmentNotFound,
+    assignment_lapsed_without_room,
+    assignment_public_id,
+    assignment_with_related,
+)
 from annotate.labeling.strategies import candidate_pool_size
 from annotate.onboarding.models import Withdrawal
 from annotate.onboarding.selectors import onboarding_status
@@ -512,19 +517,12 @@ def _locked_assignment(*, annotator: User, assignment_id: UUID | str) -> Assignm
     Raises:
         AssignmentNotFound: malformed or unknown id, or someone else's assignment.
     """
-    if not isinstance(annotator, User) or not annotator.is_authenticated:
-        raise AssignmentNotFound()
-    try:
-        public_id = assignment_id if isinstance(assignment_id, UUID) else UUID(str(assignment_id))
-    except ValueError:
-        raise AssignmentNotFound() from None
+    public_id = assignment_public_id(annotator=annotator, assignment_id=assignment_id)
     sql = _LOCKED_SQL + (" FOR UPDATE OF a" if connection.features.has_select_for_update_of else "")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"user": annotator.pk, "public_id": joins.param(Assignment, "public_id", public_id)})
-        row = cursor.fetchone()
-    if row is None:
+    found = joins.first(sql, {"user": annotator.pk, "public_id": public_id}, *_LOCKED_TABLES, extra=4)
+    if found is None:
         raise AssignmentNotFound()
-    (assignment, comparison, campaign, clip_a, clip_b), flags = joins.instances(row, *_LOCKED_TABLES, extra=4)
+    (assignment, comparison, campaign, clip_a, clip_b), flags = found
     assert isinstance(assignment, Assignment) and comparison is not None
     joins.link(comparison, "campaign", campaign)
     joins.link(comparison, "clip_a", clip_a)

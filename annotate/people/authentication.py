@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -76,12 +75,10 @@ WHERE t.key = %s
 def _legacy_token(key: str) -> Token | None:
     """DRF's token with its user, service account and annotator profile: one query (``annotate.joins``; every
     API request makes it, and the ORM spent more CPU writing it than PostgreSQL running it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_LEGACY_SQL, [key])
-        row = cursor.fetchone()
-    if row is None:
+    found = joins.first(_LEGACY_SQL, [key], *_LEGACY_TABLES)
+    if found is None:
         return None
-    (token, user, service_account, profile), _ = joins.instances(row, *_LEGACY_TABLES)
+    (token, user, service_account, profile), _ = found
     assert isinstance(token, Token) and user is not None
     joins.link_reverse(user, "service_account", service_account)
     joins.link_reverse(user, "annotator", profile)
