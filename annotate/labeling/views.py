@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
@@ -61,11 +60,6 @@ from annotate.permissions import staff_required
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # 32 KiB is 1.4 s of a 192 kbit/s rendition: the granularity of the delivery evidence.
 _CHUNK = 32 * 1024
-# The delivery row is advanced when the last chunk is handed out, when the stream stops early, and in
-# between at least every second or every MiB: a minutes-long clip read at full speed costs a few writes,
-# not one per chunk, and a slow download's evidence lags by at most a second.
-_CHECKPOINT_S = 1.0
-_CHECKPOINT_BYTES = 1 << 20
 logger = logging.getLogger(__name__)
 
 
@@ -282,32 +276,22 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def _read(path: Path, start: int, length: int, log: AudioDeliveryLog | None) -> Iterator[bytes]:
-    """The bytes of ``path`` from ``start``, recording what was handed out as delivered.
+    """The bytes of ``path`` from ``start``, recording each chunk as delivered when it is handed out.
 
-    A chunk counts once it is handed to the server to send, so an honest player is never short of credit:
-    the last chunk is recorded before it goes, and a stream the client leaves early is recorded when the
-    server closes it (``finally``). A client that stops reading gains at most one chunk plus what the
-    sockets' buffers accepted.
+    A chunk counts once it is handed to the server to send, so an honest player is never short of credit;
+    a client that stops reading gains at most one chunk plus what the sockets' buffers accepted.
     """
-    sent = recorded = 0
-    checkpoint = time.monotonic()
-    try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            while sent < length:
-                chunk = handle.read(min(_CHUNK, length - sent))
-                if not chunk:
-                    return
-                sent += len(chunk)
-                now = time.monotonic()
-                due = not recorded or sent >= length or sent - recorded >= _CHECKPOINT_BYTES
-                if log is not None and (due or now - checkpoint >= _CHECKPOINT_S):
-                    log.handed_out(sent)
-                    recorded, checkpoint = sent, now
-                yield chunk
-    finally:
-        if log is not None and sent > recorded:
-            log.handed_out(sent)
+    sent = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while sent < length:
+            chunk = handle.read(min(_CHUNK, length - sent))
+            if not chunk:
+                return
+            sent += len(chunk)
+            if log is not None:
+                log.handed_out(sent)
+            yield chunk
 
 
 def _audio_headers(response: HttpResponseBase) -> HttpResponseBase:
