@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,12 +257,19 @@ def _agreement_summary(
     votes: QuerySet[Vote], *, bootstrap_samples: int, patterns: Patterns | None = None
 ) -> AgreementSummary:
     """``patterns``, when given, must be those of ``votes`` (e.g. ``campaign_patterns`` of an unfiltered campaign)."""
-    patterns = patterns if patterns is not None else vote_patterns(votes=votes)
+    return _summary_of(
+        patterns if patterns is not None else vote_patterns(votes=votes),
+        # A DISTINCT subquery (hash aggregate) rather than COUNT(DISTINCT), which sorts.
+        annotator_count=votes.order_by().values("annotator_id").distinct().count(),
+        bootstrap_samples=bootstrap_samples,
+    )
+
+
+def _summary_of(patterns: Patterns, *, annotator_count: int, bootstrap_samples: int) -> AgreementSummary:
     return AgreementSummary(
         vote_count=patterns.vote_count,
         comparison_count=patterns.comparison_count,
-        # A DISTINCT subquery (hash aggregate) rather than COUNT(DISTINCT), which sorts.
-        annotator_count=votes.order_by().values("annotator_id").distinct().count(),
+        annotator_count=annotator_count,
         alignment=metrics.question_summary(*patterns.alignment, bootstrap_samples=bootstrap_samples),
         musicality=metrics.question_summary(*patterns.musicality, bootstrap_samples=bootstrap_samples),
     )
@@ -275,6 +283,22 @@ def agreement_summary(*, votes: QuerySet[Vote], bootstrap_samples: int = metrics
     or unanimous data.
     """
     return _agreement_summary(votes, bootstrap_samples=bootstrap_samples).as_dict()
+
+
+def agreement_summary_of_splits(
+    *,
+    splits: Mapping[tuple[int, int, int, int, int], int],
+    annotator_count: int,
+    bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES,
+) -> dict[str, Any]:
+    """``agreement_summary`` of votes their reader already counted, with no second pass over them.
+
+    ``splits`` maps (votes, alignment "a", alignment "no preference", musicality "a", musicality "no
+    preference") to how many comparisons had that split; an export counts them while it writes the rows.
+    """
+    rows = [(*key, n) for key, n in sorted(splits.items()) if n > 0]
+    patterns = _patterns_from_rows(rows)
+    return _summary_of(patterns, annotator_count=annotator_count, bootstrap_samples=bootstrap_samples).as_dict()
 
 
 # --- Per-annotator quality --------------------------------------------------------

@@ -96,6 +96,9 @@ class RowCounts:
     votes: Counts = field(default_factory=Counter)
     comparisons: Counts = field(default_factory=Counter)
     audio: AudioSources = field(default_factory=dict)
+    # Comparisons per vote split (votes, alignment a, alignment tie, musicality a, musicality tie): the
+    # manifest's agreement comes from these, not a second pass over the votes.
+    splits: Counter[tuple[int, int, int, int, int]] = field(default_factory=Counter)
 
 
 def write_rows(
@@ -136,6 +139,8 @@ def write_rows(
             writers["comparisons.jsonl"].write(lines.comparison_line(label, adjudicated.get(comparison_id)))
             written.votes[cell] += len(comparison_votes)
             written.comparisons[cell] += 1
+            al, mu = label.alignment, label.musicality
+            written.splits[label.vote_count, al.votes_a, al.votes_tie, mu.votes_a, mu.votes_tie] += 1
             _add_audio(written.audio, comparison, fields)
             done += len(comparison_votes)
             if written.comparisons.total() % 500 == 0:

@@ -30,6 +30,9 @@ class Export(models.Model):
     archive_path = models.CharField(max_length=300, blank=True)
     # Counts per split, test-split shortfall and similar facts shown in the UI and the API.
     summary = models.JSONField(default=dict, blank=True)
+    # Annotators flagged by quality control when the export was requested, whose votes it leaves out:
+    # the set the requester saw, fixed then (None: decided when the build starts, as for older rows).
+    excluded_annotator_ids = models.JSONField(null=True, blank=True, default=None)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

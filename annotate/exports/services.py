@@ -44,7 +44,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotate.agreement.selectors import agreement_summary, flagged_annotator_ids
+from annotate.agreement.selectors import agreement_summary_of_splits, flagged_annotator_ids
 from annotate.broker import task_publish_on_commit
 from annotate.catalog.models import Campaign
 from annotate.exports import bundle, datacard, rows
@@ -78,8 +78,10 @@ class _Plan:
     flagged: set[int]
 
 
-def _plan(campaign: Campaign, params: ExportParameters) -> _Plan:
-    flagged = flagged_annotator_ids(campaign_id=campaign.pk) if params.exclude_flagged_annotators else set()
+def _plan(campaign: Campaign, params: ExportParameters, flagged: set[int] | None = None) -> _Plan:
+    """``flagged``: the annotators to leave out, when already decided (at the request); else quality control's now."""
+    if flagged is None:
+        flagged = flagged_annotator_ids(campaign_id=campaign.pk) if params.exclude_flagged_annotators else set()
     votes = export_votes(campaign=campaign, params=params, flagged_annotator_ids=flagged)
     return _Plan(params, votes, flagged)
 
@@ -125,9 +127,16 @@ def export_create(
         BrokerUnavailable: the task queue can't be reached; the export is recorded as failed, never left queued.
     """
     params = ExportParameters.from_dict(parameters)
-    _check_feasible(_plan(campaign, params))
+    plan = _plan(campaign, params)
+    _check_feasible(plan)
     export_stale_reap(stale_after_s=settings.EXPORT_STALE_AFTER_S)
-    export = Export.objects.create(campaign=campaign, requested_by=requested_by, parameters=params.to_dict())
+    export = Export.objects.create(
+        campaign=campaign,
+        requested_by=requested_by,
+        parameters=params.to_dict(),
+        # Quality control's flags as checked now: the build leaves out this set, not one computed minutes later.
+        excluded_annotator_ids=sorted(plan.flagged),
+    )
     if enqueue:
         from annotate.exports.tasks import export_run_task  # the task module imports this one
 
@@ -263,7 +272,8 @@ class _Progress:
 def _build(export: Export, workdir: Path) -> tuple[dict[str, Any], str]:
     progress = _Progress(export.pk)
     params = ExportParameters.from_dict(export.parameters)
-    plan = _plan(export.campaign, params)
+    excluded = export.excluded_annotator_ids
+    plan = _plan(export.campaign, params, None if excluded is None else set(excluded))
     progress(0.01, "selecting comparisons", force=True)
     split_plan = _split(params, export_split_items(votes=plan.votes))
     if not split_plan.split_of_prompt:
@@ -289,12 +299,13 @@ def _write_files(
 ) -> dict[str, Any]:
     """Write the export directory (rows, audio, data card, manifest); returns the summary."""
     files: FileDigests = {}
+    pseudonyms = _pseudonyms(plan.votes)  # one per annotator of the exported votes
     written = bundle.write_rows(
         out,
         comparisons=export_comparison_facts(votes=plan.votes),
         votes=export_vote_values(votes=plan.votes),
         split_of_prompt=split_plan.split_of_prompt,
-        pseudonyms=_pseudonyms(plan.votes),
+        pseudonyms=pseudonyms,
         adjudicated=adjudicated_labels(campaign=export.campaign),
         total=plan.votes.count(),
         files=files,
@@ -305,7 +316,8 @@ def _write_files(
     bundle.write_audio(out, written.audio, mode=params.audio, files=files, progress=progress)
     progress(0.95, "writing manifest", force=True)
     summary = _summary(params, split_plan, written.votes, written.comparisons, len(plan.flagged))
-    manifest = _manifest(export, params, summary, plan, files)
+    agreement = agreement_summary_of_splits(splits=written.splits, annotator_count=len(pseudonyms))
+    manifest = _manifest(export, params, summary, agreement, files)
     bundle.write_text(out / "README.md", datacard.render(export.campaign, manifest), files, "README.md")
     manifest["files"] = dict(sorted(files.items()))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -373,7 +385,11 @@ def _summary(
 
 
 def _manifest(
-    export: Export, params: ExportParameters, summary: dict[str, Any], plan: _Plan, files: dict[str, dict[str, Any]]
+    export: Export,
+    params: ExportParameters,
+    summary: dict[str, Any],
+    agreement: dict[str, Any],
+    files: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     campaign = export.campaign
     return {
@@ -387,7 +403,7 @@ def _manifest(
         "seed": params.seed,
         "counts": summary,
         "excluded": {"withdrawn": withdrawn_votes_summary(campaign_id=campaign.pk)},
-        "agreement": agreement_summary(votes=plan.votes),
+        "agreement": agreement,
         "layout": {
             "votes": "votes.jsonl",
             "splits": {name: f"{name}.jsonl" for name in SPLITS},

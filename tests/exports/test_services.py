@@ -12,10 +12,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from annotate.agreement.selectors import agreement_summary
 from annotate.exports.models import Export
-from annotate.exports.params import ExportParameterError
+from annotate.exports.params import ExportParameterError, ExportParameters
 from annotate.exports.rows import MODALITY_WORDS
-from annotate.exports.selectors import export_dir_for
+from annotate.exports.selectors import export_dir_for, export_votes
 from annotate.exports.services import export_create, export_run
 from annotate.labeling.models import AnnotatorProfile, Vote
 from tests import factories
@@ -248,6 +249,49 @@ def test_it_excludes_annotators_flagged_by_quality_control(dataset: Dataset) -> 
     assert export.summary["excluded_flagged_annotators"] == 1
     _, root = run_export(dataset.campaign, exclude_flagged_annotators=False, test_fraction=0.0)
     assert pseudonym in {r["user id"] for r in read_jsonl(root / "votes.jsonl")}
+
+
+def test_the_flagged_set_is_fixed_when_the_export_is_requested(dataset: Dataset) -> None:
+    straight_liner = factories.make_annotator("straight-liner")
+    for comparison in build_dataset(per_cell=2, voters=0, campaign=dataset.campaign).comparisons[:12]:
+        factories.make_vote(
+            comparison,
+            straight_liner,
+            alignment="a",
+            musicality="a",
+            alignment_confidence=5,
+            musicality_confidence=5,
+            swapped=False,
+        )
+    pseudonym = AnnotatorProfile.objects.get_or_create(user=straight_liner)[0].pseudonym
+
+    def voters_of(excluded: list[int] | None) -> set[str]:
+        parameters = {"exclude_flagged_annotators": True, "test_fraction": 0.0}
+        export = export_create(campaign=dataset.campaign, requested_by=None, parameters=parameters, enqueue=False)
+        assert export.excluded_annotator_ids == [straight_liner.pk]
+        Export.objects.filter(pk=export.pk).update(excluded_annotator_ids=excluded)
+        export = export_run(export_id=export.pk)
+        assert export.status == Export.Status.SUCCEEDED, export.error
+        return {r["user id"] for r in read_jsonl(export_dir_for(export) / "votes.jsonl")}
+
+    # The build leaves out the set stored with the request, even one that no longer matches the flags ...
+    assert pseudonym not in voters_of([straight_liner.pk])
+    assert pseudonym in voters_of([])
+    # ... and a row without one (queued before the column existed) asks quality control when it starts.
+    assert pseudonym not in voters_of(None)
+
+
+def test_the_manifest_agreement_is_that_of_the_exported_votes(dataset: Dataset) -> None:
+    Vote.objects.filter(pk__in=list(Vote.objects.order_by("id").values_list("id", flat=True)[::4])).update(
+        alignment_confidence=1
+    )
+    export, root = run_export(dataset.campaign, min_confidence=2, test_fraction=0.0)
+    exported = export_votes(
+        campaign=dataset.campaign, params=ExportParameters.from_dict(export.parameters), flagged_annotator_ids=set()
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert 0 < manifest["agreement"]["vote_count"] == exported.count() < 36  # and comparisons left with one vote go
+    assert manifest["agreement"] == agreement_summary(votes=exported)
 
 
 def test_it_filters_by_an_inclusive_date_range(dataset: Dataset) -> None:
