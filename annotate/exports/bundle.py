@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import subprocess
 import tarfile
@@ -58,32 +59,121 @@ class Progress(Protocol):
     def __call__(self, fraction: float, message: str, *, force: bool = False) -> None: ...
 
 
+# The JSONL files' writes are handed to a background thread in buffers of this size, at most
+# WRITE_IN_FLIGHT of them waiting (memory stays flat).
+WRITE_BUFFER_BYTES = 1 << 20
+WRITE_IN_FLIGHT = 8
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+
+
+class WriteBehind:
+    """One background thread that writes and hashes the JSONL files while the next rows are built.
+
+    A file write and a sha256 of a large buffer both release the GIL, so they run beside the row
+    building on the other core. Work runs strictly in the order it was handed over; at most
+    ``in_flight`` buffers wait, and handing over more first waits for the oldest. An error on the
+    thread is raised by the next ``submit`` or ``drain`` in the caller's thread. ``close`` cancels
+    what has not started and waits for the thread to end.
+    """
+
+    def __init__(self, *, in_flight: int = WRITE_IN_FLIGHT):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write")
+        self.in_flight = in_flight
+        self.pending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        while len(self.pending) >= self.in_flight:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(work))
+
+    def drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        for future in self.pending:
+            future.cancel()
+        self.pending.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class HashingFile:
     """Write bytes and hash them on the way, so no file is read back just for the manifest.
 
     With ``blocks`` (from ``TarGzPipeline.blocks``) the file is also compressed for the archive
-    while it is written, a block at a time.
+    while it is written, a block at a time. With ``behind`` the bytes are gathered into buffers of
+    ``WRITE_BUFFER_BYTES`` that its thread writes and hashes; ``close`` waits for them.
     """
 
-    def __init__(self, path: Path, *, blocks: FileBlocks | None = None):
-        self.handle: IO[bytes] = path.open("wb", buffering=1 << 20)
+    def __init__(self, path: Path, *, blocks: FileBlocks | None = None, behind: WriteBehind | None = None):
+        self.handle: IO[bytes] = path.open("wb", buffering=0 if behind else 1 << 20)
         self.digest = hashlib.sha256()
         self.size = 0
         self.blocks = blocks
+        self.behind = behind
+        self.gathered: list[bytes] = []
+        self.gathered_bytes = 0
 
     def write(self, data: bytes) -> None:
-        self.handle.write(data)
-        self.digest.update(data)
-        self.size += len(data)
-        if self.blocks is not None and self.size >= self.blocks.next_cut:
-            self.handle.flush()  # the blocks are read back from the file by the compressor
-            self.blocks.written(self.size)
+        if self.behind is None:
+            self._write(data)
+            return
+        self.gathered.append(data)
+        self.gathered_bytes += len(data)
+        if self.gathered_bytes >= WRITE_BUFFER_BYTES:
+            self._hand_over()
 
     def close(self) -> dict[str, Any]:
+        if self.behind is not None:
+            self._hand_over()
+            self.behind.drain()
         self.handle.close()
         if self.blocks is not None:
             self.blocks.close(self.size)
         return {"sha256": self.digest.hexdigest(), "bytes": self.size}
+
+    def abandon(self) -> None:
+        """Stop writing after a failure: the thread stops first, then the file closes (its blocks are dropped
+        with the pipeline)."""
+        if self.behind is not None:
+            self.behind.close()
+        self.handle.close()
+
+    def _hand_over(self) -> None:
+        if self.gathered:
+            assert self.behind is not None
+            self.behind.submit(partial(self._write_parts, self.gathered))
+            self.gathered, self.gathered_bytes = [], 0
+
+    def _write_parts(self, parts: list[bytes]) -> None:
+        # Gathered by the kernel (writev): joining them first would fault in a fresh megabyte per buffer.
+        fd = self.handle.fileno()
+        for start in range(0, len(parts), _IOV_MAX):
+            batch = parts[start : start + _IOV_MAX]
+            written, wanted = os.writev(fd, batch), sum(map(len, batch))
+            rest = memoryview(b"".join(batch))[written:] if written < wanted else None  # a short write: rare
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        for part in parts:
+            self.digest.update(part)
+        self._wrote(sum(map(len, parts)))
+
+    def _write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.digest.update(data)
+        self._wrote(len(data))
+
+    def _wrote(self, size: int) -> None:
+        self.size += size
+        if self.blocks is not None and self.size >= self.blocks.next_cut:
+            self.handle.flush()  # the blocks are read back from the file by the compressor
+            self.blocks.written(self.size)
 
 
 AudioSources = dict[str, tuple[str, str]]  # name inside the export -> (sha256, file under MEDIA_ROOT)
@@ -118,10 +208,28 @@ def write_rows(
     its split's file, then its label, computed from those same votes, to comparisons.jsonl.
 
     With ``pipeline`` each file is also compressed for the tar.gz while it is written."""
-    writers = {
-        name: HashingFile(out / name, blocks=pipeline.blocks(name, out / name) if pipeline else None)
-        for name in (f"{stem}.jsonl" for stem in ("votes", *SPLITS, "comparisons"))
-    }
+    # Leaving this block, on success or failure, stops the writing thread.
+    with WriteBehind() as behind:
+        writers = {
+            name: HashingFile(out / name, blocks=pipeline.blocks(name, out / name) if pipeline else None, behind=behind)
+            for name in (f"{stem}.jsonl" for stem in ("votes", *SPLITS, "comparisons"))
+        }
+        return _write_rows(
+            writers, comparisons, votes, split_of_prompt, pseudonyms, adjudicated, total, files, progress
+        )
+
+
+def _write_rows(
+    writers: dict[str, HashingFile],
+    comparisons: Iterator[ComparisonFacts],
+    votes: Iterable[rows.VoteValues],
+    split_of_prompt: dict[str, str],
+    pseudonyms: dict[int, str],
+    adjudicated: dict[int, dict[str, str]],
+    total: int,
+    files: FileDigests,
+    progress: Progress,
+) -> RowCounts:
     written = RowCounts()
     lines = rows.VoteLines()
     done = 0
@@ -147,7 +255,7 @@ def write_rows(
                 progress(0.02 + 0.78 * done / max(total, 1), f"writing votes: {done} of {total}")
     except BaseException:
         for writer in writers.values():
-            writer.handle.close()  # only the files: their blocks are dropped with the pipeline
+            writer.abandon()
         raise
     for name, writer in writers.items():
         files[name] = writer.close()

@@ -30,6 +30,64 @@ def test_it_hashes_what_it_writes(tmp_path: Path) -> None:
     assert digest == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
+def _writing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("export-write")]
+
+
+@pytest.mark.parametrize("buffer_bytes", [1, 100, 1 << 20])
+def test_written_behind_it_writes_and_hashes_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buffer_bytes: int
+) -> None:
+    monkeypatch.setattr(bundle, "WRITE_BUFFER_BYTES", buffer_bytes)
+    rng = random.Random(buffer_bytes)
+    chunks = [rng.randbytes(rng.randrange(0, 300)) for _ in range(2000)]
+    with bundle.WriteBehind(in_flight=2) as behind:
+        writers = [bundle.HashingFile(tmp_path / f"{n}.jsonl", behind=behind) for n in range(3)]
+        for index, chunk in enumerate(chunks):
+            writers[index % 3].write(chunk)
+        digests = [writer.close() for writer in writers]
+    for n, digest in enumerate(digests):
+        data = (tmp_path / f"{n}.jsonl").read_bytes()
+        assert data == b"".join(chunks[n::3])
+        assert digest == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    assert _writing_threads() == []
+
+
+def test_a_short_gathered_write_is_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundle, "WRITE_BUFFER_BYTES", 1000)
+    real_write = os.write
+
+    def short(fd: int, buffers: list[bytes]) -> int:  # writes part of its first buffer only
+        return real_write(fd, buffers[0][: len(buffers[0]) // 2 + 1])
+
+    monkeypatch.setattr(bundle.os, "writev", short)
+    chunks = [bytes([n % 256]) * (n % 97 + 1) for n in range(500)]
+    with bundle.WriteBehind() as behind:
+        writer = bundle.HashingFile(tmp_path / "votes.jsonl", behind=behind)
+        for chunk in chunks:
+            writer.write(chunk)
+        digest = writer.close()
+    assert (tmp_path / "votes.jsonl").read_bytes() == b"".join(chunks)
+    assert digest["sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_an_error_on_the_writing_thread_reaches_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundle, "WRITE_BUFFER_BYTES", 10)
+    with bundle.WriteBehind(in_flight=1) as behind:
+        writer = bundle.HashingFile(tmp_path / "votes.jsonl", behind=behind)
+
+        def full(fd: int, buffers: list[bytes]) -> int:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(bundle.os, "writev", full)
+        with pytest.raises(OSError, match="No space left"):
+            for _ in range(5):
+                writer.write(b"x" * 20)
+            writer.close()
+        writer.abandon()
+    assert _writing_threads() == []
+
+
 @pytest.mark.parametrize("archive", ["tar.gz", "zip"])
 def test_it_builds_byte_identical_archives_of_the_same_files(tmp_path: Path, archive: str) -> None:
     names = []
