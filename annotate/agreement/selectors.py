@@ -55,7 +55,7 @@ from annotate.agreement.report import (
 from annotate.catalog.models import Campaign
 from annotate.labeling.models import CampaignPattern, ComparisonSlot, Vote
 from annotate.onboarding.models import Withdrawal
-from annotate.onboarding.selectors import counted_votes
+from annotate.onboarding.selectors import campaign_counted_votes
 
 DISPUTED_LIMIT = 20
 
@@ -87,7 +87,7 @@ class AgreementFilters:
 
 def campaign_votes(*, campaign_id: int, filters: AgreementFilters | None = None) -> QuerySet[Vote]:
     """The votes of one campaign, narrowed by modality, vocal/instrumental and a date range."""
-    return filter_votes(counted_votes(Vote.objects.filter(comparison__campaign_id=campaign_id)), filters)
+    return filter_votes(campaign_counted_votes(campaign_id=campaign_id), filters)
 
 
 def filter_votes(votes: QuerySet[Vote], filters: AgreementFilters | None = None) -> QuerySet[Vote]:
@@ -378,6 +378,36 @@ def _leave_one_out(votes: QuerySet[Vote]) -> dict[int, tuple[int, ...]]:
     return {row[0]: tuple(int(value) for value in row[1:]) for row in rows}
 
 
+def _leave_one_out_of_campaign(campaign_id: int) -> dict[int, tuple[int, ...]] | None:
+    """``_leave_one_out`` of all of a campaign's counted votes, from the choice counts per comparison that the
+    database keeps (``ComparisonSlot``) joined to each vote, instead of three window sorts of the votes.
+
+    None when an annotator has an active withdrawal from the campaign: the slots count their votes, and
+    ``counted_votes`` leaves them out.
+    """
+    if Withdrawal.objects.filter(campaign_id=campaign_id, restored_at__isnull=True).exists():
+        return None
+
+    def same(question: str) -> str:
+        return (
+            f"CASE v.{question}_choice WHEN 'a' THEN s.{question}_a WHEN 'b' THEN s.{question}_b "
+            f"ELSE s.{question}_t END"
+        )
+
+    sql = f"""SELECT t.annotator_id, COUNT(*),
+           SUM(CASE WHEN t.al_same - 1 > t.m - t.al_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.al_same - 1 <> t.m - t.al_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.mu_same - 1 > t.m - t.mu_same THEN 1 ELSE 0 END),
+           SUM(CASE WHEN t.mu_same - 1 <> t.m - t.mu_same THEN 1 ELSE 0 END)
+           FROM (SELECT v.annotator_id, s.votes AS m, {same("alignment")} AS al_same, {same("musicality")} AS mu_same
+                 FROM {Vote._meta.db_table} v JOIN {ComparisonSlot._meta.db_table} s
+                 ON s.comparison_id = v.comparison_id WHERE s.campaign_id = %s AND s.votes >= 2) t
+           GROUP BY t.annotator_id"""
+    with connections[Vote.objects.db].cursor() as cursor:
+        cursor.execute(sql, [campaign_id])
+        return {row[0]: tuple(int(value) for value in row[1:]) for row in cursor.fetchall()}
+
+
 def _annotator_row(row: dict[str, Any], medians: tuple[Any, Any], loo: tuple[int, ...]) -> AnnotatorQuality:
     shared, al_ok, al_n, mu_ok, mu_n = loo
     # Position bias is over the choices of a side; "no preference" answers have none.
@@ -407,11 +437,17 @@ def _annotator_row(row: dict[str, Any], medians: tuple[Any, Any], loo: tuple[int
     )
 
 
-def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
-    """Quality-control numbers and flags per annotator, sorted by username."""
+def annotator_quality(*, votes: QuerySet[Vote], campaign_id: int | None = None) -> list[AnnotatorQuality]:
+    """Quality-control numbers and flags per annotator, sorted by username.
+
+    ``campaign_id``, when given, says that ``votes`` are all of that campaign's counted votes
+    (``campaign_votes`` unfiltered), so the agreement with the others can be read from the kept counts.
+    """
     rows = _annotator_rows(votes)
     medians = {} if rows and "median_time" in rows[0] else _medians(votes)
-    loo = _leave_one_out(votes)
+    loo = _leave_one_out_of_campaign(campaign_id) if campaign_id is not None else None
+    if loo is None:
+        loo = _leave_one_out(votes)
     result = [
         _annotator_row(
             row,
@@ -426,7 +462,8 @@ def annotator_quality(*, votes: QuerySet[Vote]) -> list[AnnotatorQuality]:
 
 def flagged_annotator_ids(*, campaign_id: int) -> set[int]:
     """Annotators of a campaign flagged by quality control (straight-lining, too fast, position bias, low gold)."""
-    return {r.annotator_id for r in annotator_quality(votes=campaign_votes(campaign_id=campaign_id)) if r.flags}
+    quality = annotator_quality(votes=campaign_votes(campaign_id=campaign_id), campaign_id=campaign_id)
+    return {r.annotator_id for r in quality if r.flags}
 
 
 # --- Cross-question consistency and confidence -------------------------------------
@@ -597,17 +634,22 @@ def disputed_comparisons(*, votes: QuerySet[Vote], limit: int = DISPUTED_LIMIT) 
 
 
 def agreement_report(
-    *, votes: QuerySet[Vote], bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES, patterns: Patterns | None = None
+    *,
+    votes: QuerySet[Vote],
+    bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES,
+    patterns: Patterns | None = None,
+    campaign_id: int | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard, the API and the command show, as one JSON-serialisable dict.
 
     ``patterns``: those of ``votes``, when already known (``campaign_patterns`` for a whole campaign).
+    ``campaign_id``: when ``votes`` are all of that campaign's counted votes (see ``annotator_quality``).
     """
     return AgreementReport(
         summary=_agreement_summary(votes, bootstrap_samples=bootstrap_samples, patterns=patterns),
         cross_question=_cross_question(votes),
         confidence=_confidence(votes),
-        annotators=annotator_quality(votes=votes),
+        annotators=annotator_quality(votes=votes, campaign_id=campaign_id),
         disputed=_disputed(votes, DISPUTED_LIMIT),
         thresholds=THRESHOLDS,
     ).as_dict()
@@ -647,8 +689,9 @@ def campaign_agreement(*, campaign: Campaign, filters: AgreementFilters | None =
         return {**header, **snapshot.report, "freshness": _snapshot_freshness(campaign, snapshot)}
     started = time.perf_counter()
     computed_at = timezone.now()
-    patterns = campaign_patterns(campaign_id=campaign.pk) if filters.is_empty else None
-    report = agreement_report(votes=votes, patterns=patterns)
+    whole = campaign.pk if filters.is_empty else None
+    patterns = campaign_patterns(campaign_id=campaign.pk) if whole else None
+    report = agreement_report(votes=votes, patterns=patterns, campaign_id=whole)
     freshness = {
         "source": "live",
         "computed_at": computed_at.isoformat(),

@@ -48,7 +48,9 @@ def agreement_snapshot_refresh(*, campaign_id: int) -> AgreementSnapshot | None:
         started = time.perf_counter()
         computed_at = timezone.now()
         report = agreement_report(
-            votes=campaign_votes(campaign_id=campaign_id), patterns=campaign_patterns(campaign_id=campaign_id)
+            votes=campaign_votes(campaign_id=campaign_id),
+            patterns=campaign_patterns(campaign_id=campaign_id),
+            campaign_id=campaign_id,
         )
         snapshot.report = report
         snapshot.vote_count = report["summary"]["vote_count"]

@@ -21,7 +21,7 @@ from annotate.exports.models import Export
 from annotate.exports.rows import VOTE_FIELDS, VoteValues, iso_time
 from annotate.exports.splits import SplitItem
 from annotate.labeling.models import Vote
-from annotate.onboarding.selectors import counted_votes
+from annotate.onboarding.selectors import campaign_counted_votes
 from annotate.permissions import user_is_staff
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def export_votes(*, campaign: Campaign, params: ExportParameters, flagged_annotator_ids: set[int]) -> QuerySet[Vote]:
     """The votes an export writes: vote filters first, then comparisons with too few remaining votes go."""
-    votes = counted_votes(Vote.objects.filter(comparison__campaign=campaign))
+    votes = campaign_counted_votes(campaign_id=campaign.pk)
     if params.exclude_gold:
         votes = votes.exclude(~Q(comparison__gold_alignment="") | ~Q(comparison__gold_musicality=""))
     if params.exclude_attention_checks:

@@ -62,6 +62,16 @@ def counted_votes(votes: QuerySet[Vote]) -> QuerySet[Vote]:
     return votes.exclude(vote_withdrawn())
 
 
+def campaign_counted_votes(*, campaign_id: int) -> QuerySet[Vote]:
+    """``counted_votes`` of one campaign's votes, written for a scan of them all.
+
+    The campaign's few active withdrawals become a hashed ``NOT IN`` list, probed once per vote, where
+    the correlated ``EXISTS`` of ``counted_votes`` runs a subquery per vote (a second per scan at 1M votes).
+    """
+    withdrawn = Withdrawal.objects.filter(campaign_id=campaign_id, restored_at__isnull=True).values("annotator_id")
+    return Vote.objects.filter(comparison__campaign_id=campaign_id).exclude(annotator_id__in=withdrawn)
+
+
 def withdrawn_votes_summary(*, campaign_id: int) -> dict[str, Any]:
     """How many of a campaign's votes are left out because their annotators withdrew, and why."""
     # The complement of ``counted_votes`` written as the EXISTS itself: a ``NOT IN`` over every counted id

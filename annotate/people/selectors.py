@@ -113,7 +113,10 @@ def campaign_annotator_progress(*, campaign: Campaign) -> list[dict[str, Any]]:
         .annotate(n=Count("pk"))
         .values_list("annotator_id", "n")
     )
-    flags = {q.annotator_id: q.flags for q in annotator_quality(votes=campaign_votes(campaign_id=campaign.pk))}
+    flags = {
+        q.annotator_id: q.flags
+        for q in annotator_quality(votes=campaign_votes(campaign_id=campaign.pk), campaign_id=campaign.pk)
+    }
     members = set(CampaignMembership.objects.filter(campaign=campaign).values_list("user_id", flat=True))
     ids = members | counts.keys() | skips.keys()
     users = User.objects.filter(pk__in=ids)

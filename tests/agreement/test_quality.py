@@ -145,3 +145,27 @@ def test_it_computes_the_same_medians_without_percentile_cont(campaign, comparis
     for row in annotator_quality(votes=votes):
         assert fallback[row.annotator_id] == pytest.approx((row.median_time_on_task_s, row.median_listened_fraction))
     assert fallback[annotators[0].pk][0] == pytest.approx(20.5)  # median of 10, 17, 24, 31
+
+
+def test_the_campaign_path_reads_leave_one_out_from_the_kept_counts(campaign, comparisons, annotators):
+    """The slot counts give the same leave-one-out numbers as the window scan, and step aside for withdrawals."""
+    from django.utils import timezone
+
+    from annotate.agreement.selectors import _leave_one_out, _leave_one_out_of_campaign
+    from annotate.onboarding.models import Withdrawal
+    from tests.agreement.conftest import vote_matrix
+
+    items = comparisons(9)
+    vote_matrix(items[:5], annotators, ["aab.b", "abba.", "at.ab", "bbaa.", "tabab"])
+    vote_matrix(items[5:], annotators, ["atb.", "bt.a", "b.ba", ".aab"], question="alignment")
+    counted = campaign_votes(campaign_id=campaign.pk)
+
+    kept = _leave_one_out_of_campaign(campaign.pk)
+    assert kept == _leave_one_out(counted) and len(kept) == 5
+    assert annotator_quality(votes=counted, campaign_id=campaign.pk) == annotator_quality(votes=counted)
+
+    Withdrawal.objects.create(annotator=annotators[4], campaign=campaign, withdrawn_at=timezone.now())
+    assert _leave_one_out_of_campaign(campaign.pk) is None  # the slots still count the withdrawn votes
+    counted = campaign_votes(campaign_id=campaign.pk)
+    assert annotator_quality(votes=counted, campaign_id=campaign.pk) == annotator_quality(votes=counted)
+    assert annotators[4].username not in {row.username for row in annotator_quality(votes=counted)}
