@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -94,9 +92,10 @@ def export_votes(*, campaign: Campaign, params: ExportParameters, flagged_annota
     return votes
 
 
-@dataclass(frozen=True)
-class ComparisonFacts:
-    """What the export needs to know about one comparison, read once (one row per comparison)."""
+class ComparisonFacts(NamedTuple):
+    """What the export needs to know about one comparison, read once (one row per comparison).
+
+    A named tuple: one is built per comparison of an export (a frozen dataclass cost a second per 200k)."""
 
     comparison_id: int
     prompt_id: str
@@ -139,8 +138,8 @@ _FACT_FIELDS = (
     "instruction__text",
     "instruction__lyrics",
     "instruction__modality",
-    "instruction__reference_clip__sha256",
-    "instruction__reference_clip__file",
+    "reference_sha",  # the two reference annotations of export_comparison_facts
+    "reference_file",
     "clip_a__sha256",
     "clip_a__file",
     "system_a",
@@ -155,8 +154,6 @@ _FACT_FIELDS = (
 )
 
 
-# ComparisonFacts' fields, in _FACT_FIELDS order.
-_FACT_NAMES = [f.name for f in dataclasses.fields(ComparisonFacts)]
 _CHUNK = 5000  # rows per fetch from a server-side cursor: memory stays flat whatever the campaign's size
 
 
@@ -166,12 +163,12 @@ def _voted(votes: QuerySet[Vote]) -> QuerySet[Comparison]:
 
 def export_comparison_facts(*, votes: QuerySet[Vote]) -> Iterator[ComparisonFacts]:
     """Facts for every comparison that has at least one of ``votes``, in id order, streamed from the database."""
-    for row in _voted(votes).order_by("pk").values_list(*_FACT_FIELDS).iterator(chunk_size=_CHUNK):
-        values: dict[str, Any] = dict(zip(_FACT_NAMES, row, strict=True))
+    facts = _voted(votes).annotate(
         # No reference clip: "" rather than None, like the other text fields.
-        values["reference_sha"] = values["reference_sha"] or ""
-        values["reference_file"] = values["reference_file"] or ""
-        yield ComparisonFacts(**values)
+        reference_sha=Coalesce(F("instruction__reference_clip__sha256"), Value(""), output_field=CharField()),
+        reference_file=Coalesce(F("instruction__reference_clip__file"), Value(""), output_field=CharField()),
+    )
+    return map(ComparisonFacts._make, facts.order_by("pk").values_list(*_FACT_FIELDS).iterator(chunk_size=_CHUNK))
 
 
 def export_split_items(*, votes: QuerySet[Vote]) -> list[SplitItem]:
