@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
@@ -209,15 +208,15 @@ def dumps(row: object) -> bytes:
     return (_ENCODER.encode(row) + "\n").encode("utf-8")
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def _json_float(value: float | None) -> str:
     """A float as ``json.dumps`` writes it (allow_nan: NaN and the infinities as JavaScript names)."""
     if value is None:
         return "null"
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float.__repr__(value)
+    text = float.__repr__(value)
+    return _NON_FINITE.get(text, text)
 
 
 _ORDER = {False: '["model_a", "model_b"]', True: '["model_b", "model_a"]'}
