@@ -231,38 +231,40 @@ def assignment_current(*, annotator: User, campaign: Campaign, now: datetime) ->
 # Raw SQL (portable: PostgreSQL and SQLite): this runs with every hand-out, and compiling the equivalent ORM
 # query (seven subqueries) cost several times its execution.
 _PROGRESS_SQL = """
-SELECT
-    COALESCE(SUM(c.comparisons), 0), COALESCE(SUM(c.votes), 0), COALESCE(SUM(c.open_comparisons), 0),
-    (SELECT COUNT(*) FROM labeling_vote v JOIN labeling_comparisonslot s ON s.comparison_id = v.comparison_id
-     WHERE v.annotator_id = %s AND s.campaign_id = %s),
-    (SELECT COUNT(*) FROM labeling_skip k JOIN labeling_comparisonslot s ON s.comparison_id = k.comparison_id
-     WHERE k.annotator_id = %s AND s.campaign_id = %s),
-    (SELECT COUNT(*) FROM labeling_vote v JOIN labeling_comparisonslot s ON s.comparison_id = v.comparison_id
-     WHERE v.annotator_id = %s AND s.campaign_id = %s AND s.votes < %s),
-    (SELECT COUNT(*) FROM labeling_skip k JOIN labeling_comparisonslot s ON s.comparison_id = k.comparison_id
-     WHERE k.annotator_id = %s AND s.campaign_id = %s AND s.votes < %s AND NOT EXISTS (
-         SELECT 1 FROM labeling_vote v WHERE v.annotator_id = k.annotator_id AND v.comparison_id = k.comparison_id))
-FROM labeling_campaigncounter c WHERE c.campaign_id = %s
+SELECT counters.total, counters.votes, counters.open, mine.done, mine.done_open, skipped.n, skipped.n_open
+FROM (SELECT COALESCE(SUM(c.comparisons), 0) AS total, COALESCE(SUM(c.votes), 0) AS votes,
+             COALESCE(SUM(c.open_comparisons), 0) AS open
+      FROM labeling_campaigncounter c WHERE c.campaign_id = %(campaign)s) counters
+CROSS JOIN
+     (SELECT COUNT(*) AS done, COALESCE(SUM(CASE WHEN s.votes < %(target)s THEN 1 ELSE 0 END), 0) AS done_open
+      FROM labeling_vote v JOIN labeling_comparisonslot s ON s.comparison_id = v.comparison_id
+      WHERE v.annotator_id = %(me)s AND s.campaign_id = %(campaign)s) mine
+CROSS JOIN
+     (SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN s.votes < %(target)s AND NOT EXISTS (
+                 SELECT 1 FROM labeling_vote v WHERE v.annotator_id = k.annotator_id
+                 AND v.comparison_id = k.comparison_id) THEN 1 ELSE 0 END), 0) AS n_open
+      FROM labeling_skip k JOIN labeling_comparisonslot s ON s.comparison_id = k.comparison_id
+      WHERE k.annotator_id = %(me)s AND s.campaign_id = %(campaign)s) skipped
 """
 
 
 def annotator_progress(*, annotator: User, campaign: Campaign) -> Progress:
-    """One query whatever the campaign's size: the campaign's counters plus the annotator's own rows.
+    """One query whatever the campaign's size: the campaign's counters plus the annotator's own rows (one pass
+    over their votes and one over their skips, each joined to the slots).
 
     ``remaining`` is the campaign's open comparisons (fewer votes than the target, a counter) less those the
     annotator voted on or skipped (the annotator's rows, joined to their slots).
     """
-    me, here, target = annotator.pk, campaign.pk, campaign.overlap_target
     with connection.cursor() as cursor:
-        cursor.execute(_PROGRESS_SQL, [me, here, me, here, me, here, target, me, here, target, here])
-        total, campaign_votes, open_comparisons, done, skipped, done_open, skipped_open = cursor.fetchone()
+        cursor.execute(_PROGRESS_SQL, {"me": annotator.pk, "campaign": campaign.pk, "target": campaign.overlap_target})
+        total, campaign_votes, open_comparisons, done, done_open, skipped, skipped_open = cursor.fetchone()
     return Progress(
         done=done,
         skipped=skipped,
         remaining=max(0, open_comparisons - done_open - skipped_open),
         total=total,
         campaign_votes=campaign_votes,
-        campaign_votes_target=total * target,
+        campaign_votes_target=total * campaign.overlap_target,
     )
 
 
