@@ -22,6 +22,8 @@ SUPPORTED_EXTENSIONS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "
 _CONTAINER_NAMES = {"WAV": {"WAV", "WAVEX", "RF64"}, "FLAC": {"FLAC"}, "OGG": {"OGG"}, "MP3": {"MPEG", "MP3"}}
 SILENCE_PEAK = 1e-4
 PEAK_BINS = 600
+# Peaks are stored as the listening page draws them, so a hand-out serves them without touching each value.
+PEAK_DECIMALS = 3
 _BLOCK_FRAMES = 65536
 
 
@@ -92,7 +94,7 @@ def _scan(handle: sf.SoundFile) -> tuple[list[float], int, float]:
     edges = np.linspace(0, envelope.shape[0], num=min(PEAK_BINS, envelope.shape[0]) + 1).astype(int)
     peaks = [float(envelope[lo : max(hi, lo + 1)].max()) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     scale = peak if peak > 0 else 1.0
-    return [round(value / scale, 4) for value in peaks], frames, peak
+    return [round(value / scale, PEAK_DECIMALS) for value in peaks], frames, peak
 
 
 # --- presentation renditions -----------------------------------------------------------------

@@ -288,14 +288,17 @@ def assignment_clip(*, assignment: Assignment, side: str) -> Clip | None:
 
 
 def clip_peaks(*, clip: Clip) -> list[float]:
-    """Waveform peaks, computed from the file and cached on the row when the import didn't store them."""
+    """Waveform peaks, computed from the file and cached on the row when the import didn't store them.
+
+    Stored rounded (``PEAK_DECIMALS``; catalog migration 0007 rounded older rows), so they are served as they are.
+    """
     if clip.peaks is None:
         try:
             clip.peaks = probe_audio(Path(settings.MEDIA_ROOT) / str(clip.file.name)).peaks
         except (AudioError, OSError):
             return []
         Clip.objects.filter(pk=clip.pk, peaks__isnull=True).update(peaks=clip.peaks)
-    return [round(float(p), 3) for p in clip.peaks]
+    return clip.peaks
 
 
 def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:

@@ -1,37 +1,23 @@
-"""catalog 0003: the generating system moves from the stored clip to the comparison side, losing nothing."""
+"""Data migrations of the catalog, run on rows as an older version wrote them."""
 
 from __future__ import annotations
 
-import pytest
+import importlib
 
-BEFORE = [("catalog", "0002_presentation_renditions")]
-AFTER = [("catalog", "0003_system_on_comparison_side")]
+from django.apps import apps
+
+from annotate.catalog.models import Clip
+from tests import factories
 
 
-@pytest.mark.django_db(transaction=True)
-def test_it_copies_each_clips_system_to_the_comparisons_that_use_it(migrator) -> None:  # type: ignore[no-untyped-def]
-    apps = migrator(BEFORE)
-    Campaign, Clip = apps.get_model("catalog", "Campaign"), apps.get_model("catalog", "Clip")
-    Instruction, Comparison = apps.get_model("catalog", "Instruction"), apps.get_model("catalog", "Comparison")
-    campaign = Campaign.objects.create(name="old")
-    clips = [
-        Clip.objects.create(
-            sha256=f"{n}" * 64,
-            file=f"clips/{n}.wav",
-            format="WAV",
-            duration_s=1.0,
-            sample_rate=8000,
-            channels=1,
-            system=f"gen-{n}",
-        )  # fmt: skip
-        for n in range(3)
-    ]
-    instruction = Instruction.objects.create(text="calm piano", content_hash="c" * 64)
-    Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[0], clip_b=clips[1])
-    Comparison.objects.create(campaign=campaign, instruction=instruction, clip_a=clips[2], clip_b=clips[0])
+def test_0007_stores_peaks_rounded_as_they_are_served(db: None) -> None:
+    campaign = factories.make_campaign()
+    comparison = factories.make_comparison(campaign, seconds=1.0)
+    older = [0.12345, 1.0, 0.0004, 0.5]  # four decimals and more, as imports wrote them before
+    Clip.objects.filter(pk=comparison.clip_a_id).update(peaks=older)
+    Clip.objects.filter(pk=comparison.clip_b_id).update(peaks=None)
 
-    apps = migrator(AFTER)
-    Comparison = apps.get_model("catalog", "Comparison")
-    pairs = sorted(Comparison.objects.values_list("system_a", "system_b"))
-    assert pairs == [("gen-0", "gen-1"), ("gen-2", "gen-0")]
-    assert "system" not in {f.name for f in apps.get_model("catalog", "Clip")._meta.get_fields()}
+    importlib.import_module("annotate.catalog.migrations.0007_round_clip_peaks").round_peaks(apps, None)
+
+    assert Clip.objects.get(pk=comparison.clip_a_id).peaks == [0.123, 1.0, 0.0, 0.5]
+    assert Clip.objects.get(pk=comparison.clip_b_id).peaks is None
